@@ -1,0 +1,28 @@
+/**
+ * Training kernels tfjs-backend-wasm 4.22 lacks or runs slowly: it registers no
+ * Conv2DBackpropFilter and no depthwise-conv gradients, and its Conv2DBackpropInput is a
+ * naive loop. Registering ours replaces whatever the backend had under the same name.
+ */
+import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { Conv2DBackpropInputConfig } from './conv2d_backprop_input.js';
+import { Conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
+import { DepthwiseConv2dNativeBackpropInputConfig } from './depthwise_backprop_input.js';
+import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_filter.js';
+
+export const trainingKernels: KernelConfig[] = [
+  Conv2DBackpropInputConfig,
+  Conv2DBackpropFilterConfig,
+  DepthwiseConv2dNativeBackpropInputConfig,
+  DepthwiseConv2dNativeBackpropFilterConfig,
+];
+
+let registered = false;
+
+export function registerTrainingKernels(): void {
+  if (registered) return;
+  for (const k of trainingKernels) {
+    if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
+    registerKernel(k);
+  }
+  registered = true;
+}
