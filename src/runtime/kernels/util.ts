@@ -1,0 +1,94 @@
+/**
+ * Helpers for wasm kernels built out of the wasm backend's own kernels (XNNPACK conv, transpose,
+ * slice). Kernels are called directly through the kernel registry, not through tf ops: the
+ * engine then neither records them on the gradient tape nor counts their outputs as tensors, and
+ * every intermediate is a bare TensorInfo that the caller must free with `disposeInfos`.
+ */
+import { register } from 'node:module';
+import {
+  getGradient,
+  getKernel,
+  type DataType,
+  type KernelBackend,
+  type NamedAttrMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export type { BackendWasm };
+
+/** Runs `name` as registered for the wasm backend, on TensorInfos it already holds. */
+export function runWasmKernel(
+  backend: BackendWasm,
+  name: string,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
+  const kernel = getKernel(name, 'wasm');
+  if (!kernel) throw new Error(`wasm kernel ${name} is not registered`);
+  const out = kernel.kernelFunc({ inputs, attrs, backend: backend as unknown as KernelBackend });
+  if (Array.isArray(out)) throw new Error(`wasm kernel ${name} returned several outputs`);
+  return out;
+}
+
+/** Same data, another row-major shape (a free reshape). Dispose the original, not the view. */
+export function viewAs(t: TensorInfo, shape: number[]): TensorInfo {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/** Allocates an uninitialised tensor on the wasm heap. */
+export function allocate(backend: BackendWasm, shape: number[], dtype: DataType = 'float32'): TensorInfo {
+  return backend.makeOutput(shape, dtype);
+}
+
+/**
+ * Float32 view of a tensor in the wasm heap. Valid only until the next allocation (the heap may
+ * grow and detach the buffer), so take it right before use.
+ */
+export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+export function disposeInfos(backend: BackendWasm, ...ts: (TensorInfo | undefined)[]): void {
+  for (const t of ts) if (t) backend.disposeData(t.dataId);
+}
+
+export function transpose(backend: BackendWasm, t: TensorInfo, perm: number[]): TensorInfo {
+  return runWasmKernel(backend, 'Transpose', { x: t }, { perm });
+}
+
+export function slice(backend: BackendWasm, t: TensorInfo, begin: number[], size: number[]): TensorInfo {
+  return runWasmKernel(backend, 'Slice', { x: t }, { begin, size });
+}
+
+/** Throws for the conv attributes these kernels do not implement (NCHW, dilations > 1). */
+export function checkConvAttrs(kernel: string, attrs: NamedAttrMap): void {
+  const fmt = attrs.dataFormat as string | undefined;
+  if (fmt !== undefined && fmt !== 'NHWC' && fmt !== 'channelsLast') {
+    throw new Error(`${kernel} on wasm supports dataFormat NHWC only, got ${fmt}`);
+  }
+  const d = attrs.dilations as number | [number, number] | undefined;
+  const ds = d === undefined ? [] : typeof d === 'number' ? [d] : d;
+  if (ds.some((v) => v !== 1)) throw new Error(`${kernel} on wasm supports dilations 1 only, got ${String(d)}`);
+}
+
+/**
+ * Registers tfjs-core's gradient functions (tf.grad needs them; only the tfjs union package
+ * registers them, and tfjs-core's ESM build uses extensionless relative imports that Node's ESM
+ * loader rejects). A resolve hook scoped to tfjs-core/dist adds the missing `.js`. The gradients
+ * land in tfjs's global registry, shared with the CommonJS build that `import '@tensorflow/tfjs-core'`
+ * loads. For tests and benchmarks; a no-op when gradients are already registered.
+ */
+export async function registerTfjsGradients(): Promise<void> {
+  if (getGradient('Conv2D')) return;
+  const hook = `export async function resolve(spec, ctx, next) {
+    try { return await next(spec, ctx); } catch (e) {
+      const inCore = ctx.parentURL && ctx.parentURL.includes('/@tensorflow/tfjs-core/dist/');
+      if (inCore && spec.startsWith('.') && !spec.endsWith('.js')) return next(spec + '.js', ctx);
+      throw e;
+    }
+  }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+  const entry = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+  await import(entry);
+}
