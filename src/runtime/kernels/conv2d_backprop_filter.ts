@@ -1,14 +1,28 @@
 /**
- * Conv2DBackpropFilter (dW of a conv) for the wasm backend, on the backend's XNNPACK Conv2D.
+ * Conv2DBackpropFilter (dW of a conv) for the wasm backend: a transposed im2col plus one GEMM on
+ * the backend's XNNPACK BatchMatMul.
  *
- * dW[kh, kw, ci, co] = sum_{n, oh, ow} xpad[n, oh*s + kh, ow*s + kw, ci] dy[n, oh, ow, co].
- * Read with ci as the batch, n as the input channel and dy as the filter, this is itself a conv:
- *   x' = x as [Ci, H, W, N],  f' = dy as [OH, OW, N, Co],  dilation = stride, stride 1,
- *   out[ci, kh, kw, co] = sum_{oh, ow, n} x'pad[ci, kh + s*oh, kw + s*ow, n] f'[oh, ow, n, co],
- * whose output [Ci, KH, KW, Co] is dW up to a cheap (filter-sized) transpose.
+ *   dW[kh, kw, ci, co] = sum_{n, oh, ow} xpad[n, oh*s + kh, ow*s + kw, ci] dy[n, oh, ow, co]
+ *                      = (A * dy)[(kh, kw, ci), co],  A[(kh, kw, ci), p] = xpad[.. p ..],
+ * with p = (n, oh, ow) and dy read as [P, Co]: the GEMM output is dW in its own layout. A is
+ * built by wasm/conv.c; it holds KH*KW copies of x, so large batches run in chunks of images
+ * whose partial products are summed (dW is linear in the batch).
  */
 import { backend_util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
-import { checkConvAttrs, disposeInfos, runWasmKernel, slice, transpose, viewAs, type BackendWasm } from './util.js';
+import {
+  allocate,
+  checkConvAttrs,
+  convWasm,
+  disposeInfos,
+  heapOffset,
+  runWasmKernel,
+  slice,
+  viewAs,
+  type BackendWasm,
+} from './util.js';
+
+/** Upper bound for one chunk's im2col buffer. */
+const IM2COL_BYTES = 256 * 1024 * 1024;
 
 export function conv2dBackpropFilterWasm(
   backend: BackendWasm,
@@ -26,43 +40,43 @@ export function conv2dBackpropFilterWasm(
     attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid',
     attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
   );
-  const [n, inH, inW, ci] = x.shape;
-  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const [n, h, w, c] = x.shape;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const co = filterShape[3];
-  // Padding after is whatever makes the output exactly K long; when negative (rows the forward
-  // conv never read), pad 0 and drop the surplus output rows instead.
-  const afterH = kh + (oh - 1) * sh - inH - info.padInfo.top;
-  const afterW = kw + (ow - 1) * sw - inW - info.padInfo.left;
-  const outKh = kh + Math.max(-afterH, 0);
-  const outKw = kw + Math.max(-afterW, 0);
+  const rows = kh * kw * c;
+  const perImage = oh * ow;
+  const chunk = Math.max(1, Math.min(n, Math.floor(IM2COL_BYTES / (4 * rows * perImage))));
+  const wasm = convWasm(backend);
 
+  let acc: TensorInfo | undefined;
   const temps: TensorInfo[] = [];
   try {
-    const xt = transpose(backend, viewAs(x, [n, inH * inW, ci]), [2, 1, 0]);
-    temps.push(xt);
-    const dyt = transpose(backend, viewAs(dy, [n, oh * ow, co]), [1, 0, 2]);
-    temps.push(dyt);
-    const pad: backend_util.ExplicitPadding = [
-      [0, 0],
-      [info.padInfo.top, Math.max(afterH, 0)],
-      [info.padInfo.left, Math.max(afterW, 0)],
-      [0, 0],
-    ];
-    let out = runWasmKernel(
-      backend,
-      'Conv2D',
-      { x: viewAs(xt, [ci, inH, inW, n]), filter: viewAs(dyt, [oh, ow, n, co]) },
-      { strides: 1, dilations: [sh, sw], pad, dataFormat: 'NHWC' },
-    );
-    if (outKh !== kh || outKw !== kw) {
-      temps.push(out);
-      out = slice(backend, out, [0, 0, 0, 0], [ci, kh, kw, co]);
+    for (let b0 = 0; b0 < n; b0 += chunk) {
+      const nb = Math.min(chunk, n - b0);
+      const a = allocate(backend, [rows, nb * perImage]);
+      temps.push(a);
+      const xOff = heapOffset(backend, x) + 4 * b0 * h * w * c;
+      wasm.im2col_t(xOff, heapOffset(backend, a), nb, h, w, c, kh, kw, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      let dyc = dy;
+      if (nb !== n) {
+        dyc = slice(backend, viewAs(dy, [n, perImage * co]), [b0, 0], [nb, perImage * co]);
+        temps.push(dyc);
+      }
+      const part = runWasmKernel(backend, 'BatchMatMul', { a, b: viewAs(dyc, [nb * perImage, co]) }, { transposeA: false, transposeB: false });
+      disposeInfos(backend, ...temps.splice(0));
+      if (!acc) acc = part;
+      else {
+        const sum = runWasmKernel(backend, 'Add', { a: acc, b: part });
+        disposeInfos(backend, acc, part);
+        acc = sum;
+      }
     }
-    temps.push(out);
-    // [Ci, KH*KW, Co] -> [KH*KW, Ci, Co]
-    return viewAs(transpose(backend, viewAs(out, [ci, kh * kw, co]), [1, 0, 2]), filterShape);
+    if (!acc) throw new Error('Conv2DBackpropFilter: empty batch');
+    const out = viewAs(acc, filterShape);
+    acc = undefined;
+    return out;
   } finally {
-    disposeInfos(backend, ...temps);
+    disposeInfos(backend, acc, ...temps);
   }
 }
 

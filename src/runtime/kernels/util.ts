@@ -14,6 +14,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { convWasmBase64 } from './conv_wasm.js';
 
 export type { BackendWasm };
 
@@ -91,4 +92,55 @@ export async function registerTfjsGradients(): Promise<void> {
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
   const entry = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
   await import(entry);
+}
+
+/** Exports of wasm/conv.c (pointers are byte offsets in the backend heap). */
+export interface ConvWasm {
+  im2col_t(
+    x: number,
+    out: number,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    kh: number,
+    kw: number,
+    oh: number,
+    ow: number,
+    sh: number,
+    sw: number,
+    pt: number,
+    pl: number,
+  ): void;
+}
+
+const SHADOW_STACK_BYTES = 64 * 1024;
+let convModule: WebAssembly.Module | undefined;
+const convInstances = new WeakMap<WebAssembly.Memory, ConvWasm>();
+
+/**
+ * wasm/conv.c instantiated on the backend's own memory (one instance per backend heap), so it
+ * reads and writes tensors in place. Its shadow stack, should clang ever spill to one, is moved
+ * into a block malloc'ed from the backend instead of the default low addresses the backend owns.
+ */
+export function convWasm(backend: BackendWasm): ConvWasm {
+  const mod = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number };
+  const memory = mod.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error('conv kernels: cannot reach the wasm backend memory');
+  let inst = convInstances.get(memory);
+  if (!inst) {
+    convModule ??= new WebAssembly.Module(Buffer.from(convWasmBase64, 'base64'));
+    const { exports } = new WebAssembly.Instance(convModule, { env: { memory } });
+    (exports.__stack_pointer as WebAssembly.Global).value = mod._malloc(SHADOW_STACK_BYTES) + SHADOW_STACK_BYTES;
+    inst = exports as unknown as ConvWasm;
+    convInstances.set(memory, inst);
+  }
+  return inst;
+}
+
+/** Byte offset of a tensor's data in the backend heap. */
+export function heapOffset(backend: BackendWasm, t: TensorInfo): number {
+  const d = backend.dataIdMap.get(t.dataId);
+  if (!d) throw new Error('conv kernels: tensor has no wasm data');
+  return d.memoryOffset;
 }
