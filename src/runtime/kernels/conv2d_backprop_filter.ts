@@ -21,8 +21,14 @@ import {
   type BackendWasm,
 } from './util.js';
 
-/** Upper bound for one chunk's im2col buffer. */
-const IM2COL_BYTES = 256 * 1024 * 1024;
+/** Upper bound for one chunk's im2col buffer (bytes); tests lower it to exercise chunking. */
+let im2colBytes = 256 * 1024 * 1024;
+
+export function setIm2colBudget(bytes: number): number {
+  const old = im2colBytes;
+  im2colBytes = bytes;
+  return old;
+}
 
 export function conv2dBackpropFilterWasm(
   backend: BackendWasm,
@@ -45,7 +51,7 @@ export function conv2dBackpropFilterWasm(
   const co = filterShape[3];
   const rows = kh * kw * c;
   const perImage = oh * ow;
-  const chunk = Math.max(1, Math.min(n, Math.floor(IM2COL_BYTES / (4 * rows * perImage))));
+  const chunk = Math.max(1, Math.min(n, Math.floor(im2colBytes / (4 * rows * perImage))));
   const wasm = convWasm(backend);
 
   let acc: TensorInfo | undefined;
