@@ -102,14 +102,18 @@ async function breakdown(step: () => number): Promise<void> {
   const total = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
   console.log(`per-kernel breakdown of one profiled step (sum ${total.toFixed(0)} ms):`);
   for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) {
-    console.log(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(7)} ms  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`);
+    console.log(
+      `  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(7)} ms  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  x${e.n}`,
+    );
   }
 }
 
 function runTorch(): number[] | undefined {
   const script = fileURLToPath(new URL('./torch/train_step.py', import.meta.url));
   const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
-  const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  const python = candidates.find(
+    (p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
+  );
   if (!python) {
     console.log('PyTorch: absent (no python3 that can `import torch`; set PYTHON=...)');
     return undefined;
@@ -131,12 +135,16 @@ async function main(): Promise<void> {
   const naiveInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
   registerTrainingKernels();
   await registerTfjsGradients();
-  console.log(`tfjs ${tf.version_core} wasm (simd ${String(tf.env().getBool('WASM_HAS_SIMD_SUPPORT'))}), batch ${BATCH}`);
+  console.log(
+    `tfjs ${tf.version_core} wasm (simd ${String(tf.env().getBool('WASM_HAS_SIMD_SUPPORT'))}), batch ${BATCH}`,
+  );
 
   const net = makeNet();
   const ours = timeSteps(net.step, STEPS);
   const oursMs = median(ours);
-  console.log(`ours (tfjs-wasm): ${ours.map((m) => m.toFixed(0)).join(' ')} ms -> median ${oursMs.toFixed(0)} ms/step`);
+  console.log(
+    `ours (tfjs-wasm): ${ours.map((m) => m.toFixed(0)).join(' ')} ms -> median ${oursMs.toFixed(0)} ms/step`,
+  );
   await breakdown(net.step);
 
   if (args.includes('--naive') && naiveInput) {
@@ -151,7 +159,9 @@ async function main(): Promise<void> {
   const torchMs = runTorch();
   if (torchMs) {
     const t = median(torchMs);
-    console.log(`per step: ours ${oursMs.toFixed(0)} ms, PyTorch ${t.toFixed(0)} ms, ratio ours/PyTorch ${(oursMs / t).toFixed(2)}`);
+    console.log(
+      `per step: ours ${oursMs.toFixed(0)} ms, PyTorch ${t.toFixed(0)} ms, ratio ours/PyTorch ${(oursMs / t).toFixed(2)}`,
+    );
   }
 }
 

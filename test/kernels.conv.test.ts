@@ -59,7 +59,13 @@ function gradients(cs: Case, seed: number): { dx: Float32Array; dw: Float32Array
     const x = tf.tensor4d(rand(seed, cs.n * cs.size * cs.size * cs.ci), xShape);
     const w = tf.tensor4d(rand(seed + 1, cs.k * cs.k * cs.ci * cs.co), wShape);
     const yShape = tf.conv2d(x, w, cs.s, cs.pad, 'NHWC', 1, cs.round).shape;
-    const dy = tf.tensor4d(rand(seed + 2, yShape.reduce((a, b) => a * b)), yShape);
+    const dy = tf.tensor4d(
+      rand(
+        seed + 2,
+        yShape.reduce((a, b) => a * b),
+      ),
+      yShape,
+    );
     const dx = tf.conv2dTranspose(dy, w, xShape, cs.s, cs.pad, cs.round);
     const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
       strides: cs.s,
@@ -145,13 +151,28 @@ test('unsupported attributes throw clear errors', async () => {
   const dy = tf.zeros([1, 4, 4, 2]);
   const w = tf.zeros([3, 3, 2, 2]);
   const x = tf.zeros([1, 4, 4, 2]);
-  const base = { strides: 1, pad: 'same', dimRoundingMode: undefined } as const;
+  const base = { strides: 1, pad: 'same' };
   assert.throws(
-    () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...base, dataFormat: 'NCHW', inputShape: [1, 4, 4, 2] }),
+    () =>
+      tf
+        .engine()
+        .runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+          ...base,
+          dataFormat: 'NCHW',
+          inputShape: [1, 4, 4, 2],
+        } as tf.NamedAttrMap),
     /NHWC only/,
   );
   assert.throws(
-    () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...base, dataFormat: 'NHWC', dilations: 2, filterShape: [3, 3, 2, 2] }),
+    () =>
+      tf
+        .engine()
+        .runKernel('Conv2DBackpropFilter', { x, dy }, {
+          ...base,
+          dataFormat: 'NHWC',
+          dilations: 2,
+          filterShape: [3, 3, 2, 2],
+        } as tf.NamedAttrMap),
     /dilations 1 only/,
   );
   tf.dispose([dy, w, x]);
@@ -169,7 +190,9 @@ function netGrads(seed: number): Float32Array[] {
       const h2 = tf.relu(tf.conv2d(h1, c as tf.Tensor4D, 1, PAD1));
       return tf.mean(tf.square(tf.conv2d(h2, d as tf.Tensor4D, 1, 'valid')));
     };
-    return tf.grads(f)([x, w1, w2, w3]).map((g) => g.dataSync() as Float32Array);
+    return tf
+      .grads(f)([x, w1, w2, w3])
+      .map((g) => g.dataSync() as Float32Array);
   });
 }
 
@@ -178,7 +201,8 @@ test('tf.grads of a small conv net: wasm equals cpu', async () => {
   const want = netGrads(7);
   await tf.setBackend('wasm');
   const got = netGrads(7);
-  for (let i = 0; i < want.length; i++) assert.ok(relErr(got[i], want[i]) <= TOL, `grad ${i}: ${relErr(got[i], want[i])}`);
+  for (let i = 0; i < want.length; i++)
+    assert.ok(relErr(got[i], want[i]) <= TOL, `grad ${i}: ${relErr(got[i], want[i])}`);
 });
 
 test('no tensor or wasm-memory leak over 100 SGD steps', async () => {
@@ -203,7 +227,7 @@ test('no tensor or wasm-memory leak over 100 SGD steps', async () => {
     tensors: tf.memory().numTensors,
     bytes: tf.memory().numBytes,
     dataIds: backend.dataIdMap.numDataIds(),
-    heap: backend.wasm.HEAPU8.length,
+    heap: (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.length,
   });
   for (let i = 0; i < 5; i++) step();
   const first = snapshot();

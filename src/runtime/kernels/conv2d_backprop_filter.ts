@@ -62,13 +62,33 @@ export function conv2dBackpropFilterWasm(
       const a = allocate(backend, [rows, nb * perImage]);
       temps.push(a);
       const xOff = heapOffset(backend, x) + 4 * b0 * h * w * c;
-      wasm.im2col_t(xOff, heapOffset(backend, a), nb, h, w, c, kh, kw, oh, ow, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
+      wasm.im2col_t(
+        xOff,
+        heapOffset(backend, a),
+        nb,
+        h,
+        w,
+        c,
+        kh,
+        kw,
+        oh,
+        ow,
+        info.strideHeight,
+        info.strideWidth,
+        info.padInfo.top,
+        info.padInfo.left,
+      );
       let dyc = dy;
       if (nb !== n) {
         dyc = slice(backend, viewAs(dy, [n, perImage * co]), [b0, 0], [nb, perImage * co]);
         temps.push(dyc);
       }
-      const part = runWasmKernel(backend, 'BatchMatMul', { a, b: viewAs(dyc, [nb * perImage, co]) }, { transposeA: false, transposeB: false });
+      const part = runWasmKernel(
+        backend,
+        'BatchMatMul',
+        { a, b: viewAs(dyc, [nb * perImage, co]) },
+        { transposeA: false, transposeB: false },
+      );
       disposeInfos(backend, ...temps.splice(0));
       if (!acc) acc = part;
       else {

@@ -103,14 +103,20 @@ export function conv2dBackpropInputWasm(
       [w.padBefore, w.padAfter],
       [0, 0],
     ];
-    let z = runWasmKernel(backend, 'Conv2D', { x: dy, filter: g }, { strides: 1, dilations: 1, pad, dataFormat: 'NHWC' });
+    let z = runWasmKernel(
+      backend,
+      'Conv2D',
+      { x: dy, filter: g },
+      { strides: 1, dilations: 1, pad, dataFormat: 'NHWC' },
+    );
     // Depth-to-space: [N*rows, cols, sh, sw*Ci] -> [N*rows, sh, cols, sw*Ci] = [N, rows*sh, cols*sw, Ci].
     // (sw > 1 alone needs no move: [.., cols, sw*Ci] already is [.., cols*sw, Ci].)
     if (h.s > 1) {
       temps.push(z);
       z = transpose(backend, viewAs(z, [n * h.rows, w.rows, h.s, w.s * ci]), [0, 2, 1, 3]);
     }
-    if (h.crop === 0 && w.crop === 0 && h.rows * h.s === inH && w.rows * w.s === inW) return viewAs(z, inputShape);
+    if (h.crop === 0 && w.crop === 0 && h.rows * h.s === inH && w.rows * w.s === inW)
+      return viewAs(z, inputShape);
     temps.push(z);
     return slice(backend, viewAs(z, [n, h.rows * h.s, w.rows * w.s, ci]), [0, h.crop, w.crop, 0], inputShape);
   } finally {

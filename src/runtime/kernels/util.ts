@@ -70,7 +70,8 @@ export function checkConvAttrs(kernel: string, attrs: NamedAttrMap): void {
   }
   const d = attrs.dilations as number | [number, number] | undefined;
   const ds = d === undefined ? [] : typeof d === 'number' ? [d] : d;
-  if (ds.some((v) => v !== 1)) throw new Error(`${kernel} on wasm supports dilations 1 only, got ${String(d)}`);
+  if (ds.some((v) => v !== 1))
+    throw new Error(`${kernel} on wasm supports dilations 1 only, got ${String(d)}`);
 }
 
 /**
@@ -124,14 +125,19 @@ const convInstances = new WeakMap<WebAssembly.Memory, ConvWasm>();
  * into a block malloc'ed from the backend instead of the default low addresses the backend owns.
  */
 export function convWasm(backend: BackendWasm): ConvWasm {
-  const mod = backend.wasm as unknown as { asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number };
+  const mod = backend.wasm as unknown as {
+    asm?: { memory?: WebAssembly.Memory };
+    _malloc(n: number): number;
+  };
   const memory = mod.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error('conv kernels: cannot reach the wasm backend memory');
+  if (!(memory instanceof WebAssembly.Memory))
+    throw new Error('conv kernels: cannot reach the wasm backend memory');
   let inst = convInstances.get(memory);
   if (!inst) {
     convModule ??= new WebAssembly.Module(Buffer.from(convWasmBase64, 'base64'));
     const { exports } = new WebAssembly.Instance(convModule, { env: { memory } });
-    (exports.__stack_pointer as WebAssembly.Global).value = mod._malloc(SHADOW_STACK_BYTES) + SHADOW_STACK_BYTES;
+    (exports.__stack_pointer as WebAssembly.Global).value =
+      mod._malloc(SHADOW_STACK_BYTES) + SHADOW_STACK_BYTES;
     inst = exports as unknown as ConvWasm;
     convInstances.set(memory, inst);
   }
