@@ -65,7 +65,11 @@ function composedInput(s: Shape, dy: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
         [0, 0],
       ]);
       const full = tf.reshape(z, [s.n, oh * s.stride, ow * s.stride, c]);
-      d = tf.slice(full, 0, [s.n, (oh - 1) * s.stride + 1, (ow - 1) * s.stride + 1, c]);
+      d = tf.slice(
+        full,
+        [0, 0, 0, 0],
+        [s.n, (oh - 1) * s.stride + 1, (ow - 1) * s.stride + 1, c],
+      ) as tf.Tensor4D;
     }
     const lo = s.k - 1 - s.pad;
     const hi = s.size + s.k - 1 - lo - d.shape[1];
