@@ -10,7 +10,7 @@
  */
 import { tf } from './tf.js';
 import { makeMarginLoss, type MarginLoss } from './margin.js';
-import { monotoneCos, safeAcos } from './math.js';
+import { monotoneCosOfAngle } from './math.js';
 import { checkPositive, checkRange } from './validate.js';
 
 export interface CombinedMarginOptions {
@@ -26,6 +26,6 @@ export function combinedMargin(opts: CombinedMarginOptions): MarginLoss {
   checkPositive(m1, 'combined: m1');
   checkRange(m2, 0, Math.PI, 'combined: m2');
   checkRange(m3, 0, 2, 'combined: m3');
-  const f = (c: tf.Tensor): tf.Tensor => tf.sub(monotoneCos(tf.add(tf.mul(safeAcos(c), m1), m2)), m3);
+  const f = (c: tf.Tensor): tf.Tensor => tf.sub(monotoneCosOfAngle(c, m1, m2), m3);
   return makeMarginLoss(opts.name ?? 'combined', opts.s ?? 64, f);
 }

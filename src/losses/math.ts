@@ -45,9 +45,29 @@ export function safeAcos(c: tf.Tensor): tf.Tensor {
  * vanishes at the joints, so the gradient is continuous too. k carries no gradient (floor).
  */
 export function monotoneCos(phi: tf.Tensor): tf.Tensor {
+  return psiFrom(phi, tf.cos(phi));
+}
+
+function psiFrom(phi: tf.Tensor, cosPhi: tf.Tensor): tf.Tensor {
   const k = tf.floor(tf.div(phi, Math.PI));
   const sign = tf.sub(1, tf.mul(2, tf.mod(k, 2)));
-  return tf.sub(tf.mul(sign, tf.cos(phi)), tf.mul(2, k));
+  return tf.sub(tf.mul(sign, cosPhi), tf.mul(2, k));
+}
+
+/**
+ * psi(m1*theta + m2) with theta = acos(c). For c < 0 cos(phi) is expanded around m1*pi + m2
+ * in the reflected angle theta' = acos(-c) = pi - theta, which float32 holds to full relative
+ * precision near theta = pi; phi itself, near a multiple of pi, would lose the digits that
+ * sin(phi) and the slope need (SphereFace m1 = 4 at theta = pi - 1e-3 was off by 1e-4).
+ */
+export function monotoneCosOfAngle(c: tf.Tensor, m1: number, m2: number): tf.Tensor {
+  const theta = safeAcos(c);
+  const reflected = tf.mul(safeAcos(tf.neg(c)), m1);
+  const a = m1 * Math.PI + m2;
+  const cosNear0 = tf.cos(tf.add(tf.mul(theta, m1), m2));
+  const cosNearPi = tf.add(tf.mul(tf.cos(reflected), Math.cos(a)), tf.mul(tf.sin(reflected), Math.sin(a)));
+  const phi = tf.add(tf.mul(theta, m1), m2);
+  return psiFrom(phi, whereGreater(c, 0, cosNear0, cosNearPi));
 }
 
 /** Rows scaled to unit L2 norm, as torch's F.normalize (norm floored at 1e-12). */

@@ -10,7 +10,7 @@
  */
 import { tf } from './tf.js';
 import { makeMarginLoss, type MarginLoss } from './margin.js';
-import { monotoneCos, safeAcos } from './math.js';
+import { monotoneCosOfAngle } from './math.js';
 import { badConfig, checkPositive } from './validate.js';
 
 export type SphereLambda =
@@ -37,7 +37,7 @@ export function sphereFace(opts: { m1?: number; s?: number; lambda?: SphereLambd
     return typeof spec === 'number' ? spec : 0;
   };
   const f = (c: tf.Tensor): tf.Tensor => {
-    const psi = monotoneCos(tf.mul(safeAcos(c), m1));
+    const psi = monotoneCosOfAngle(c, m1, 0);
     const lambda = lambdaNow();
     return lambda === 0 ? psi : tf.div(tf.add(tf.mul(c, lambda), psi), 1 + lambda);
   };
