@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { initRuntime } from '../src/runtime/backend.js';
 import { tf } from '../src/losses/tf.js';
 import * as L from '../src/losses/index.js';
-import { BACKENDS, assertClose, labelsOf, loadFixture, maxAbs, read, t2 } from './losses.helpers.js';
+import { BACKENDS, assertClose, labelsOf, loadFixture, maxAbs, read, t2 } from './losses.helpers.test.js';
 
 const fx = loadFixture('losses.json');
 const label = (spec: any): string => `${spec.name} ${JSON.stringify(spec.opts ?? {})}`;

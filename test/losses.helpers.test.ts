@@ -1,5 +1,7 @@
 /** Shared by the losses tests: fixture loading, tolerant comparison, backend loop. */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../src/losses/tf.js';
 
@@ -60,4 +62,38 @@ export function labelsOf(v: number[]): tf.Tensor1D {
 export function read(t: tf.Tensor): Float32Array {
   const v = t.dataSync() as Float32Array;
   return v;
+}
+
+/** Deterministic float32-representable normals (mulberry32 + Box-Muller). */
+export function randn(seed: number, n: number, scale = 1): number[] {
+  let a = seed >>> 0;
+  const uni = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = Math.sqrt(-2 * Math.log(uni() + 1e-12)) * Math.cos(2 * Math.PI * uni());
+    out.push(Math.fround(r * scale));
+  }
+  return out;
+}
+
+export function rows(v: number[], d: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < v.length; i += d) out.push(v.slice(i, i + d));
+  return out;
+}
+
+// Run directly (node --test runs each file on its own), this file checks its comparator.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  test('assertClose rejects what it should', () => {
+    assertClose([1, 2], [1, 2 + 1e-6], 'ok');
+    assert.throws(() => assertClose([1, 2], [1, 2.001], 'off'), /off\[1\]/);
+    assert.throws(() => assertClose([NaN], [1], 'nan'), /nan\[0\] is NaN/);
+    assert.throws(() => assertClose([1], [1, 2], 'len'), /length/);
+  });
 }

@@ -6,7 +6,8 @@
  * back up and would reward a larger angle; as InsightFace does, the target then becomes
  * cos(theta) - m*sin(m) (threshold th = cos(pi - m), mm = sin(pi - m)*m), a CosFace-like
  * penalty that keeps the target decreasing in theta (with a small downward step at pi - m).
- * `easyMargin`: margin only where cos > 0, plain cos elsewhere.
+ * `easyMargin`: margin only where cos > 0, plain cos elsewhere (InsightFace's option; the
+ * target jumps back up by sin(m) at 90 degrees, so it is not monotone there).
  *
  * `straightThrough`: the current arcface_torch recipe. Values cos(acos(c) + m) with no
  * fallback (not monotone past pi - m), computed without autograd, so the gradient w.r.t. the

@@ -80,6 +80,7 @@ export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
  * float32 dtype and writes integer bits (1 reads back as 1.4e-45).
  */
 export function oneHotRows(labels: tf.Tensor1D, depth: number): tf.Tensor2D {
+  if (depth === 1) return tf.ones([labels.size, 1]); // tf.oneHot wants depth >= 2; labels are checked to be 0
   return tf.cast(tf.oneHot(tf.cast(labels, 'int32'), depth), 'float32') as tf.Tensor2D;
 }
 
