@@ -72,7 +72,7 @@ function niceTicks(lo: number, hi: number, count = 6): number[] {
 export function lineChart(o: LineChartOptions): string {
   const W = o.width ?? 760;
   const H = o.height ?? 480;
-  const m = { l: 64, r: 170, t: 40, b: 52 };
+  const m = { l: 64, r: 210, t: 40, b: 52 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const tx = (v: number) => (o.logX ? Math.log10(v) : v);

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from './kernels/index.js';
+import { ensureGradients } from './gradients.js';
 import { ArcfaceError } from '../errors.js';
 
 export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
@@ -58,6 +59,7 @@ async function start(choice: BackendChoice): Promise<RuntimeInfo> {
     backend = 'cpu';
   }
   await tf.ready();
+  await ensureGradients();
   return {
     backend,
     simd: backend === 'wasm' ? Boolean(tf.env().getBool('WASM_HAS_SIMD_SUPPORT')) : false,

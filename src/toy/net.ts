@@ -37,7 +37,7 @@ export function toyNet(height: number, width: number, featureDim = 2, seed = 1):
     apply(x) {
       return tf.tidy(() => {
         let y: tf.Tensor4D = x;
-        for (const c of convs) y = tf.relu(tf.add(tf.conv2d(y, c.w as tf.Tensor4D, 2, 'same'), c.b));
+        for (const c of convs) y = tf.relu(tf.add(tf.conv2d(y, c.w as tf.Tensor4D, 2, 'same'), c.b)) as tf.Tensor4D;
         const f = tf.reshape(y, [x.shape[0], flat]) as tf.Tensor2D;
         const hdn = tf.relu(tf.add(tf.matMul(f, fc1.w as tf.Tensor2D), fc1.b)) as tf.Tensor2D;
         return tf.add(tf.matMul(hdn, fc2.w as tf.Tensor2D), fc2.b) as tf.Tensor2D;

@@ -34,12 +34,12 @@ export const curvesCommand: Command = {
       const rows = [0, 30, 60, 90, 120, 150, 180].map((d) => {
         const i = at(d);
         return `${String(d).padStart(5)}°  ${Object.values(curves.curves)
-          .map((c) => c[i].toFixed(3).padStart(8))
+          .map((c) => c[i].toFixed(3).padStart(11))
           .join('')}`;
       });
       process.stdout.write(
         `target logit (unscaled) at theta:\n     θ  ${Object.keys(curves.curves)
-          .map((k) => k.padStart(8))
+          .map((k) => k.padStart(11))
           .join('')}\n${rows.join('\n')}\nwrote ${out}\n`,
       );
     }

@@ -4,9 +4,7 @@
  * engine then neither records them on the gradient tape nor counts their outputs as tensors, and
  * every intermediate is a bare TensorInfo that the caller must free with `disposeInfos`.
  */
-import { register } from 'node:module';
 import {
-  getGradient,
   getKernel,
   type DataType,
   type KernelBackend,
@@ -15,6 +13,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { convWasmBase64 } from './conv_wasm.js';
+import { ensureGradients } from '../gradients.js';
 
 export type { BackendWasm };
 
@@ -74,25 +73,9 @@ export function checkConvAttrs(kernel: string, attrs: NamedAttrMap): void {
     throw new Error(`${kernel} on wasm supports dilations 1 only, got ${String(d)}`);
 }
 
-/**
- * Registers tfjs-core's gradient functions (tf.grad needs them; only the tfjs union package
- * registers them, and tfjs-core's ESM build uses extensionless relative imports that Node's ESM
- * loader rejects). A resolve hook scoped to tfjs-core/dist adds the missing `.js`. The gradients
- * land in tfjs's global registry, shared with the CommonJS build that `import '@tensorflow/tfjs-core'`
- * loads. For tests and benchmarks; a no-op when gradients are already registered.
- */
+/** tfjs-core's gradients (see runtime/gradients.ts); kept as the name the kernel tests use. */
 export async function registerTfjsGradients(): Promise<void> {
-  if (getGradient('Conv2D')) return;
-  const hook = `export async function resolve(spec, ctx, next) {
-    try { return await next(spec, ctx); } catch (e) {
-      const inCore = ctx.parentURL && ctx.parentURL.includes('/@tensorflow/tfjs-core/dist/');
-      if (inCore && spec.startsWith('.') && !spec.endsWith('.js')) return next(spec + '.js', ctx);
-      throw e;
-    }
-  }`;
-  register(`data:text/javascript,${encodeURIComponent(hook)}`);
-  const entry = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
-  await import(entry);
+  await ensureGradients();
 }
 
 /** Exports of wasm/conv.c (pointers are byte offsets in the backend heap). */
