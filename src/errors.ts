@@ -4,13 +4,7 @@
  * stable enough for the CLI's exit status and the HTTP API's error body.
  */
 export type ArcfaceErrorCode =
-  | 'BAD_INPUT'
-  | 'BAD_SHAPE'
-  | 'BAD_LABELS'
-  | 'BAD_CONFIG'
-  | 'OUT_OF_MEMORY'
-  | 'NOT_FOUND'
-  | 'BACKEND';
+  'BAD_INPUT' | 'BAD_SHAPE' | 'BAD_LABELS' | 'BAD_CONFIG' | 'OUT_OF_MEMORY' | 'NOT_FOUND' | 'BACKEND';
 
 export class ArcfaceError extends Error {
   readonly code: ArcfaceErrorCode;

@@ -9,7 +9,10 @@ const bin = join(import.meta.dirname, '../src/cli/bin.ts');
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-cli-'));
 
 function arcface(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), bin, ...args], { encoding: 'utf8', cwd: tmp });
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), bin, ...args], {
+    encoding: 'utf8',
+    cwd: tmp,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -50,7 +53,8 @@ test('curves --json: every curve equals its closed form, from the training code 
     assert.ok(close(curves.cosface[i], Math.cos(t) - 0.35));
     if (t + 0.5 < Math.PI - 1e-3) assert.ok(close(curves.arcface[i], Math.cos(t + 0.5)), `arcface at ${t}`);
     if (t + 0.3 < Math.PI - 1e-3) assert.ok(close(curves.cm1[i], Math.cos(t + 0.3) - 0.2), `cm1 at ${t}`);
-    if (0.9 * t + 0.4 < Math.PI - 1e-3) assert.ok(close(curves.cm2[i], Math.cos(0.9 * t + 0.4) - 0.15), `cm2 at ${t}`);
+    if (0.9 * t + 0.4 < Math.PI - 1e-3)
+      assert.ok(close(curves.cm2[i], Math.cos(0.9 * t + 0.4) - 0.15), `cm2 at ${t}`);
     if (1.35 * t < Math.PI) assert.ok(close(curves.sphereface[i], Math.cos(1.35 * t)), `sphereface at ${t}`);
   });
   // Every margin curve lies below softmax's (a margin only ever penalises) and never rises with theta.
@@ -60,5 +64,8 @@ test('curves --json: every curve equals its closed form, from the training code 
       assert.ok(curves[key][i] <= curves.softmax[i] + 1e-6, `${key} above softmax at ${theta[i]}`);
     }
   }
-  assert.match(readFileSync(join(tmp, 'c.svg'), 'utf8'), /^<svg[^>]*>[\s\S]*ArcFace \(m2=0\.5\)[\s\S]*<\/svg>\n$/);
+  assert.match(
+    readFileSync(join(tmp, 'c.svg'), 'utf8'),
+    /^<svg[^>]*>[\s\S]*ArcFace \(m2=0\.5\)[\s\S]*<\/svg>\n$/,
+  );
 });

@@ -154,25 +154,21 @@ test('unsupported attributes throw clear errors', async () => {
   const base = { strides: 1, pad: 'same' };
   assert.throws(
     () =>
-      tf
-        .engine()
-        .runKernel('Conv2DBackpropInput', { dy, filter: w }, {
-          ...base,
-          dataFormat: 'NCHW',
-          inputShape: [1, 4, 4, 2],
-        } as tf.NamedAttrMap),
+      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, {
+        ...base,
+        dataFormat: 'NCHW',
+        inputShape: [1, 4, 4, 2],
+      } as tf.NamedAttrMap),
     /NHWC only/,
   );
   assert.throws(
     () =>
-      tf
-        .engine()
-        .runKernel('Conv2DBackpropFilter', { x, dy }, {
-          ...base,
-          dataFormat: 'NHWC',
-          dilations: 2,
-          filterShape: [3, 3, 2, 2],
-        } as tf.NamedAttrMap),
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        ...base,
+        dataFormat: 'NHWC',
+        dilations: 2,
+        filterShape: [3, 3, 2, 2],
+      } as tf.NamedAttrMap),
     /dilations 1 only/,
   );
   tf.dispose([dy, w, x]);

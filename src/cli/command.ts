@@ -15,9 +15,14 @@ export class UsageError extends Error {
   }
 }
 
-export function parseNumber(value: string | undefined, name: string, check?: (v: number) => boolean): number | undefined {
+export function parseNumber(
+  value: string | undefined,
+  name: string,
+  check?: (v: number) => boolean,
+): number | undefined {
   if (value === undefined) return undefined;
   const v = Number(value);
-  if (!Number.isFinite(v) || (check && !check(v))) throw new UsageError(`bad value for --${name}: "${value}"`);
+  if (!Number.isFinite(v) || (check && !check(v)))
+    throw new UsageError(`bad value for --${name}: "${value}"`);
   return v;
 }

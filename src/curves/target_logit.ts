@@ -9,7 +9,11 @@ import { marginLossByName, type MarginLoss } from '../losses/index.js';
 /** The curves of the figure, keyed as in `arcface curves --json`. */
 export const CURVE_LOSSES: ReadonlyArray<{ key: string; label: string; make: () => MarginLoss }> = [
   { key: 'softmax', label: 'Softmax (cos θ)', make: () => marginLossByName('softmax') },
-  { key: 'sphereface', label: 'SphereFace (m1=1.35)', make: () => marginLossByName('sphereface', { m1: 1.35 }) },
+  {
+    key: 'sphereface',
+    label: 'SphereFace (m1=1.35)',
+    make: () => marginLossByName('sphereface', { m1: 1.35 }),
+  },
   { key: 'cosface', label: 'CosFace (m3=0.35)', make: () => marginLossByName('cosface', { m3: 0.35 }) },
   { key: 'arcface', label: 'ArcFace (m2=0.5)', make: () => marginLossByName('arcface', { m: 0.5 }) },
   { key: 'cm1', label: 'CM1 (1, 0.3, 0.2)', make: () => marginLossByName('cm1') },

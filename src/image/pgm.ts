@@ -28,7 +28,8 @@ export function decodePgm(bytes: Uint8Array, name = 'image'): GreyImage {
     return String.fromCharCode(...bytes.subarray(start, pos));
   };
   const magic = token();
-  if (magic !== 'P5' && magic !== 'P2') throw badInput(`${name}: not a PGM file (magic "${magic.slice(0, 2)}")`);
+  if (magic !== 'P5' && magic !== 'P2')
+    throw badInput(`${name}: not a PGM file (magic "${magic.slice(0, 2)}")`);
   const width = Number(token());
   const height = Number(token());
   const maxVal = Number(token());
@@ -61,7 +62,8 @@ export function downscale(img: GreyImage, f: number): GreyImage {
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       let s = 0;
-      for (let dy = 0; dy < f; dy++) for (let dx = 0; dx < f; dx++) s += img.data[(y * f + dy) * img.width + x * f + dx];
+      for (let dy = 0; dy < f; dy++)
+        for (let dx = 0; dx < f; dx++) s += img.data[(y * f + dy) * img.width + x * f + dx];
       data[y * width + x] = Math.round(s / (f * f));
     }
   }

@@ -27,13 +27,17 @@ export function circlePanelsSvg(panels: CirclePanel[], legend: string[], title: 
       const color = PALETTE[c % PALETTE.length];
       const x = cx + (R + 28) * p.centres[2 * c];
       const y = cy - (R + 28) * p.centres[2 * c + 1];
-      body.push(`<line x1="${cx}" y1="${num(cy)}" x2="${num(x)}" y2="${num(y)}" stroke="${color}" stroke-width="1.5" opacity="0.7"/>`);
+      body.push(
+        `<line x1="${cx}" y1="${num(cy)}" x2="${num(x)}" y2="${num(y)}" stroke="${color}" stroke-width="1.5" opacity="0.7"/>`,
+      );
     }
     for (let i = 0; i < p.labels.length; i++) {
       const color = PALETTE[p.labels[i] % PALETTE.length];
       const x = cx + R * p.features[2 * i];
       const y = cy - R * p.features[2 * i + 1];
-      body.push(`<circle cx="${num(x)}" cy="${num(y)}" r="4" fill="${color}" fill-opacity="0.75" stroke="#fff" stroke-width="0.5"/>`);
+      body.push(
+        `<circle cx="${num(x)}" cy="${num(y)}" r="4" fill="${color}" fill-opacity="0.75" stroke="#fff" stroke-width="0.5"/>`,
+      );
     }
   });
   const ly = H - 18;

@@ -9,7 +9,12 @@ export function targetCurvesSvg(c: TargetCurves): string {
     title: 'Target logit curves',
     xLabel: 'θ (degrees) between feature and its class centre',
     yLabel: 'target logit (before scale s)',
-    series: Object.entries(c.curves).map(([key, y]) => ({ name: c.labels[key] ?? key, x: deg, y, dash: dashes[key] })),
+    series: Object.entries(c.curves).map(([key, y]) => ({
+      name: c.labels[key] ?? key,
+      x: deg,
+      y,
+      dash: dashes[key],
+    })),
     xTicks: [0, 30, 60, 90, 120, 150, 180],
     xRange: [0, 180],
   });

@@ -65,7 +65,8 @@ function niceTicks(lo: number, hi: number, count = 6): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((k) => k * mag).find((s) => span / s <= count) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * span; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -84,7 +85,13 @@ export function lineChart(o: LineChartOptions): string {
   const py = (v: number) => m.t + (1 - (v - y0) / (y1 - y0 || 1)) * ph;
   const body: string[] = [];
   body.push(text(W / 2 - m.r / 2, 24, o.title, 'text-anchor="middle" font-size="16" font-weight="bold"'));
-  const xt = o.xTicks ?? (o.logX ? niceTicks(x0, x1).filter(Number.isInteger).map((e) => 10 ** e) : niceTicks(x0, x1));
+  const xt =
+    o.xTicks ??
+    (o.logX
+      ? niceTicks(x0, x1)
+          .filter(Number.isInteger)
+          .map((e) => 10 ** e)
+      : niceTicks(x0, x1));
   const yt = o.yTicks ?? niceTicks(y0, y1);
   for (const v of xt) {
     const x = px(v);
@@ -99,7 +106,9 @@ export function lineChart(o: LineChartOptions): string {
   }
   body.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   body.push(text(m.l + pw / 2, H - 12, o.xLabel, 'text-anchor="middle"'));
-  body.push(text(16, m.t + ph / 2, o.yLabel, `text-anchor="middle" transform="rotate(-90 16 ${num(m.t + ph / 2)})"`));
+  body.push(
+    text(16, m.t + ph / 2, o.yLabel, `text-anchor="middle" transform="rotate(-90 16 ${num(m.t + ph / 2)})"`),
+  );
   body.push(`<clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath>`);
   o.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
@@ -112,7 +121,9 @@ export function lineChart(o: LineChartOptions): string {
       `<polyline clip-path="url(#plot)" fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.join(' ')}"/>`,
     );
     const ly = m.t + 12 + i * 20;
-    body.push(`<line x1="${m.l + pw + 14}" y1="${ly}" x2="${m.l + pw + 40}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
+    body.push(
+      `<line x1="${m.l + pw + 14}" y1="${ly}" x2="${m.l + pw + 40}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`,
+    );
     body.push(text(m.l + pw + 46, ly + 4, s.name));
   });
   return svgDoc(W, H, body, o.title);

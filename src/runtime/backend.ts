@@ -46,7 +46,10 @@ async function start(choice: BackendChoice): Promise<RuntimeInfo> {
   if (want === 'tensorflow' || want === 'auto') {
     if (await tryTfjsNode()) backend = 'tensorflow';
     else if (want === 'tensorflow') {
-      throw new ArcfaceError('BACKEND', 'backend "tensorflow" needs @tensorflow/tfjs-node, which is not installed');
+      throw new ArcfaceError(
+        'BACKEND',
+        'backend "tensorflow" needs @tensorflow/tfjs-node, which is not installed',
+      );
     }
   }
   if (!backend && (want === 'wasm' || want === 'auto')) {

@@ -37,4 +37,3 @@ export function ensureGradients(): Promise<void> {
   })();
   return done;
 }
-

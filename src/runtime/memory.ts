@@ -27,7 +27,12 @@ export function heapInfo(): HeapInfo {
   const tensorBytes = tf.memory().numBytes;
   if (backend !== 'wasm') return { backend, tensorBytes, heapBytes: 0, limitBytes: Infinity };
   const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
-  return { backend, tensorBytes, heapBytes: wasm?.HEAPU8?.buffer.byteLength ?? 0, limitBytes: WASM_HEAP_LIMIT };
+  return {
+    backend,
+    tensorBytes,
+    heapBytes: wasm?.HEAPU8?.buffer.byteLength ?? 0,
+    limitBytes: WASM_HEAP_LIMIT,
+  };
 }
 
 function gib(bytes: number): string {

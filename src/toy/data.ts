@@ -86,7 +86,12 @@ export function syntheticToy(classes = 8, perClass = 16, seed = 7): ToyData {
   return pack('synthetic', identities, images, labels);
 }
 
-function pack(source: ToyData['source'], identities: string[], images: number[][], labels: number[]): ToyData {
+function pack(
+  source: ToyData['source'],
+  identities: string[],
+  images: number[][],
+  labels: number[],
+): ToyData {
   const n = images.length;
   const out = new Float32Array(n * TOY_HEIGHT * TOY_WIDTH);
   images.forEach((img, i) => out.set(img, i * TOY_HEIGHT * TOY_WIDTH));

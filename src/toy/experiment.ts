@@ -181,5 +181,12 @@ export function runToy(options: ToyOptions = {}): ToyResult {
   const data = dir && existsSync(dir) ? loadOrlToy(dir, o.classes) : syntheticToy(o.classes);
   const softmax = trainOne(data, 'softmax', o);
   const arcface = trainOne(data, 'arcface', o);
-  return { source: data.source, identities: data.identities, images: data.count, steps: o.steps, softmax, arcface };
+  return {
+    source: data.source,
+    identities: data.identities,
+    images: data.count,
+    steps: o.steps,
+    softmax,
+    arcface,
+  };
 }

@@ -15,7 +15,11 @@ export function toyNet(height: number, width: number, featureDim = 2, seed = 1):
   let s = seed;
   // He-normal init (ReLU nets), seeded so both losses start from the same weights.
   const he = (shape: number[], fanIn: number, name: string) =>
-    tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', s++), true, `${name}_${seed}_${s}`);
+    tf.variable(
+      tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', s++),
+      true,
+      `${name}_${seed}_${s}`,
+    );
   const zeros = (n: number, name: string) => tf.variable(tf.zeros([n]), true, `${name}_${seed}_${s++}`);
   const chans = [1, 16, 32, 64];
   const convs = chans.slice(1).map((co, i) => ({
@@ -37,7 +41,8 @@ export function toyNet(height: number, width: number, featureDim = 2, seed = 1):
     apply(x) {
       return tf.tidy(() => {
         let y: tf.Tensor4D = x;
-        for (const c of convs) y = tf.relu(tf.add(tf.conv2d(y, c.w as tf.Tensor4D, 2, 'same'), c.b)) as tf.Tensor4D;
+        for (const c of convs)
+          y = tf.relu(tf.add(tf.conv2d(y, c.w as tf.Tensor4D, 2, 'same'), c.b)) as tf.Tensor4D;
         const f = tf.reshape(y, [x.shape[0], flat]) as tf.Tensor2D;
         const hdn = tf.relu(tf.add(tf.matMul(f, fc1.w as tf.Tensor2D), fc1.b)) as tf.Tensor2D;
         return tf.add(tf.matMul(hdn, fc2.w as tf.Tensor2D), fc2.b) as tf.Tensor2D;

@@ -19,7 +19,8 @@ export const curvesCommand: Command = {
       options: { out: { type: 'string', short: 'o' }, json: { type: 'boolean' }, points: { type: 'string' } },
       strict: true,
     });
-    const points = parseNumber(values.points, 'points', (v) => Number.isInteger(v) && v >= 2 && v <= 100000) ?? 181;
+    const points =
+      parseNumber(values.points, 'points', (v) => Number.isInteger(v) && v >= 2 && v <= 100000) ?? 181;
     await initRuntime();
     const curves = targetLogitCurves(points);
     const out = values.out ?? (values.json ? undefined : 'target-logit-curves.svg');
