@@ -36,13 +36,24 @@ for (const backend of BACKENDS) {
     });
 
     test('theta at and next to 0 and pi: finite targets and slopes', () => {
-      const c = [1, Math.fround(1 - 2 ** -24), Math.fround(1 - 1e-6), 0, Math.fround(-1 + 1e-6), Math.fround(-1 + 2 ** -24), -1, 1.0000001, -1.0000001];
+      const c = [
+        1,
+        Math.fround(1 - 2 ** -24),
+        Math.fround(1 - 1e-6),
+        0,
+        Math.fround(-1 + 1e-6),
+        Math.fround(-1 + 2 ** -24),
+        -1,
+        1.0000001,
+        -1.0000001,
+      ];
       ALL().forEach((loss, i) => {
         tf.tidy(() => {
           const x = tf.tensor1d(c);
           const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => tf.sum(loss.target(z)) as tf.Scalar)(x);
           const t = read(loss.target(x));
-          for (const v of [...t, ...read(grad), ...read(value)]) assert.ok(Number.isFinite(v), `${tag(loss, i)}: ${Array.from(t)} / ${Array.from(read(grad))}`);
+          for (const v of [...t, ...read(grad), ...read(value)])
+            assert.ok(Number.isFinite(v), `${tag(loss, i)}: ${Array.from(t)} / ${Array.from(read(grad))}`);
         });
       });
     });
@@ -52,10 +63,16 @@ for (const backend of BACKENDS) {
       const x = [...w.slice(6, 12), ...w.slice(0, 6).map((v) => -v), ...w.slice(18, 24)];
       for (const loss of ALL()) {
         if (loss.name === 'softmax') continue;
-        const head = new L.MarginHead({ numClasses: 4, embeddingSize: 6, loss, initialWeight: t2(rows(w, 6)) });
+        const head = new L.MarginHead({
+          numClasses: 4,
+          embeddingSize: 6,
+          loss,
+          initialWeight: t2(rows(w, 6)),
+        });
         const g = head.gradients(t2(rows(x, 6)), labelsOf([1, 0, 3]));
         assert.ok(Number.isFinite(g.loss), loss.name);
-        for (const v of [...read(g.dEmbeddings), ...read(g.dWeight)]) assert.ok(Number.isFinite(v), `${loss.name} gradient ${read(g.dEmbeddings)}`);
+        for (const v of [...read(g.dEmbeddings), ...read(g.dWeight)])
+          assert.ok(Number.isFinite(v), `${loss.name} gradient ${read(g.dEmbeddings)}`);
         tf.dispose([g.dEmbeddings, g.dWeight]);
         head.dispose();
       }
@@ -86,7 +103,12 @@ for (const backend of BACKENDS) {
       tf.tidy(() => {
         const c = [Math.cos(Math.PI - 0.4), Math.cos(Math.PI - 0.1)];
         const t = read(L.arcFace().target(tf.tensor1d(c)));
-        assertClose(t, c.map((v) => v - 0.5 * Math.sin(0.5)), 'fallback', { rtol: 1e-6, atol: 1e-7 });
+        assertClose(
+          t,
+          c.map((v) => v - 0.5 * Math.sin(0.5)),
+          'fallback',
+          { rtol: 1e-6, atol: 1e-7 },
+        );
       });
     });
 
@@ -125,11 +147,24 @@ for (const backend of BACKENDS) {
       // Class 0's sub-centre 2 points along e0, the samples sit near e0.
       const d = 4;
       const w = [
-        [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0],
-        [0, 0, 0, 1], [0, -1, 0, 0], [0, 0, -1, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+        [1, 0, 0, 0],
+        [0, 0, 0, 1],
+        [0, -1, 0, 0],
+        [0, 0, -1, 0],
       ];
-      const head = new L.SubCenterArcFaceHead({ numClasses: 2, embeddingSize: d, k: 3, initialWeight: t2(w) });
-      const x = t2([[1, 0.1, 0, 0], [1, 0, 0.1, 0], [0.2, 1, 0, 0]]);
+      const head = new L.SubCenterArcFaceHead({
+        numClasses: 2,
+        embeddingSize: d,
+        k: 3,
+        initialWeight: t2(w),
+      });
+      const x = t2([
+        [1, 0.1, 0, 0],
+        [1, 0, 0.1, 0],
+        [0.2, 1, 0, 0],
+      ]);
       const y = labelsOf([0, 0, 0]);
       const out = head.forward(x, y);
       tf.dispose([out.loss, out.logits, out.cos]);
@@ -174,9 +209,19 @@ for (const backend of BACKENDS) {
       // logits() is elementwise: an empty batch gives an empty result.
       assert.deepEqual(L.arcFace().logits(tf.zeros([0, 3]) as tf.Tensor2D, none).shape, [0, 3]);
       assert.throws(() => head.forward(tf.zeros([2, 5]) as tf.Tensor2D, labelsOf([0, 1])), code('BAD_SHAPE'));
-      assert.throws(() => L.arcFace().logits(tf.zeros([3]) as unknown as tf.Tensor2D, labelsOf([0, 1, 2])), code('BAD_SHAPE'));
-      assert.throws(() => L.centerLoss(tf.zeros([2, 4]) as tf.Tensor2D, labelsOf([0, 1]), tf.zeros([3, 5]) as tf.Tensor2D), code('BAD_SHAPE'));
-      assert.throws(() => new L.MarginHead({ numClasses: 0, embeddingSize: 4, loss: L.arcFace() }), code('BAD_CONFIG'));
+      assert.throws(
+        () => L.arcFace().logits(tf.zeros([3]) as unknown as tf.Tensor2D, labelsOf([0, 1, 2])),
+        code('BAD_SHAPE'),
+      );
+      assert.throws(
+        () =>
+          L.centerLoss(tf.zeros([2, 4]) as tf.Tensor2D, labelsOf([0, 1]), tf.zeros([3, 5]) as tf.Tensor2D),
+        code('BAD_SHAPE'),
+      );
+      assert.throws(
+        () => new L.MarginHead({ numClasses: 0, embeddingSize: 4, loss: L.arcFace() }),
+        code('BAD_CONFIG'),
+      );
       // C = 1: a single class is always right, loss 0, zero gradients, no NaN.
       const one = new L.MarginHead({ numClasses: 1, embeddingSize: 4, loss: L.arcFace(), seed: 2 });
       const x = t2(rows(randn(26, 8), 4));
@@ -195,7 +240,15 @@ for (const backend of BACKENDS) {
       assert.throws(() => head.forward(t2([[Infinity, 1]]), labelsOf([0])), code('BAD_INPUT'));
       // Targets are picked and replaced by one-hot products, so a NaN anywhere in a row
       // makes that whole row NaN; other rows are untouched.
-      const z = read(L.arcFace().logits(t2([[0.5, NaN, 0.1], [0.5, 0.2, 0.1]]), labelsOf([0, 0])));
+      const z = read(
+        L.arcFace().logits(
+          t2([
+            [0.5, NaN, 0.1],
+            [0.5, 0.2, 0.1],
+          ]),
+          labelsOf([0, 0]),
+        ),
+      );
       assert.ok(z.slice(0, 3).every(Number.isNaN), String(z));
       assert.ok(z.slice(3).every(Number.isFinite), 'other rows unaffected');
       head.dispose();
@@ -207,7 +260,10 @@ for (const backend of BACKENDS) {
       assert.throws(() => L.arcFace({ m: 4 }), code('BAD_CONFIG'));
       assert.throws(() => L.arcFace({ s: 0 }), code('BAD_CONFIG'));
       assert.throws(() => L.marginLossByName('combined', { m1: 1 }), code('BAD_CONFIG'));
-      assert.throws(() => L.tripletLoss(t2([[1, 0]]), labelsOf([0]), { mining: 'hard' as L.TripletMining }), code('BAD_CONFIG'));
+      assert.throws(
+        () => L.tripletLoss(t2([[1, 0]]), labelsOf([0]), { mining: 'hard' as L.TripletMining }),
+        code('BAD_CONFIG'),
+      );
     });
 
     test('SphereFace lambda anneals as max(lambdaMin, base*(1+gamma*iter)^-power), one step per head forward', () => {
@@ -238,11 +294,14 @@ for (const backend of BACKENDS) {
         new L.SubCenterArcFaceHead({ numClasses: 4, embeddingSize: 8, seed: 3 }),
         new L.SoftmaxHead({ numClasses: 4, embeddingSize: 8, seed: 3 }),
       ];
-      const objective = new L.CombinedObjective(new L.MarginHead({ numClasses: 4, embeddingSize: 8, loss: L.arcFace(), seed: 4 }), {
-        intra: 1,
-        inter: 1,
-        triplet: { margin: 0.35, mining: 'semi-hard' },
-      });
+      const objective = new L.CombinedObjective(
+        new L.MarginHead({ numClasses: 4, embeddingSize: 8, loss: L.arcFace(), seed: 4 }),
+        {
+          intra: 1,
+          inter: 1,
+          triplet: { margin: 0.35, mining: 'semi-hard' },
+        },
+      );
       const center = new L.CenterLoss({ numClasses: 4, featureSize: 8 });
       const opt = tf.train.sgd(0.1);
       const step = (): void => {

@@ -20,12 +20,19 @@ const TARGETS: Record<string, { f: Target; make: () => L.MarginLoss }> = {
   'norm-softmax': { f: (c) => c, make: () => L.normSoftmax({ s: 8 }) },
   cosface: { f: (c) => c - 0.35, make: () => L.cosFace({ s: 8 }) },
   arcface: {
-    f: (c) => (c > Math.cos(Math.PI - 0.5) ? Math.cos(Math.acos(c) + 0.5) : c - Math.sin(Math.PI - 0.5) * 0.5),
+    f: (c) =>
+      c > Math.cos(Math.PI - 0.5) ? Math.cos(Math.acos(c) + 0.5) : c - Math.sin(Math.PI - 0.5) * 0.5,
     make: () => L.arcFace({ s: 8 }),
   },
-  'arcface easy': { f: (c) => (c > 0 ? Math.cos(Math.acos(c) + 0.5) : c), make: () => L.arcFace({ s: 8, easyMargin: true }) },
+  'arcface easy': {
+    f: (c) => (c > 0 ? Math.cos(Math.acos(c) + 0.5) : c),
+    make: () => L.arcFace({ s: 8, easyMargin: true }),
+  },
   'sphereface 1.35': { f: (c) => psi(1.35 * Math.acos(c)), make: () => L.sphereFace({ m1: 1.35, s: 8 }) },
-  'sphereface 4, lambda 5': { f: (c) => (5 * c + psi(4 * Math.acos(c))) / 6, make: () => L.sphereFace({ m1: 4, s: 8, lambda: 5 }) },
+  'sphereface 4, lambda 5': {
+    f: (c) => (5 * c + psi(4 * Math.acos(c))) / 6,
+    make: () => L.sphereFace({ m1: 4, s: 8, lambda: 5 }),
+  },
   cm1: { f: (c) => psi(Math.acos(c) + 0.3) - 0.2, make: () => L.marginLossByName('cm1', { s: 8 }) },
   cm2: { f: (c) => psi(0.9 * Math.acos(c) + 0.4) - 0.15, make: () => L.marginLossByName('cm2', { s: 8 }) },
 };
@@ -97,13 +104,26 @@ for (const backend of BACKENDS) {
 
     for (const [name, { f, make }] of Object.entries(TARGETS)) {
       test(`${name} head: d/dx and d/dW`, () => {
-        const head = new L.MarginHead({ numClasses: C, embeddingSize: D, loss: make(), initialWeight: t2(rows(W, D)) });
+        const head = new L.MarginHead({
+          numClasses: C,
+          embeddingSize: D,
+          loss: make(),
+          initialWeight: t2(rows(W, D)),
+        });
         const x = t2(rows(X, D));
         const y = labelsOf(Y);
         const g = head.gradients(x, y);
         assertClose(g.loss, headLoss(X, W, Y, D, 1, f, 8), `${name} loss`, { atol: 1e-6 * 8 });
-        assertClose(read(g.dEmbeddings), fdGrad((v) => headLoss(v, W, Y, D, 1, f, 8), X), `${name} d/dx`);
-        assertClose(read(g.dWeight), fdGrad((v) => headLoss(X, v, Y, D, 1, f, 8), W), `${name} d/dW`);
+        assertClose(
+          read(g.dEmbeddings),
+          fdGrad((v) => headLoss(v, W, Y, D, 1, f, 8), X),
+          `${name} d/dx`,
+        );
+        assertClose(
+          read(g.dWeight),
+          fdGrad((v) => headLoss(X, v, Y, D, 1, f, 8), W),
+          `${name} d/dW`,
+        );
         tf.dispose([x, y, g.dEmbeddings, g.dWeight]);
         head.dispose();
       });
@@ -111,13 +131,27 @@ for (const backend of BACKENDS) {
 
     test('sub-center ArcFace (K = 2): d/dx and d/dW', () => {
       const W2 = randn(13, C * 2 * D);
-      const head = new L.SubCenterArcFaceHead({ numClasses: C, embeddingSize: D, k: 2, loss: L.arcFace({ s: 8 }), initialWeight: t2(rows(W2, D)) });
+      const head = new L.SubCenterArcFaceHead({
+        numClasses: C,
+        embeddingSize: D,
+        k: 2,
+        loss: L.arcFace({ s: 8 }),
+        initialWeight: t2(rows(W2, D)),
+      });
       const f = TARGETS.arcface.f;
       const x = t2(rows(X, D));
       const y = labelsOf(Y);
       const g = head.gradients(x, y);
-      assertClose(read(g.dEmbeddings), fdGrad((v) => headLoss(v, W2, Y, D, 2, f, 8), X), 'subcenter d/dx');
-      assertClose(read(g.dWeight), fdGrad((v) => headLoss(X, v, Y, D, 2, f, 8), W2), 'subcenter d/dW');
+      assertClose(
+        read(g.dEmbeddings),
+        fdGrad((v) => headLoss(v, W2, Y, D, 2, f, 8), X),
+        'subcenter d/dx',
+      );
+      assertClose(
+        read(g.dWeight),
+        fdGrad((v) => headLoss(X, v, Y, D, 2, f, 8), W2),
+        'subcenter d/dW',
+      );
       tf.dispose([x, y, g.dEmbeddings, g.dWeight]);
       head.dispose();
     });
@@ -158,7 +192,9 @@ for (const backend of BACKENDS) {
       const TY = [0, 1, 2, 0, 1, 2];
       const triplet = (mining: L.TripletMining, margin: number) => {
         const a0 = xn(X);
-        const ang = Array.from({ length: N * N }, (_, q) => Math.acos(Math.min(1, dot(a0, Math.floor(q / N), a0, q % N, D))));
+        const ang = Array.from({ length: N * N }, (_, q) =>
+          Math.acos(Math.min(1, dot(a0, Math.floor(q / N), a0, q % N, D))),
+        );
         const [A, P, Q] = L.mineTriplets(ang, Int32Array.from(TY), mining);
         return (v: number[]): number => {
           const a = xn(v);
@@ -171,26 +207,51 @@ for (const backend of BACKENDS) {
       };
       const centres = randn(15, C * D);
       const center = (v: number[]): number =>
-        Y.reduce((s, y, i) => s + v.slice(i * D, i * D + D).reduce((q, x, j) => q + (x - centres[y * D + j]) ** 2, 0), 0) / (2 * N);
+        Y.reduce(
+          (s, y, i) =>
+            s + v.slice(i * D, i * D + D).reduce((q, x, j) => q + (x - centres[y * D + j]) ** 2, 0),
+          0,
+        ) /
+        (2 * N);
       tf.tidy(() => {
         const x = t2(rows(X, D));
         const w = t2(rows(W, D));
         const y = labelsOf(Y);
-        const cases: [string, tf.Tensor2D, (t: tf.Tensor) => tf.Scalar, number[], (v: number[]) => number][] = [
-          ['intra', x, (t) => L.intraLoss(L.MarginHead.prototype.cosine.call({ weight: w } as L.MarginHead, t as tf.Tensor2D), y), X, intra],
-          ['inter', w, (t) => L.interLoss(t as tf.Tensor2D, y), W, inter],
-          ['centre', x, (t) => L.centerLoss(t as tf.Tensor2D, y, t2(rows(centres, D))), X, center],
-        ];
+        const cases: [string, tf.Tensor2D, (t: tf.Tensor) => tf.Scalar, number[], (v: number[]) => number][] =
+          [
+            [
+              'intra',
+              x,
+              (t) =>
+                L.intraLoss(
+                  L.MarginHead.prototype.cosine.call({ weight: w } as L.MarginHead, t as tf.Tensor2D),
+                  y,
+                ),
+              X,
+              intra,
+            ],
+            ['inter', w, (t) => L.interLoss(t as tf.Tensor2D, y), W, inter],
+            ['centre', x, (t) => L.centerLoss(t as tf.Tensor2D, y, t2(rows(centres, D))), X, center],
+          ];
         for (const mining of ['batch-hard', 'semi-hard'] as const) {
           for (const margin of [0.3, 1.5]) {
-            cases.push([`triplet ${mining} ${margin}`, x, (t) => L.tripletLoss(t as tf.Tensor2D, labelsOf(TY), { mining, margin }), X, triplet(mining, margin)]);
+            cases.push([
+              `triplet ${mining} ${margin}`,
+              x,
+              (t) => L.tripletLoss(t as tf.Tensor2D, labelsOf(TY), { mining, margin }),
+              X,
+              triplet(mining, margin),
+            ]);
           }
         }
         for (const [what, input, f, v, ref] of cases) {
           const { value, grad } = tf.valueAndGrad(f)(input);
           assertClose(read(value), ref(v), `${what} value`);
           const fd = fdGrad(ref, v);
-          assert.ok(fd.some((g) => g !== 0), `${what}: the reference gradient is all zero, the test would prove nothing`);
+          assert.ok(
+            fd.some((g) => g !== 0),
+            `${what}: the reference gradient is all zero, the test would prove nothing`,
+          );
           assertClose(read(grad), fd, `${what} gradient`);
         }
       });

@@ -28,7 +28,9 @@ for (const backend of BACKENDS) {
           const cos = t2(c.cos);
           const y = labelsOf(c.labels);
           assertClose(read(loss.logits(cos, y)), c.logits, `${label(c.loss)} logits`);
-          const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => L.softmaxCrossEntropy(loss.logits(z as tf.Tensor2D, y), y))(cos);
+          const { value, grad } = tf.valueAndGrad((z: tf.Tensor) =>
+            L.softmaxCrossEntropy(loss.logits(z as tf.Tensor2D, y), y),
+          )(cos);
           assertClose(read(value), c.value, `${label(c.loss)} loss`, { atol: 1e-6 * loss.scale });
           assertClose(read(grad), c.grad_cos, `${label(c.loss)} d/dcos`);
         });
@@ -55,13 +57,28 @@ for (const backend of BACKENDS) {
         const name = c.kind === 'margin' ? label(c.loss) : c.kind;
         let head: L.MarginHead | L.SubCenterArcFaceHead | L.SoftmaxHead;
         if (c.kind === 'margin') {
-          head = new L.MarginHead({ numClasses: c.w.length, embeddingSize: c.w[0].length, loss: lossOf(c.loss), initialWeight: w });
+          head = new L.MarginHead({
+            numClasses: c.w.length,
+            embeddingSize: c.w[0].length,
+            loss: lossOf(c.loss),
+            initialWeight: w,
+          });
         } else if (c.kind === 'subcenter') {
-          const sub = new L.SubCenterArcFaceHead({ numClasses: c.w.length / c.k, embeddingSize: c.w[0].length, k: c.k, loss: lossOf(c.loss), initialWeight: w });
+          const sub = new L.SubCenterArcFaceHead({
+            numClasses: c.w.length / c.k,
+            embeddingSize: c.w[0].length,
+            k: c.k,
+            loss: lossOf(c.loss),
+            initialWeight: w,
+          });
           assert.deepEqual(Array.from(sub.nearestSubCenters(x, y)), c.nearest, 'nearest sub-centres');
           head = sub;
         } else {
-          head = new L.SoftmaxHead({ numClasses: c.w.length, embeddingSize: c.w[0].length, initialWeight: w });
+          head = new L.SoftmaxHead({
+            numClasses: c.w.length,
+            embeddingSize: c.w[0].length,
+            initialWeight: w,
+          });
           head.bias.assign(tf.tensor1d(c.b, 'float32'));
         }
         const g = head.gradients(x, y) as L.HeadGradients & { dBias?: tf.Tensor };
@@ -74,7 +91,12 @@ for (const backend of BACKENDS) {
         const dx = read(g.dEmbeddings);
         const d = c.x[0].length;
         c.grad_x.forEach((row: number[], i: number) =>
-          assertClose(dx.subarray(i * d, (i + 1) * d), row, `${name} d/dx row ${i}`, i < 2 ? { rtol: 3e-4, atol: 3e-4 * maxAbs(row) } : { atol: 1e-6 * maxAbs(c.grad_x) }),
+          assertClose(
+            dx.subarray(i * d, (i + 1) * d),
+            row,
+            `${name} d/dx row ${i}`,
+            i < 2 ? { rtol: 3e-4, atol: 3e-4 * maxAbs(row) } : { atol: 1e-6 * maxAbs(c.grad_x) },
+          ),
         );
         const dw = read(g.dWeight);
         const rowsPer = c.kind === 'subcenter' ? c.k : 1;
@@ -84,7 +106,9 @@ for (const backend of BACKENDS) {
             dw.subarray(j * d, (j + 1) * d),
             row,
             `${name} d/dW row ${j}`,
-            loose.has(Math.floor(j / rowsPer)) ? { rtol: 3e-4, atol: 3e-4 * maxAbs(row) } : { atol: 1e-6 * maxAbs(c.grad_w) },
+            loose.has(Math.floor(j / rowsPer))
+              ? { rtol: 3e-4, atol: 3e-4 * maxAbs(row) }
+              : { atol: 1e-6 * maxAbs(c.grad_w) },
           ),
         );
         if (c.grad_b) assertClose(read(g.dBias!), c.grad_b, `${name} d/db`);
@@ -118,7 +142,12 @@ for (const backend of BACKENDS) {
             const centers = t2(c.centers);
             f = (z) => L.centerLoss(z as tf.Tensor2D, y, centers);
             expected = c.grad_x;
-            const cl = new L.CenterLoss({ numClasses: c.centers.length, featureSize: c.centers[0].length, alpha: c.alpha, initialCenters: centers });
+            const cl = new L.CenterLoss({
+              numClasses: c.centers.length,
+              featureSize: c.centers[0].length,
+              alpha: c.alpha,
+              initialCenters: centers,
+            });
             cl.update(input, y);
             assertClose(read(cl.centers), c.updated_centers, 'centre update');
             cl.dispose();
@@ -133,8 +162,14 @@ for (const backend of BACKENDS) {
     test('ArcFace + Intra / Inter / Triplet objectives (paper Table 2)', () => {
       for (const c of fx.objectives) {
         const w = t2(c.w);
-        const head = new L.MarginHead({ numClasses: c.w.length, embeddingSize: c.w[0].length, loss: lossOf(c.loss), initialWeight: w });
-        const terms: L.ObjectiveTerms = c.term === 'triplet' ? { triplet: { margin: 0.35 } } : { [c.term]: 1 };
+        const head = new L.MarginHead({
+          numClasses: c.w.length,
+          embeddingSize: c.w[0].length,
+          loss: lossOf(c.loss),
+          initialWeight: w,
+        });
+        const terms: L.ObjectiveTerms =
+          c.term === 'triplet' ? { triplet: { margin: 0.35 } } : { [c.term]: 1 };
         const obj = new L.CombinedObjective(head, terms);
         const x = t2(c.x);
         const y = labelsOf(c.labels);

@@ -43,7 +43,9 @@ export function assertClose(
     }
   }
   if (worstRatio > 1) {
-    assert.fail(`${what}[${worst}]: got ${a[worst]}, expected ${e[worst]} (${worstRatio.toFixed(2)}x tolerance)`);
+    assert.fail(
+      `${what}[${worst}]: got ${a[worst]}, expected ${e[worst]} (${worstRatio.toFixed(2)}x tolerance)`,
+    );
   }
 }
 

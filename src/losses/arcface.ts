@@ -49,7 +49,8 @@ export function straightThroughTarget(m: number): TargetFn {
 export function arcFace(opts: ArcFaceOptions = {}): MarginLoss {
   const m = opts.m ?? 0.5;
   checkRange(m, 0, Math.PI, 'arcface: m');
-  if (opts.straightThrough && opts.easyMargin) throw badConfig('arcface: easyMargin does not apply to straightThrough');
+  if (opts.straightThrough && opts.easyMargin)
+    throw badConfig('arcface: easyMargin does not apply to straightThrough');
   const f = opts.straightThrough ? straightThroughTarget(m) : arcFaceTarget(m, opts.easyMargin);
   return makeMarginLoss('arcface', opts.s ?? 64, f);
 }

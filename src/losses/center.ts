@@ -27,12 +27,19 @@ export class CenterLoss {
   readonly centers: tf.Variable;
   readonly alpha: number;
 
-  constructor(opts: { numClasses: number; featureSize: number; alpha?: number; initialCenters?: tf.Tensor2D }) {
+  constructor(opts: {
+    numClasses: number;
+    featureSize: number;
+    alpha?: number;
+    initialCenters?: tf.Tensor2D;
+  }) {
     checkCount(opts.numClasses, 'CenterLoss: numClasses');
     checkCount(opts.featureSize, 'CenterLoss: featureSize');
     this.alpha = opts.alpha ?? 0.5;
     checkRange(this.alpha, 0, 1.000001, 'CenterLoss: alpha');
-    const init = opts.initialCenters ? opts.initialCenters.clone() : tf.zeros([opts.numClasses, opts.featureSize]);
+    const init = opts.initialCenters
+      ? opts.initialCenters.clone()
+      : tf.zeros([opts.numClasses, opts.featureSize]);
     this.centers = tf.variable(init, false);
   }
 

@@ -40,10 +40,17 @@ export function checkEmbeddings(embeddings: tf.Tensor2D, d: number, what: string
   return n;
 }
 
-export function makeWeight(rows: number, d: number, seed: number | undefined, init: tf.Tensor2D | undefined, what: string): tf.Variable {
+export function makeWeight(
+  rows: number,
+  d: number,
+  seed: number | undefined,
+  init: tf.Tensor2D | undefined,
+  what: string,
+): tf.Variable {
   if (init) {
     const [r, c] = checkRank2(init, `${what} initialWeight`);
-    if (r !== rows || c !== d) throw badShape(`${what}: initialWeight is [${r}, ${c}], expected [${rows}, ${d}]`);
+    if (r !== rows || c !== d)
+      throw badShape(`${what}: initialWeight is [${r}, ${c}], expected [${rows}, ${d}]`);
     return tf.variable(init.clone(), true);
   }
   return tf.variable(tf.randomNormal([rows, d], 0, 0.01, 'float32', seed), true);
@@ -61,7 +68,13 @@ export class MarginHead {
     this.numClasses = opts.numClasses;
     this.embeddingSize = opts.embeddingSize;
     this.loss = opts.loss;
-    this.weight = makeWeight(opts.numClasses, opts.embeddingSize, opts.seed, opts.initialWeight, 'MarginHead');
+    this.weight = makeWeight(
+      opts.numClasses,
+      opts.embeddingSize,
+      opts.seed,
+      opts.initialWeight,
+      'MarginHead',
+    );
   }
 
   /** cos(theta) between the normalised embeddings and class centres, clamped to [-1, 1]. */
@@ -102,10 +115,9 @@ export function headGradients(
   embeddings: tf.Tensor2D,
   labels: tf.Tensor1D,
 ): HeadGradients {
-  const { value, grads } = tf.valueAndGrads((e: tf.Tensor, _w: tf.Tensor) => head.forward(e as tf.Tensor2D, labels).loss)([
-    embeddings,
-    head.weight,
-  ]);
+  const { value, grads } = tf.valueAndGrads(
+    (e: tf.Tensor, _w: tf.Tensor) => head.forward(e as tf.Tensor2D, labels).loss,
+  )([embeddings, head.weight]);
   const loss = value.dataSync()[0];
   value.dispose();
   return { loss, dEmbeddings: grads[0] as tf.Tensor2D, dWeight: grads[1] as tf.Tensor2D };

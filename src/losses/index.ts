@@ -7,9 +7,22 @@ export { sphereFace, type SphereLambda, type SphereFaceLoss } from './sphereface
 export { cosFace } from './cosface.js';
 export { arcFace, arcFaceTarget, straightThroughTarget, type ArcFaceOptions } from './arcface.js';
 export { combinedMargin, type CombinedMarginOptions } from './combined.js';
-export { marginLossByName, MARGIN_LOSS_NAMES, CM1, CM2, type MarginLossName, type MarginOverrides } from './registry.js';
+export {
+  marginLossByName,
+  MARGIN_LOSS_NAMES,
+  CM1,
+  CM2,
+  type MarginLossName,
+  type MarginOverrides,
+} from './registry.js';
 export { softmaxCrossEntropy } from './cross_entropy.js';
-export { MarginHead, headGradients, type HeadOutput, type HeadGradients, type MarginHeadOptions } from './head.js';
+export {
+  MarginHead,
+  headGradients,
+  type HeadOutput,
+  type HeadGradients,
+  type MarginHeadOptions,
+} from './head.js';
 export { SubCenterArcFaceHead, type SubCenterOptions } from './subcenter.js';
 export { intraLoss } from './intra.js';
 export { interLoss } from './inter.js';

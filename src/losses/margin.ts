@@ -21,7 +21,12 @@ export interface MarginLoss {
 /** f maps the target cosines (any shape) to the target logits; it must not dispose its input. */
 export type TargetFn = (cos: tf.Tensor) => tf.Tensor;
 
-export function makeMarginLoss(name: string, scale: number, f: TargetFn, extra: Partial<MarginLoss> = {}): MarginLoss {
+export function makeMarginLoss(
+  name: string,
+  scale: number,
+  f: TargetFn,
+  extra: Partial<MarginLoss> = {},
+): MarginLoss {
   checkPositive(scale, `${name}: scale s`);
   return {
     name,
@@ -37,7 +42,13 @@ export function makeMarginLoss(name: string, scale: number, f: TargetFn, extra: 
  * N x C, which at C = 100k would cost more than the matmul), and non-target columns keep
  * gradient exactly s. This is the one-hot update of InsightFace's MXNet train.py.
  */
-export function replaceTarget(name: string, cos: tf.Tensor2D, labels: tf.Tensor1D, f: TargetFn, scale: number): tf.Tensor2D {
+export function replaceTarget(
+  name: string,
+  cos: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  f: TargetFn,
+  scale: number,
+): tf.Tensor2D {
   const [n, c] = checkRank2(cos, `${name}.logits cos`);
   checkLabels(labels, n, c, `${name}.logits`);
   return tf.tidy(() => {

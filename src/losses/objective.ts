@@ -47,11 +47,13 @@ export class CombinedObjective {
     return { loss, logits: base.logits, cos: base.cos, parts };
   }
 
-  gradients(embeddings: tf.Tensor2D, labels: tf.Tensor1D): { loss: number; dEmbeddings: tf.Tensor2D; dWeight: tf.Tensor2D } {
-    const { value, grads } = tf.valueAndGrads((e: tf.Tensor, _w: tf.Tensor) => this.forward(e as tf.Tensor2D, labels).loss)([
-      embeddings,
-      this.head.weight,
-    ]);
+  gradients(
+    embeddings: tf.Tensor2D,
+    labels: tf.Tensor1D,
+  ): { loss: number; dEmbeddings: tf.Tensor2D; dWeight: tf.Tensor2D } {
+    const { value, grads } = tf.valueAndGrads(
+      (e: tf.Tensor, _w: tf.Tensor) => this.forward(e as tf.Tensor2D, labels).loss,
+    )([embeddings, this.head.weight]);
     const loss = value.dataSync()[0];
     value.dispose();
     return { loss, dEmbeddings: grads[0] as tf.Tensor2D, dWeight: grads[1] as tf.Tensor2D };

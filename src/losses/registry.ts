@@ -8,7 +8,16 @@ import { arcFace } from './arcface.js';
 import { combinedMargin } from './combined.js';
 import { badConfig } from './validate.js';
 
-export const MARGIN_LOSS_NAMES = ['softmax', 'norm-softmax', 'sphereface', 'cosface', 'arcface', 'cm1', 'cm2', 'combined'] as const;
+export const MARGIN_LOSS_NAMES = [
+  'softmax',
+  'norm-softmax',
+  'sphereface',
+  'cosface',
+  'arcface',
+  'cm1',
+  'cm2',
+  'combined',
+] as const;
 export type MarginLossName = (typeof MARGIN_LOSS_NAMES)[number];
 
 export interface MarginOverrides {
@@ -42,7 +51,12 @@ export function marginLossByName(name: MarginLossName | string, o: MarginOverrid
     case 'cosface':
       return cosFace({ m3: o.m3, s: o.s });
     case 'arcface':
-      return arcFace({ m: o.m ?? o.m2, s: o.s, easyMargin: o.easyMargin, straightThrough: o.straightThrough });
+      return arcFace({
+        m: o.m ?? o.m2,
+        s: o.s,
+        easyMargin: o.easyMargin,
+        straightThrough: o.straightThrough,
+      });
     case 'cm1':
     case 'cm2': {
       const d = name === 'cm1' ? CM1 : CM2;

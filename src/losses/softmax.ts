@@ -20,12 +20,23 @@ export class SoftmaxHead {
   readonly numClasses: number;
   readonly embeddingSize: number;
 
-  constructor(opts: { numClasses: number; embeddingSize: number; seed?: number; initialWeight?: tf.Tensor2D }) {
+  constructor(opts: {
+    numClasses: number;
+    embeddingSize: number;
+    seed?: number;
+    initialWeight?: tf.Tensor2D;
+  }) {
     checkCount(opts.numClasses, 'SoftmaxHead: numClasses');
     checkCount(opts.embeddingSize, 'SoftmaxHead: embeddingSize');
     this.numClasses = opts.numClasses;
     this.embeddingSize = opts.embeddingSize;
-    this.weight = makeWeight(opts.numClasses, opts.embeddingSize, opts.seed, opts.initialWeight, 'SoftmaxHead');
+    this.weight = makeWeight(
+      opts.numClasses,
+      opts.embeddingSize,
+      opts.seed,
+      opts.initialWeight,
+      'SoftmaxHead',
+    );
     this.bias = tf.variable(tf.zeros([opts.numClasses]), true);
   }
 
@@ -34,7 +45,10 @@ export class SoftmaxHead {
     const n = checkEmbeddings(embeddings, this.embeddingSize, 'SoftmaxHead.forward');
     checkLabels(labels, n, this.numClasses, 'SoftmaxHead.forward');
     return tf.tidy(() => {
-      const logits = tf.add(tf.matMul(embeddings, this.weight as tf.Tensor2D, false, true), this.bias) as tf.Tensor2D;
+      const logits = tf.add(
+        tf.matMul(embeddings, this.weight as tf.Tensor2D, false, true),
+        this.bias,
+      ) as tf.Tensor2D;
       const cos = tf.clipByValue(
         tf.matMul(l2Normalize(embeddings), l2Normalize(this.weight as tf.Tensor2D), false, true),
         -1,
@@ -50,7 +64,12 @@ export class SoftmaxHead {
     )([embeddings, this.weight, this.bias]);
     const loss = value.dataSync()[0];
     value.dispose();
-    return { loss, dEmbeddings: grads[0] as tf.Tensor2D, dWeight: grads[1] as tf.Tensor2D, dBias: grads[2] as tf.Tensor1D };
+    return {
+      loss,
+      dEmbeddings: grads[0] as tf.Tensor2D,
+      dWeight: grads[1] as tf.Tensor2D,
+      dBias: grads[2] as tf.Tensor1D,
+    };
   }
 
   dispose(): void {

@@ -14,8 +14,7 @@ import { monotoneCosOfAngle } from './math.js';
 import { badConfig, checkPositive } from './validate.js';
 
 export type SphereLambda =
-  | number
-  | { base?: number; gamma?: number; power?: number; lambdaMin?: number; iteration?: number };
+  number | { base?: number; gamma?: number; power?: number; lambdaMin?: number; iteration?: number };
 
 export interface SphereFaceLoss extends MarginLoss {
   /** Current lambda (0 when no lambda was given). */
@@ -30,10 +29,13 @@ export function sphereFace(opts: { m1?: number; s?: number; lambda?: SphereLambd
   checkPositive(m1, 'sphereface: m1');
   const spec = opts.lambda;
   let iteration = typeof spec === 'object' ? (spec.iteration ?? 0) : 0;
-  const sched = typeof spec === 'object' ? { base: 1000, gamma: 0.12, power: 1, lambdaMin: 5, ...spec } : undefined;
-  if (typeof spec === 'number' && !(spec >= 0)) throw badConfig(`sphereface: lambda must be >= 0, got ${spec}`);
+  const sched =
+    typeof spec === 'object' ? { base: 1000, gamma: 0.12, power: 1, lambdaMin: 5, ...spec } : undefined;
+  if (typeof spec === 'number' && !(spec >= 0))
+    throw badConfig(`sphereface: lambda must be >= 0, got ${spec}`);
   const lambdaNow = (): number => {
-    if (sched) return Math.max(sched.lambdaMin, sched.base * Math.pow(1 + sched.gamma * iteration, -sched.power));
+    if (sched)
+      return Math.max(sched.lambdaMin, sched.base * Math.pow(1 + sched.gamma * iteration, -sched.power));
     return typeof spec === 'number' ? spec : 0;
   };
   const f = (c: tf.Tensor): tf.Tensor => {
@@ -51,7 +53,8 @@ export function sphereFace(opts: { m1?: number; s?: number; lambda?: SphereLambd
       return iteration;
     },
     setIteration(i: number) {
-      if (!(Number.isInteger(i) && i >= 0)) throw badConfig(`sphereface: iteration must be an integer >= 0, got ${i}`);
+      if (!(Number.isInteger(i) && i >= 0))
+        throw badConfig(`sphereface: iteration must be an integer >= 0, got ${i}`);
       iteration = i;
     },
     step() {

@@ -42,7 +42,13 @@ export class SubCenterArcFaceHead {
     this.numClasses = opts.numClasses;
     this.embeddingSize = opts.embeddingSize;
     this.loss = opts.loss ?? arcFace();
-    this.weight = makeWeight(opts.numClasses * this.k, opts.embeddingSize, opts.seed, opts.initialWeight, 'SubCenterArcFaceHead');
+    this.weight = makeWeight(
+      opts.numClasses * this.k,
+      opts.embeddingSize,
+      opts.seed,
+      opts.initialWeight,
+      'SubCenterArcFaceHead',
+    );
     this.counts = new Float64Array(opts.numClasses * this.k);
   }
 
@@ -108,7 +114,10 @@ export class SubCenterArcFaceHead {
     const n = checkEmbeddings(embeddings, this.embeddingSize, 'SubCenterArcFaceHead.nearestSubCenters');
     checkLabels(labels, n, this.numClasses, 'SubCenterArcFaceHead.nearestSubCenters');
     const t = tf.tidy(() => {
-      const own = tf.sum(tf.mul(this.subCosine(embeddings), tf.expandDims(oneHotRows(labels, this.numClasses), 2)), 1);
+      const own = tf.sum(
+        tf.mul(this.subCosine(embeddings), tf.expandDims(oneHotRows(labels, this.numClasses), 2)),
+        1,
+      );
       return tf.argMax(own, 1);
     });
     const out = Int32Array.from(t.dataSync());

@@ -24,7 +24,11 @@ export interface TripletOptions {
 }
 
 /** Triplets as index arrays (anchor, positive, negative), from an N x N angle matrix. */
-export function mineTriplets(angles: ArrayLike<number>, labels: Int32Array, mining: TripletMining): [number[], number[], number[]] {
+export function mineTriplets(
+  angles: ArrayLike<number>,
+  labels: Int32Array,
+  mining: TripletMining,
+): [number[], number[], number[]] {
   const n = labels.length;
   const a: number[] = [];
   const p: number[] = [];
@@ -59,11 +63,17 @@ export function mineTriplets(angles: ArrayLike<number>, labels: Int32Array, mini
   return [a, p, q];
 }
 
-export function tripletLoss(embeddings: tf.Tensor2D, labels: tf.Tensor1D, opts: TripletOptions = {}): tf.Scalar {
+export function tripletLoss(
+  embeddings: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  opts: TripletOptions = {},
+): tf.Scalar {
   const margin = opts.margin ?? 0.35;
   const mining = opts.mining ?? 'batch-hard';
-  if (!Number.isFinite(margin) || margin < 0) throw badConfig(`tripletLoss: margin must be >= 0, got ${margin}`);
-  if (mining !== 'batch-hard' && mining !== 'semi-hard') throw badConfig(`tripletLoss: unknown mining "${mining}"`);
+  if (!Number.isFinite(margin) || margin < 0)
+    throw badConfig(`tripletLoss: margin must be >= 0, got ${margin}`);
+  if (mining !== 'batch-hard' && mining !== 'semi-hard')
+    throw badConfig(`tripletLoss: unknown mining "${mining}"`);
   const [n] = checkRank2(embeddings, 'tripletLoss embeddings');
   checkNonEmpty(n, 'tripletLoss');
   const ys = checkLabels(labels, n, undefined, 'tripletLoss');
@@ -74,8 +84,7 @@ export function tripletLoss(embeddings: tf.Tensor2D, labels: tf.Tensor1D, opts: 
     const [a, p, q] = mineTriplets(angles, ys, mining);
     if (a.length === 0) return tf.mul(tf.sum(x), 0) as tf.Scalar;
     // Rows picked by one-hot matmuls: gather's gradient needs a kernel wasm lacks.
-    const rows = (idx: number[]): tf.Tensor2D =>
-      tf.matMul(oneHotRows(tf.tensor1d(idx, 'int32'), n), x);
+    const rows = (idx: number[]): tf.Tensor2D => tf.matMul(oneHotRows(tf.tensor1d(idx, 'int32'), n), x);
     const xa = rows(a);
     const thetaAP = safeAcos(tf.sum(tf.mul(xa, rows(p)), 1));
     const thetaAN = safeAcos(tf.sum(tf.mul(xa, rows(q)), 1));

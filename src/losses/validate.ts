@@ -22,9 +22,15 @@ export function checkNonEmpty(n: number, what: string): void {
  * undefined: any integer >= 0). int32 is expected; float32 holding whole numbers is accepted.
  * Reads the labels back (N numbers), returning them for callers that mine on the CPU.
  */
-export function checkLabels(labels: tf.Tensor, n: number, numClasses: number | undefined, what: string): Int32Array {
+export function checkLabels(
+  labels: tf.Tensor,
+  n: number,
+  numClasses: number | undefined,
+  what: string,
+): Int32Array {
   if (!(labels instanceof tf.Tensor)) throw badLabels(`${what}: labels must be a tf.Tensor1D`);
-  if (labels.rank !== 1) throw badLabels(`${what}: labels must be 1-D, got shape [${labels.shape.join(', ')}]`);
+  if (labels.rank !== 1)
+    throw badLabels(`${what}: labels must be 1-D, got shape [${labels.shape.join(', ')}]`);
   if (labels.size !== n) throw badLabels(`${what}: ${labels.size} labels for a batch of ${n}`);
   if (labels.dtype !== 'int32' && labels.dtype !== 'float32') {
     throw badLabels(`${what}: labels must be int32, got ${labels.dtype}`);
@@ -56,7 +62,8 @@ export function checkPositive(v: number, what: string): void {
 }
 
 export function checkRange(v: number, lo: number, hi: number, what: string): void {
-  if (!(Number.isFinite(v) && v >= lo && v < hi)) throw badConfig(`${what} must be in [${lo}, ${hi}), got ${v}`);
+  if (!(Number.isFinite(v) && v >= lo && v < hi))
+    throw badConfig(`${what} must be in [${lo}, ${hi}), got ${v}`);
 }
 
 export function checkCount(v: number, what: string): void {
