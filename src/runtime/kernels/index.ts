@@ -1,13 +1,15 @@
 /**
  * Training kernels tfjs-backend-wasm 4.22 lacks or runs slowly: it registers no
  * Conv2DBackpropFilter and no depthwise-conv gradients, and its Conv2DBackpropInput is a
- * naive loop. Registering ours replaces whatever the backend had under the same name.
+ * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones.
+ * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { Conv2DBackpropInputConfig } from './conv2d_backprop_input.js';
 import { Conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { DepthwiseConv2dNativeBackpropInputConfig } from './depthwise_backprop_input.js';
 import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_filter.js';
+import { plainOperandMatMul } from './batch_matmul.js';
 
 export const trainingKernels: KernelConfig[] = [
   Conv2DBackpropInputConfig,
@@ -20,7 +22,11 @@ let registered = false;
 
 export function registerTrainingKernels(): void {
   if (registered) return;
-  for (const k of trainingKernels) {
+  // Wrappers of the backend's own kernels: built now, while the originals are still registered.
+  const wrapped = [plainOperandMatMul('BatchMatMul'), plainOperandMatMul('_FusedMatMul')].filter(
+    (k): k is KernelConfig => k !== undefined,
+  );
+  for (const k of [...trainingKernels, ...wrapped]) {
     if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
     registerKernel(k);
   }

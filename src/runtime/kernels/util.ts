@@ -96,6 +96,7 @@ export interface ConvWasm {
     pt: number,
     pl: number,
   ): void;
+  transpose_last2(src: number, dst: number, batch: number, rows: number, cols: number): void;
 }
 
 const SHADOW_STACK_BYTES = 64 * 1024;

@@ -3,6 +3,8 @@
  * the tfjs wasm backend's linear memory, so pointers are tensor offsets in that heap; the heavy
  * arithmetic stays in the backend's XNNPACK GEMM. Built by build_conv.sh.
  */
+#include <wasm_simd128.h>
+
 typedef unsigned int u32;
 
 /*
@@ -45,6 +47,50 @@ void im2col_t(const float *x, float *out, int n, int h, int w, int c, int kh, in
             for (; ox < ow; ox++) d[ox] = 0.0f;
           }
         }
+      }
+    }
+  }
+}
+
+/*
+ * Batched transpose of the last two axes: dst[b][j][i] = src[b][i][j] for [batch, rows, cols].
+ * The wasm backend's BatchMatMul runs its transposeA/transposeB paths 8-20x slower than the
+ * plain one (no packed XNNPACK path for them), so transposing first and multiplying plainly
+ * wins by far. 4x4 register blocks (SIMD shuffles) inside 32x32 tiles that stay in L1.
+ */
+
+__attribute__((export_name("transpose_last2")))
+void transpose_last2(const float *src, float *dst, int batch, int rows, int cols) {
+  const int T = 32;
+  for (int b = 0; b < batch; b++) {
+    const float *s = src + (u32)b * rows * cols;
+    float *d = dst + (u32)b * rows * cols;
+    for (int i0 = 0; i0 < rows; i0 += T) {
+      const int i1 = i0 + T < rows ? i0 + T : rows;
+      for (int j0 = 0; j0 < cols; j0 += T) {
+        const int j1 = j0 + T < cols ? j0 + T : cols;
+        int i = i0;
+        for (; i + 4 <= i1; i += 4) {
+          int j = j0;
+          for (; j + 4 <= j1; j += 4) {
+            v128_t r0 = wasm_v128_load(s + (u32)i * cols + j);
+            v128_t r1 = wasm_v128_load(s + (u32)(i + 1) * cols + j);
+            v128_t r2 = wasm_v128_load(s + (u32)(i + 2) * cols + j);
+            v128_t r3 = wasm_v128_load(s + (u32)(i + 3) * cols + j);
+            v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5);
+            v128_t t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+            v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+            v128_t t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+            wasm_v128_store(d + (u32)j * rows + i, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+            wasm_v128_store(d + (u32)(j + 1) * rows + i, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+            wasm_v128_store(d + (u32)(j + 2) * rows + i, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+            wasm_v128_store(d + (u32)(j + 3) * rows + i, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+          }
+          for (; j < j1; j++)
+            for (int k = 0; k < 4; k++) d[(u32)j * rows + i + k] = s[(u32)(i + k) * cols + j];
+        }
+        for (; i < i1; i++)
+          for (int j = j0; j < j1; j++) d[(u32)j * rows + i] = s[(u32)i * cols + j];
       }
     }
   }
