@@ -11,6 +11,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from '../src/runtime/kernels/index.js';
 import { registerTfjsGradients } from '../src/runtime/kernels/util.js';
 import { setIm2colBudget } from '../src/runtime/kernels/conv2d_backprop_filter.js';
+import { relErr, seededUniform } from './helpers.js';
 
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 type Pad = 'same' | 'valid' | number | Pad4;
@@ -27,40 +28,16 @@ interface Case {
 
 const TOL = 1e-5;
 
-function rand(seed: number, len: number): Float32Array {
-  // xorshift32: reproducible data without a dependency
-  const out = new Float32Array(len);
-  let s = seed * 2654435761 || 1;
-  for (let i = 0; i < len; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (s >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / (den || 1);
-}
-
 /** dx and dW for one case on the current backend, through the public ops. */
 function gradients(cs: Case, seed: number): { dx: Float32Array; dw: Float32Array } {
   const xShape: [number, number, number, number] = [cs.n, cs.size, cs.size, cs.ci];
   const wShape: [number, number, number, number] = [cs.k, cs.k, cs.ci, cs.co];
   return tf.tidy(() => {
-    const x = tf.tensor4d(rand(seed, cs.n * cs.size * cs.size * cs.ci), xShape);
-    const w = tf.tensor4d(rand(seed + 1, cs.k * cs.k * cs.ci * cs.co), wShape);
+    const x = tf.tensor4d(seededUniform(seed, cs.n * cs.size * cs.size * cs.ci), xShape);
+    const w = tf.tensor4d(seededUniform(seed + 1, cs.k * cs.k * cs.ci * cs.co), wShape);
     const yShape = tf.conv2d(x, w, cs.s, cs.pad, 'NHWC', 1, cs.round).shape;
     const dy = tf.tensor4d(
-      rand(
+      seededUniform(
         seed + 2,
         yShape.reduce((a, b) => a * b),
       ),
@@ -177,10 +154,10 @@ test('unsupported attributes throw clear errors', async () => {
 /** A small conv net: 3x3 s2 -> relu -> 3x3 s1 -> relu -> 1x1 -> mean square. */
 function netGrads(seed: number): Float32Array[] {
   return tf.tidy(() => {
-    const x = tf.tensor4d(rand(seed, 2 * 15 * 15 * 3), [2, 15, 15, 3]);
-    const w1 = tf.tensor4d(rand(seed + 1, 3 * 3 * 3 * 8), [3, 3, 3, 8]);
-    const w2 = tf.tensor4d(rand(seed + 2, 3 * 3 * 8 * 8), [3, 3, 8, 8]);
-    const w3 = tf.tensor4d(rand(seed + 3, 8 * 4), [1, 1, 8, 4]);
+    const x = tf.tensor4d(seededUniform(seed, 2 * 15 * 15 * 3), [2, 15, 15, 3]);
+    const w1 = tf.tensor4d(seededUniform(seed + 1, 3 * 3 * 3 * 8), [3, 3, 3, 8]);
+    const w2 = tf.tensor4d(seededUniform(seed + 2, 3 * 3 * 8 * 8), [3, 3, 8, 8]);
+    const w3 = tf.tensor4d(seededUniform(seed + 3, 8 * 4), [1, 1, 8, 4]);
     const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor): tf.Tensor => {
       const h1 = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'));
       const h2 = tf.relu(tf.conv2d(h1, c as tf.Tensor4D, 1, PAD1));
@@ -204,9 +181,9 @@ test('tf.grads of a small conv net: wasm equals cpu', async () => {
 test('no tensor or wasm-memory leak over 100 SGD steps', async () => {
   await tf.setBackend('wasm');
   const backend = tf.backend() as unknown as BackendWasm;
-  const x = tf.tensor4d(rand(1, 4 * 16 * 16 * 3), [4, 16, 16, 3]);
-  const w1 = tf.variable(tf.tensor4d(rand(2, 3 * 3 * 3 * 8), [3, 3, 3, 8]));
-  const w2 = tf.variable(tf.tensor4d(rand(3, 3 * 3 * 8 * 8), [3, 3, 8, 8]));
+  const x = tf.tensor4d(seededUniform(1, 4 * 16 * 16 * 3), [4, 16, 16, 3]);
+  const w1 = tf.variable(tf.tensor4d(seededUniform(2, 3 * 3 * 3 * 8), [3, 3, 3, 8]));
+  const w2 = tf.variable(tf.tensor4d(seededUniform(3, 3 * 3 * 8 * 8), [3, 3, 8, 8]));
   const loss = (): tf.Scalar => {
     const h = tf.relu(tf.conv2d(x, w1 as tf.Tensor4D, 2, 'same'));
     return tf.mean(tf.square(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same')));

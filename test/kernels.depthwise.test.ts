@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from '../src/runtime/kernels/index.js';
+import { relErr, seededUniform } from './helpers.js';
 
 type Pad =
   'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -23,29 +24,6 @@ interface Case {
 
 const TOL = 1e-5;
 
-function rand(seed: number, len: number): Float32Array {
-  // mulberry32: reproducible data without a dependency
-  const out = new Float32Array(len);
-  for (let i = 0; i < len; i++) {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
-
 /** Runs both gradient kernels for one case on the current backend. */
 function gradients(cs: Case, seed: number): { dx: Float32Array; dw: Float32Array } {
   const m = cs.m ?? 1;
@@ -59,14 +37,14 @@ function gradients(cs: Case, seed: number): { dx: Float32Array; dw: Float32Array
   };
   return tf.tidy(() => {
     const x = tf.tensor4d(
-      rand(
+      seededUniform(
         seed,
         xShape.reduce((p, d) => p * d),
       ),
       xShape,
     );
     const w = tf.tensor4d(
-      rand(
+      seededUniform(
         seed + 1,
         wShape.reduce((p, d) => p * d),
       ),
@@ -74,7 +52,7 @@ function gradients(cs: Case, seed: number): { dx: Float32Array; dw: Float32Array
     );
     const outShape = tf.depthwiseConv2d(x, w, cs.stride, cs.pad, 'NHWC', 1, cs.round).shape;
     const dy = tf.tensor(
-      rand(
+      seededUniform(
         seed + 2,
         outShape.reduce((p, d) => p * d),
       ),
@@ -252,9 +230,9 @@ function block(x: tf.Tensor4D, dwf: tf.Tensor4D, pw: tf.Tensor2D, stride: number
 
 function blockGrads(stride: number): Float32Array[] {
   return tf.tidy(() => {
-    const x = tf.tensor4d(rand(1, 2 * 14 * 14 * 16), [2, 14, 14, 16]);
-    const dwf = tf.tensor4d(rand(2, 3 * 3 * 16), [3, 3, 16, 1]);
-    const pw = tf.tensor2d(rand(3, 16 * 24), [16, 24]);
+    const x = tf.tensor4d(seededUniform(1, 2 * 14 * 14 * 16), [2, 14, 14, 16]);
+    const dwf = tf.tensor4d(seededUniform(2, 3 * 3 * 16), [3, 3, 16, 1]);
+    const pw = tf.tensor2d(seededUniform(3, 16 * 24), [16, 24]);
     const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
       block(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor2D, stride),
     )([x, dwf, pw]);
@@ -275,9 +253,9 @@ test('tf.grads of a depthwise-separable block: wasm equals cpu', async () => {
 
 test('no tensor or heap leak over 100 training steps', async () => {
   await tf.setBackend('wasm');
-  const x = tf.tensor4d(rand(4, 4 * 14 * 14 * 32), [4, 14, 14, 32]);
-  const dwf = tf.variable(tf.tensor4d(rand(5, 3 * 3 * 32), [3, 3, 32, 1]));
-  const pw = tf.variable(tf.tensor2d(rand(6, 32 * 32), [32, 32]));
+  const x = tf.tensor4d(seededUniform(4, 4 * 14 * 14 * 32), [4, 14, 14, 32]);
+  const dwf = tf.variable(tf.tensor4d(seededUniform(5, 3 * 3 * 32), [3, 3, 32, 1]));
+  const pw = tf.variable(tf.tensor2d(seededUniform(6, 32 * 32), [32, 32]));
   const opt = tf.train.sgd(0.01);
   const step = () => opt.minimize(() => block(x, dwf, pw, 2), false, [dwf, pw]);
   step(); // the optimizer keeps its iteration counter etc. from the first step on

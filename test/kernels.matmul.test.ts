@@ -3,22 +3,10 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initRuntime } from '../src/runtime/backend.js';
 import { rng, gaussian } from '../src/util/random.js';
+import { relErr } from './helpers.js';
 
 const random = rng(11);
 const data = (n: number) => Float32Array.from({ length: n }, () => gaussian(random));
-
-function relErr(
-  a: Float32Array | Int32Array | Uint8Array,
-  b: Float32Array | Int32Array | Uint8Array,
-): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / (den || 1);
-}
 
 async function onBoth(f: () => tf.Tensor): Promise<[Float32Array, Float32Array, number[]]> {
   await tf.setBackend('cpu');

@@ -1,7 +1,7 @@
 /*
  * Data-movement helpers for the wasm conv-gradient kernels (NHWC, float32). The module imports
  * the tfjs wasm backend's linear memory, so pointers are tensor offsets in that heap; the heavy
- * arithmetic stays in the backend's XNNPACK GEMM. Built by build_conv.sh.
+ * arithmetic stays in the backend's XNNPACK GEMM. Built by build.sh.
  */
 #include <wasm_simd128.h>
 

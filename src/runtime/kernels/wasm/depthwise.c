@@ -1,7 +1,7 @@
 /*
  * Depthwise-conv gradients (NHWC, float32) for tfjs-backend-wasm.
  *
- * Built by build_depthwise.sh into a tiny module that imports the backend's own linear memory,
+ * Built by build.sh into a tiny module that imports the backend's own linear memory,
  * so it reads and writes tensors in place (pointers are the backend's memoryOffsets): no copies.
  * It must not own any data segment (instantiating would overwrite backend memory), and its shadow
  * stack pointer is moved by the loader into a block malloc'ed from the backend.
