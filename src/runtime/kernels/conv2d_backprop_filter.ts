@@ -8,10 +8,10 @@
  * built by wasm/conv.c; it holds KH*KW copies of x, so large batches run in chunks of images
  * whose partial products are summed (dW is linear in the batch).
  */
-import { backend_util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   allocate,
-  checkConvAttrs,
+  convGeometry,
   convWasm,
   disposeInfos,
   heapOffset,
@@ -36,16 +36,8 @@ export function conv2dBackpropFilterWasm(
   dy: TensorInfo,
   attrs: NamedAttrMap,
 ): TensorInfo {
-  checkConvAttrs('Conv2DBackpropFilter', attrs);
   const filterShape = attrs.filterShape as [number, number, number, number];
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid',
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  const info = convGeometry('Conv2DBackpropFilter', x.shape, filterShape, attrs);
   const [n, h, w, c] = x.shape;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const co = filterShape[3];

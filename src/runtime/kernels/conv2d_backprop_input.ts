@@ -14,7 +14,7 @@
 import { backend_util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   allocate,
-  checkConvAttrs,
+  convGeometry,
   disposeInfos,
   heapF32,
   runWasmKernel,
@@ -79,16 +79,8 @@ export function conv2dBackpropInputWasm(
   filter: TensorInfo,
   attrs: NamedAttrMap,
 ): TensorInfo {
-  checkConvAttrs('Conv2DBackpropInput', attrs);
   const inputShape = attrs.inputShape as [number, number, number, number];
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid',
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  const info = convGeometry('Conv2DBackpropInput', inputShape, filter.shape, attrs);
   const [n, inH, inW, ci] = inputShape;
   const h = planAxis(inH, info.outHeight, info.filterHeight, info.strideHeight, info.padInfo.top);
   const w = planAxis(inW, info.outWidth, info.filterWidth, info.strideWidth, info.padInfo.left);

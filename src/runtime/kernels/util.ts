@@ -5,6 +5,7 @@
  * every intermediate is a bare TensorInfo that the caller must free with `disposeInfos`.
  */
 import {
+  backend_util,
   getKernel,
   type DataType,
   type KernelBackend,
@@ -71,6 +72,26 @@ export function checkConvAttrs(kernel: string, attrs: NamedAttrMap): void {
   const ds = d === undefined ? [] : typeof d === 'number' ? [d] : d;
   if (ds.some((v) => v !== 1))
     throw new Error(`${kernel} on wasm supports dilations 1 only, got ${String(d)}`);
+}
+
+type Shape4 = [number, number, number, number];
+
+/** Checks the attributes (checkConvAttrs) and decodes the conv geometry both conv gradients need. */
+export function convGeometry(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: NamedAttrMap,
+): backend_util.Conv2DInfo {
+  checkConvAttrs(kernel, attrs);
+  return backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid',
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
 }
 
 /** tfjs-core's gradients (see runtime/gradients.ts); kept as the name the kernel tests use. */
