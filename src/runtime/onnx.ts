@@ -1,0 +1,43 @@
+/**
+ * onnxruntime-node sessions with errors a user can act on. Every ONNX model (detectors,
+ * recognisers) is opened here, so "not an ONNX file" reads the same everywhere.
+ */
+import { stat } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { ArcfaceError, badInput } from '../errors.js';
+
+export { ort };
+
+export interface SessionOptions {
+  /** Threads inside one op; default: onnxruntime's choice (all cores). */
+  threads?: number;
+}
+
+export async function openSession(path: string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw badInput(`${path}: not a file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof ArcfaceError) throw err;
+    throw new ArcfaceError('NOT_FOUND', `${path}: model file not found`);
+  }
+  if (size === 0) throw badInput(`${path}: model file is empty (0 bytes)`);
+  try {
+    return await ort.InferenceSession.create(path, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    });
+  } catch (err) {
+    const msg = String((err as Error)?.message ?? err).split('\n')[0];
+    throw badInput(`${path}: not a usable ONNX model (${msg})`);
+  }
+}
+
+/** Shape of a named input as declared by the model (strings or -1 for dynamic axes). */
+export function inputShape(session: ort.InferenceSession, name?: string): readonly (number | string)[] {
+  const meta = session.inputMetadata.find((m) => m.name === (name ?? session.inputNames[0]));
+  return meta && meta.isTensor ? meta.shape : [];
+}
