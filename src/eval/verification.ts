@@ -117,8 +117,8 @@ function space(scores: ArrayLike<number>, grid: ThresholdGrid): Space {
 
 /**
  * For each threshold of an ascending grid, how many genuine (tp) and impostor (fp) pairs of a
- * subset have key < threshold. `order` sorts all keys ascending; pairs in [skipFrom, skipTo) or
- * outside [from, to) are left out, which gives both the training and the test part of a fold.
+ * subset (the pairs `keep` accepts: the training folds) have key < threshold, in one sweep over
+ * `order`, all pairs sorted by key ascending.
  */
 function acceptCounts(
   sp: Space,
@@ -131,7 +131,11 @@ function acceptCounts(
   const fp = new Int32Array(grid.length);
   let positives = 0;
   let negatives = 0;
-  for (const i of order) if (keep(i)) same[i] ? positives++ : negatives++;
+  for (const i of order) {
+    if (!keep(i)) continue;
+    if (same[i]) positives++;
+    else negatives++;
+  }
   let j = 0;
   let a = 0;
   let b = 0;
@@ -163,14 +167,16 @@ function bestIndex(c: { tp: Int32Array; fp: Int32Array; negatives: number }): nu
   return best;
 }
 
-/** Count genuine/impostor pairs with key < t among those kept. */
+/** Genuine/impostor pairs in [from, to) (a test fold) with key < t. */
 function countBelow(sp: Space, same: ArrayLike<boolean>, t: number, from: number, to: number) {
   let tp = 0;
   let fp = 0;
   let positives = 0;
   for (let i = from; i < to; i++) {
     if (same[i]) positives++;
-    if (sp.keys[i] < t) same[i] ? tp++ : fp++;
+    if (sp.keys[i] >= t) continue;
+    if (same[i]) tp++;
+    else fp++;
   }
   return { tp, fp, positives, negatives: to - from - positives };
 }
