@@ -1,0 +1,196 @@
+/**
+ * Face embeddings from an ONNX recogniser: aligned crops in, unit vectors out. Pre-processing follows
+ * the manifest (channel order, (x - mean) / std, layout); with `flip` the embedding is
+ * L2norm(e(x) + e(hflip(x))), the test-time convention of InsightFace's verification code, and the
+ * flipped copies run in the same batch as the originals.
+ */
+import { ArcfaceError, badInput, badShape } from '../errors.js';
+import type { RgbImage } from '../image/types.js';
+import { inputShape, openSession, ort } from '../runtime/onnx.js';
+import type { InputSpec, ModelManifest } from './manifest.js';
+import type { ResolvedModel } from './resolve.js';
+
+export interface EmbedOptions {
+  /** Flip-sum (default: the manifest's `flip`). */
+  flip?: boolean;
+  /** Faces per run (default 32); models with a batch axis fixed at 1 run one at a time. */
+  batchSize?: number;
+}
+
+export interface EmbeddingInfo {
+  model: string;
+  dim: number;
+  flip: boolean;
+  licence: string;
+  trainingData: string;
+  researchOnly: boolean;
+}
+
+/** Per channel lookup tables: value of byte v in tensor channel c, as float32 like the tensor. */
+function lookupTables(spec: InputSpec): Float32Array[] {
+  return [0, 1, 2].map((c) => Float32Array.from({ length: 256 }, (_, v) => (v - spec.mean[c]) / spec.std[c]));
+}
+
+/**
+ * Writes one image into `out` at `offset` as the model wants it. Tensor channel c takes source channel
+ * c (RGB) or 2 - c (BGR); mean[c] and std[c] belong to tensor channel c.
+ */
+export function fillInput(
+  img: RgbImage,
+  spec: InputSpec,
+  out: Float32Array,
+  offset: number,
+  flip = false,
+  tables = lookupTables(spec),
+): void {
+  const { width: w, height: h } = spec;
+  if (img.width !== w || img.height !== h)
+    throw badShape(`image is ${img.width}x${img.height}, expected ${w}x${h}`);
+  const src = img.data;
+  const order = spec.color === 'rgb' ? [0, 1, 2] : [2, 1, 0];
+  const plane = w * h;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (y * w + (flip ? w - 1 - x : x)) * 3;
+      const d = y * w + x;
+      for (let c = 0; c < 3; c++) {
+        const v = tables[c][src[s + order[c]]];
+        if (spec.layout === 'nchw') out[offset + c * plane + d] = v;
+        else out[offset + d * 3 + c] = v;
+      }
+    }
+  }
+}
+
+export class Embedder {
+  readonly dim: number;
+  private checkedRun = false;
+  private readonly tables: Float32Array[];
+
+  private constructor(
+    readonly manifest: ModelManifest,
+    readonly path: string,
+    private session: ort.InferenceSession | undefined,
+    /** The model's batch axis is fixed at 1. */
+    private readonly single: boolean,
+  ) {
+    this.dim = manifest.output!.dim;
+    this.tables = lookupTables(manifest.input);
+  }
+
+  static async load(model: ResolvedModel, opts: { threads?: number } = {}): Promise<Embedder> {
+    const { manifest: m, path } = model;
+    if (m.task !== 'recognition' || !m.output)
+      throw badInput(`${path}: model ${m.name} is a ${m.task} model, not a face recogniser`);
+    const session = await openSession(path, opts);
+    try {
+      const shape = inputShape(session);
+      const { width, height, layout } = m.input;
+      const want = layout === 'nchw' ? [3, height, width] : [height, width, 3];
+      const bad =
+        shape.length !== 4 ||
+        want.some(
+          (v, i) => typeof shape[i + 1] === 'number' && (shape[i + 1] as number) > 0 && shape[i + 1] !== v,
+        );
+      if (bad)
+        throw badShape(
+          `${path}: the model's input is [${shape.join(', ')}], the manifest of ${m.name} says ${layout.toUpperCase()} [N, ${want.join(', ')}]`,
+        );
+      const meta = session.outputMetadata[0];
+      const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
+      if (typeof last === 'number' && last > 0 && last !== m.output.dim)
+        throw badShape(
+          `${path}: the model outputs ${last}-d embeddings, the manifest of ${m.name} says ${m.output.dim}`,
+        );
+      return new Embedder(m, path, session, shape[0] === 1);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  embeddingInfo(): EmbeddingInfo {
+    const m = this.manifest;
+    return {
+      model: m.name,
+      dim: this.dim,
+      flip: m.flip,
+      licence: m.licence,
+      trainingData: m.trainingData,
+      researchOnly: m.researchOnly,
+    };
+  }
+
+  /** One unit-length embedding per face; faces must be the model's input size (aligned crops). */
+  async embed(faces: RgbImage[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
+    const session = this.session;
+    if (!session) throw new ArcfaceError('BAD_INPUT', `${this.path}: embedder used after dispose()`);
+    const flip = opts.flip ?? this.manifest.flip;
+    const batchSize = opts.batchSize ?? 32;
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw badInput(`batchSize must be a positive integer, got ${batchSize}`);
+    const { width, height } = this.manifest.input;
+    faces.forEach((f, i) => {
+      if (f.width !== width || f.height !== height)
+        throw badShape(
+          `face ${i} is ${f.width}x${f.height}; model ${this.manifest.name} takes ${width}x${height} aligned crops`,
+        );
+    });
+    const copies = flip ? 2 : 1;
+    // A batch axis fixed at 1 takes one image per run, the flipped copy included.
+    const perRun = this.single ? 1 : batchSize * copies;
+    const items = faces.flatMap((_, i) => (flip ? [[i, 0] as const, [i, 1] as const] : [[i, 0] as const]));
+    const raw = new Float32Array(faces.length * copies * this.dim);
+    const size = 3 * width * height;
+    for (let start = 0; start < items.length; start += perRun) {
+      const chunk = items.slice(start, start + perRun);
+      const data = new Float32Array(chunk.length * size);
+      chunk.forEach(([i, f], k) =>
+        fillInput(faces[i], this.manifest.input, data, k * size, f === 1, this.tables),
+      );
+      const dims =
+        this.manifest.input.layout === 'nchw'
+          ? [chunk.length, 3, height, width]
+          : [chunk.length, height, width, 3];
+      const out = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, dims) }))[
+        session.outputNames[0]
+      ];
+      const values = out.data as Float32Array;
+      if (!this.checkedRun || values.length !== chunk.length * this.dim) {
+        if (out.type !== 'float32' || values.length !== chunk.length * this.dim)
+          throw badShape(
+            `${this.path}: for ${chunk.length} image(s) the model returned ${out.type} [${out.dims.join(', ')}], expected [${chunk.length}, ${this.dim}] (output.dim of ${this.manifest.name})`,
+          );
+        this.checkedRun = true;
+      }
+      raw.set(values, start * this.dim);
+    }
+    return faces.map((_, i) => {
+      const e = new Float64Array(this.dim);
+      for (let c = 0; c < copies; c++) {
+        const base = (i * copies + c) * this.dim;
+        for (let j = 0; j < this.dim; j++) e[j] += raw[base + j];
+      }
+      let ss = 0;
+      for (let j = 0; j < this.dim; j++) ss += e[j] * e[j];
+      if (!Number.isFinite(ss))
+        throw new ArcfaceError(
+          'BACKEND',
+          `${this.path}: the model returned NaN or infinite values for face ${i}`,
+        );
+      if (ss === 0)
+        throw new ArcfaceError(
+          'BACKEND',
+          `${this.path}: the model returned an all-zero embedding for face ${i}`,
+        );
+      const inv = 1 / Math.sqrt(ss);
+      return Float32Array.from(e, (v) => v * inv);
+    });
+  }
+
+  async dispose(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    await s?.release();
+  }
+}
