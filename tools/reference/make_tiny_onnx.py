@@ -8,7 +8,8 @@ pre-processing (channel order, mean/std, layout), flip-sum and L2 norm numerical
   tiny_fixed1.onnx  input [1,3,4,4] -> Flatten -> MatMul W[48,8] -> [1,8]  (batch axis fixed at 1)
                     W[i][j] = ((7 i + 3 j) mod 11 - 5) / 4, exact in float32
   tiny_sqrt.onnx    input [N,3,4,4] -> Flatten -> Sqrt -> [N,48]          (NaN for negative inputs)
-  tiny_dyn.onnx     as tiny_nchw, but the output's second axis is declared dynamic ("D")
+  tiny_dyn.onnx     as tiny_nchw through Compress (all-true mask), so the output size is only known
+                    at run time (onnxruntime infers tiny_nchw's 48 from the graph)
   tiny_pack.zip     a model pack written by Python's zipfile, for the zip reader of `models pull`:
                     pack/tiny_nchw.onnx (deflated), stored/tiny_nhwc.onnx (stored), pack/README (deflated)
 
@@ -63,7 +64,17 @@ def main(out_dir):
         out_dir,
         "tiny_sqrt.onnx",
     )
-    save(flatten_model(["N", 3, 4, 4], ["N", "D"]), out_dir, "tiny_dyn.onnx")
+    mask = numpy_helper.from_array(np.ones(48, dtype=bool), "mask")
+    save(
+        flatten_model(
+            ["N", 3, 4, 4],
+            ["N", "D"],
+            extra_nodes=[helper.make_node("Compress", ["flat", "mask"], ["embedding"], axis=1)],
+            initializers=[mask],
+        ),
+        out_dir,
+        "tiny_dyn.onnx",
+    )
     pack = os.path.join(out_dir, "tiny_pack.zip")
     with zipfile.ZipFile(pack, "w") as z:
         for arc, src, method in [
