@@ -2,10 +2,29 @@
 import { ArcfaceError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { UsageError, type Command } from './command.js';
+import { alignCommand } from './commands/align.js';
+import { calibrateCommand } from './commands/calibrate.js';
+import { compareDirCommand } from './commands/compare_dir.js';
 import { curvesCommand } from './commands/curves.js';
+import { detectCommand } from './commands/detect.js';
+import { embedCommand } from './commands/embed.js';
+import { evalCommand } from './commands/eval.js';
+import { modelsCommand } from './commands/models.js';
 import { toyCommand } from './commands/toy.js';
+import { verifyCommand } from './commands/verify.js';
 
-const commands: Command[] = [toyCommand, curvesCommand];
+const commands: Command[] = [
+  verifyCommand,
+  embedCommand,
+  detectCommand,
+  alignCommand,
+  compareDirCommand,
+  evalCommand,
+  calibrateCommand,
+  modelsCommand,
+  toyCommand,
+  curvesCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -4,7 +4,7 @@
  * A pixel cap guards against decompression bombs: the header is read before any pixel is.
  */
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import { ArcfaceError, badInput } from '../errors.js';
 import { rgbImage, type RgbImage } from './types.js';
 
@@ -33,7 +33,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
   } else bytes = input;
   if (bytes.length === 0) throw badInput(`${name}: empty file (0 bytes)`);
 
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     // limitInputPixels false here: we check the header ourselves to give a clearer message.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();

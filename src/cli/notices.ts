@@ -1,0 +1,10 @@
+/** What the CLI says about a model when it loads one: licence and training-data terms, plainly. */
+import type { ModelManifest } from '../models/manifest.js';
+
+export function modelNotice(m: ModelManifest, detectorSpec?: string): string {
+  const terms = m.researchOnly
+    ? 'NON-COMMERCIAL RESEARCH ONLY'
+    : 'its licence allows commercial use; check the training data terms';
+  const det = detectorSpec ? `; detector ${detectorSpec}` : '';
+  return `model ${m.name} (${m.licence}; trained on ${m.trainingData}; ${terms})${det}`;
+}

@@ -1,0 +1,208 @@
+/**
+ * The one entry point most users need: image in, L2-normalised ArcFace embedding out, through the
+ * InsightFace pipeline — detect 5 landmarks, warp by a similarity transform onto the template
+ * (face_align.norm_crop), embed, normalise — and 1:1 verification on the cosine.
+ *
+ *   const rec = await FaceRecognizer.create({ model: 'buffalo_l' });
+ *   const { similarity, same } = await rec.verify('a.jpg', 'b.jpg');
+ */
+import { ArcfaceError, badInput } from '../errors.js';
+import { alignFace, centerCrop } from '../face/align.js';
+import type { DetectOptions, Detector } from '../face/detectors/types.js';
+import type { Face } from '../face/types.js';
+import { resizeRgb } from '../image/decode.js';
+import type { RgbImage } from '../image/types.js';
+import { Embedder } from '../models/embedder.js';
+import type { ModelManifest } from '../models/manifest.js';
+import { openDetector, resolveDetectorSpec } from './detector_path.js';
+import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
+import { thresholdFor } from '../models/user_config.js';
+import { describeInput, loadImage, type ImageInput } from './inputs.js';
+import { angleDegrees, cosine } from './similarity.js';
+
+/** InsightFace's default pack; pulled once with `arcface models pull buffalo_l`. */
+export const DEFAULT_MODEL = 'buffalo_l';
+/** Ships inside an npm dependency, so detection works offline with nothing pulled. */
+export const DEFAULT_DETECTOR = 'faceapi';
+
+export interface RecognizerOptions {
+  /** Zoo name, manifest .json or .onnx path (default buffalo_l). */
+  model?: string;
+  /** Pre-processing for a bare .onnx model (colour order, mean, std, layout). */
+  preprocess?: PreprocessOverrides;
+  /** `KIND[:PATH]`: faceapi (default), yunet, scrfd, retinaface. */
+  detector?: string;
+  detect?: DetectOptions;
+  /** Test-time flip-sum; default: the model manifest's choice. */
+  flip?: boolean;
+  /** Cosine threshold for verify(); default: calibrated (user config), else the manifest's. */
+  threshold?: number;
+  maxPixels?: number;
+  threads?: number;
+}
+
+export type NoFacePolicy = 'error' | 'center-crop' | 'skip';
+
+export interface EmbedOptions {
+  /** Which face when there are several (default 'largest'). */
+  keep?: 'largest' | 'center';
+  /** The image is already an aligned face crop: skip detection (resized to the model size if needed). */
+  aligned?: boolean;
+  /** No face found: throw (default), embed a centre crop (InsightFace's eval fallback), or return null. */
+  noFace?: NoFacePolicy;
+}
+
+export interface FaceEmbedding {
+  embedding: Float32Array;
+  /** The detected face, absent for aligned inputs and the centre-crop fallback. */
+  face?: Face;
+  /** How the crop was made. */
+  crop: 'aligned' | 'detected' | 'center-crop';
+  /** The image's size after EXIF rotation. */
+  width: number;
+  height: number;
+}
+
+export interface Verification {
+  similarity: number;
+  /** Angle between the embeddings in degrees (arccos of the similarity). */
+  angle: number;
+  threshold: number;
+  same: boolean;
+  a: FaceEmbedding;
+  b: FaceEmbedding;
+}
+
+export class NoFaceError extends ArcfaceError {
+  constructor(readonly source: string) {
+    super('BAD_INPUT', `${source}: no face found`);
+    this.name = 'NoFaceError';
+  }
+}
+
+export class FaceRecognizer {
+  private detectorPromise?: Promise<Detector>;
+
+  private constructor(
+    readonly embedder: Embedder,
+    readonly detectorSpec: string,
+    private readonly opts: RecognizerOptions,
+  ) {}
+
+  static async create(opts: RecognizerOptions = {}): Promise<FaceRecognizer> {
+    const detectorSpec = opts.detector ?? DEFAULT_DETECTOR;
+    resolveDetectorSpec(detectorSpec); // fail fast on a bad spec, before loading anything
+    const model = await resolveModel(opts.model ?? DEFAULT_MODEL, opts.preprocess);
+    const embedder = await Embedder.load(model, { threads: opts.threads });
+    return new FaceRecognizer(embedder, detectorSpec, opts);
+  }
+
+  get manifest(): ModelManifest {
+    return this.embedder.manifest;
+  }
+
+  get flip(): boolean {
+    return this.opts.flip ?? this.manifest.flip;
+  }
+
+  /** The verification threshold, or undefined when none is known for this model. */
+  get threshold(): number | undefined {
+    return this.opts.threshold ?? thresholdFor(this.manifest, 'verify');
+  }
+
+  /** The detector is loaded on first use: aligned inputs never need it. */
+  detector(): Promise<Detector> {
+    this.detectorPromise ??= openDetector(this.detectorSpec).then((d) => d.detector);
+    return this.detectorPromise;
+  }
+
+  async detect(input: ImageInput, opts?: DetectOptions): Promise<{ image: RgbImage; faces: Face[] }> {
+    const image = await loadImage(input, this.opts.maxPixels);
+    const faces = await (await this.detector()).detect(image, { ...this.opts.detect, ...opts });
+    return { image, faces };
+  }
+
+  /** Warp one face onto the model's template (112x112 for ArcFace models). */
+  align(image: RgbImage, face: Face): RgbImage {
+    const { width, height } = this.manifest.input;
+    return alignFace(image, face.landmarks, { width, height }).image;
+  }
+
+  /** Embed crops already at the model's input size. */
+  embedCrops(crops: RgbImage[]): Promise<Float32Array[]> {
+    return this.embedder.embed(crops, { flip: this.flip });
+  }
+
+  /** Crop one image the way `embed` would, without embedding: null when no face and noFace='skip'. */
+  async crop(
+    input: ImageInput,
+    opts: EmbedOptions = {},
+  ): Promise<Omit<FaceEmbedding, 'embedding'> & { image: RgbImage }> {
+    const image = await loadImage(input, this.opts.maxPixels);
+    const { width: w, height: h } = this.manifest.input;
+    if (opts.aligned) {
+      const crop = image.width === w && image.height === h ? image : await resizeRgb(image, w, h);
+      return { image: crop, crop: 'aligned', width: image.width, height: image.height };
+    }
+    const faces = await (
+      await this.detector()
+    ).detect(image, { ...this.opts.detect, keep: opts.keep ?? 'largest' });
+    const face = faces[0];
+    if (!face) {
+      if ((opts.noFace ?? 'error') === 'center-crop') {
+        const sq = centerCrop(image, Math.max(w, h));
+        const crop = sq.width === w && sq.height === h ? sq : await resizeRgb(sq, w, h);
+        return { image: crop, crop: 'center-crop', width: image.width, height: image.height };
+      }
+      throw new NoFaceError(describeInput(input));
+    }
+    return {
+      image: this.align(image, face),
+      face,
+      crop: 'detected',
+      width: image.width,
+      height: image.height,
+    };
+  }
+
+  /** One embedding per image: the largest face (or per `keep`), aligned and L2-normalised. */
+  async embed(input: ImageInput, opts: EmbedOptions = {}): Promise<FaceEmbedding> {
+    const c = await this.crop(input, opts);
+    const [embedding] = await this.embedCrops([c.image]);
+    const { image: _drop, ...rest } = c;
+    return { ...rest, embedding: embedding! };
+  }
+
+  /** Every face in the image, each aligned and embedded (batched). */
+  async embedAll(input: ImageInput): Promise<{ face: Face; embedding: Float32Array }[]> {
+    const { image, faces } = await this.detect(input);
+    const embs = await this.embedCrops(faces.map((f) => this.align(image, f)));
+    return faces.map((face, i) => ({ face, embedding: embs[i]! }));
+  }
+
+  /** 1:1 verification: cosine of the two largest faces against the threshold. */
+  async verify(a: ImageInput, b: ImageInput, opts: EmbedOptions = {}): Promise<Verification> {
+    const threshold = this.threshold;
+    if (threshold === undefined)
+      throw badInput(
+        `no verification threshold is known for model ${this.manifest.name}: pass --threshold, ` +
+          `or calibrate one on your labelled pairs with "arcface calibrate"`,
+      );
+    const ea = await this.embed(a, opts);
+    const eb = await this.embed(b, opts);
+    const similarity = cosine(ea.embedding, eb.embedding);
+    return {
+      similarity,
+      angle: angleDegrees(similarity),
+      threshold,
+      same: similarity >= threshold,
+      a: ea,
+      b: eb,
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.embedder.dispose();
+    if (this.detectorPromise) await (await this.detectorPromise).dispose();
+  }
+}
