@@ -15,7 +15,11 @@ const SHARED = join(import.meta.dirname, '../../shared/models/recognizers');
 
 function randomImage(seed: number, w = 4, h = 4): RgbImage {
   const r = rng(seed);
-  return rgbImage(w, h, Uint8Array.from({ length: w * h * 3 }, () => Math.floor(r() * 256)));
+  return rgbImage(
+    w,
+    h,
+    Uint8Array.from({ length: w * h * 3 }, () => Math.floor(r() * 256)),
+  );
 }
 
 /** Independent of fillInput: walk the tensor in its own order and look the pixel up. */
@@ -26,10 +30,12 @@ function tensorOf(img: RgbImage, spec: InputSpec): number[] {
   const out: number[] = [];
   if (spec.layout === 'nchw') {
     for (let c = 0; c < 3; c++)
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out.push((px(x, y, chan(c)) - spec.mean[c]) / spec.std[c]);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) out.push((px(x, y, chan(c)) - spec.mean[c]) / spec.std[c]);
   } else {
     for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out.push((px(x, y, chan(c)) - spec.mean[c]) / spec.std[c]);
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 3; c++) out.push((px(x, y, chan(c)) - spec.mean[c]) / spec.std[c]);
   }
   return out.map(Math.fround); // the model sees float32
 }
@@ -85,8 +91,19 @@ test('resolveModel on an .onnx path: shapes from the model, InsightFace defaults
   });
   assert.equal(a.manifest.output?.dim, 48);
   assert.equal(a.manifest.licence, 'unknown (user-supplied model)');
-  const b = await resolveModel(join(FIX, 'tiny_nhwc.onnx'), { color: 'bgr', mean: [1, 2, 3], std: [4, 5, 6] });
-  assert.deepEqual(b.manifest.input, { width: 4, height: 4, layout: 'nhwc', color: 'bgr', mean: [1, 2, 3], std: [4, 5, 6] });
+  const b = await resolveModel(join(FIX, 'tiny_nhwc.onnx'), {
+    color: 'bgr',
+    mean: [1, 2, 3],
+    std: [4, 5, 6],
+  });
+  assert.deepEqual(b.manifest.input, {
+    width: 4,
+    height: 4,
+    layout: 'nhwc',
+    color: 'bgr',
+    mean: [1, 2, 3],
+    std: [4, 5, 6],
+  });
   const c = await resolveModel(join(FIX, 'tiny_dyn.onnx'));
   assert.equal(c.manifest.output?.dim, 48, 'a dynamic output size is found by one run');
   await assert.rejects(resolveModel(join(FIX, 'missing.onnx')), /missing\.onnx: model file not found/);
@@ -94,7 +111,10 @@ test('resolveModel on an .onnx path: shapes from the model, InsightFace defaults
   writeFileSync(join(dir, 'junk.onnx'), 'this is not a protobuf');
   await assert.rejects(resolveModel(join(dir, 'junk.onnx')), /junk\.onnx: not a usable ONNX model/);
   writeFileSync(join(dir, 'm.json'), JSON.stringify({ ...tinyManifest({}), file: 'elsewhere.onnx' }));
-  await assert.rejects(resolveModel(join(dir, 'm.json')), /elsewhere\.onnx: model file named by .*m\.json not found/);
+  await assert.rejects(
+    resolveModel(join(dir, 'm.json')),
+    /elsewhere\.onnx: model file named by .*m\.json not found/,
+  );
   writeFileSync(join(dir, 'bad.json'), '{"name": ');
   await assert.rejects(resolveModel(join(dir, 'bad.json')), /bad\.json: not valid JSON/);
 });
@@ -113,7 +133,12 @@ test('pre-processing is exact: colour order, mean/std per channel, NCHW and NHWC
       faces.forEach((f, i) => {
         const t = tensorOf(f, manifest.input);
         assertClose(plain[i], l2(t), 1e-6, `${layout} ${color} face ${i}`);
-        assertClose(flipped[i], l2(add(t, tensorOf(hflip(f), manifest.input))), 1e-6, `${layout} ${color} flip ${i}`);
+        assertClose(
+          flipped[i],
+          l2(add(t, tensorOf(hflip(f), manifest.input))),
+          1e-6,
+          `${layout} ${color} flip ${i}`,
+        );
         assert.ok(Math.abs(Math.hypot(...plain[i]) - 1) < 1e-6);
       });
       await emb.dispose();
@@ -123,8 +148,9 @@ test('pre-processing is exact: colour order, mean/std per channel, NCHW and NHWC
 test('a model with its batch axis fixed at 1 runs one image at a time (linear map, flip included)', async () => {
   const manifest = tinyManifest({ mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] }, 8, true);
   const emb = await Embedder.load({ manifest, path: join(FIX, 'tiny_fixed1.onnx') });
-  const W = (i: number, j: number) => ((7 * i + 3 * j) % 11 - 5) / 4; // as make_tiny_onnx.py writes it
-  const apply = (t: number[]) => Array.from({ length: 8 }, (_, j) => t.reduce((s, v, i) => s + v * W(i, j), 0));
+  const W = (i: number, j: number) => (((7 * i + 3 * j) % 11) - 5) / 4; // as make_tiny_onnx.py writes it
+  const apply = (t: number[]) =>
+    Array.from({ length: 8 }, (_, j) => t.reduce((s, v, i) => s + v * W(i, j), 0));
   const faces = [randomImage(4), randomImage(5), randomImage(6)];
   const got = await emb.embed(faces); // the manifest's flip: true
   faces.forEach((f, i) => {
@@ -144,13 +170,25 @@ test('errors: output size vs manifest, at load and at the first run; NaN; wrong 
     Embedder.load({ manifest: tinyManifest({ width: 8 }), path: nchw }),
     /tiny_nchw\.onnx: the model's input is \[N, 3, 4, 4\], the manifest of tiny says NCHW \[N, 3, 4, 8\]/,
   );
-  await assert.rejects(Embedder.load({ manifest: tinyManifest({ layout: 'nhwc' }), path: nchw }), /says NHWC/);
+  await assert.rejects(
+    Embedder.load({ manifest: tinyManifest({ layout: 'nhwc' }), path: nchw }),
+    /says NHWC/,
+  );
   const dyn = await Embedder.load({ manifest: tinyManifest({}, 47), path: join(FIX, 'tiny_dyn.onnx') });
-  await assert.rejects(dyn.embed([randomImage(1)]), /tiny_dyn\.onnx: for 1 image\(s\) the model returned float32 \[1, 48\], expected \[1, 47\]/);
+  await assert.rejects(
+    dyn.embed([randomImage(1)]),
+    /tiny_dyn\.onnx: for 1 image\(s\) the model returned float32 \[1, 48\], expected \[1, 47\]/,
+  );
   await dyn.dispose();
 
-  const sqrt = await Embedder.load({ manifest: tinyManifest({ mean: [255, 255, 255] }), path: join(FIX, 'tiny_sqrt.onnx') });
-  await assert.rejects(sqrt.embed([randomImage(1)]), /tiny_sqrt\.onnx: the model returned NaN or infinite values for face 0/);
+  const sqrt = await Embedder.load({
+    manifest: tinyManifest({ mean: [255, 255, 255] }),
+    path: join(FIX, 'tiny_sqrt.onnx'),
+  });
+  await assert.rejects(
+    sqrt.embed([randomImage(1)]),
+    /tiny_sqrt\.onnx: the model returned NaN or infinite values for face 0/,
+  );
   await sqrt.dispose();
   const ok = await Embedder.load({ manifest: tinyManifest({}), path: join(FIX, 'tiny_sqrt.onnx') });
   const [e] = await ok.embed([randomImage(1)]);
@@ -163,8 +201,14 @@ test('errors: output size vs manifest, at load and at the first run; NaN; wrong 
 
   const dir = mkdtempSync(join(tmpdir(), 'arcface-emb-'));
   writeFileSync(join(dir, 'junk.onnx'), Buffer.from([1, 2, 3, 4, 5]));
-  await assert.rejects(Embedder.load({ manifest: tinyManifest({}), path: join(dir, 'junk.onnx') }), /junk\.onnx: not a usable ONNX model/);
-  await assert.rejects(Embedder.load({ manifest: getModel('scrfd-500m'), path: nchw }), /is a detection model, not a face recogniser/);
+  await assert.rejects(
+    Embedder.load({ manifest: tinyManifest({}), path: join(dir, 'junk.onnx') }),
+    /junk\.onnx: not a usable ONNX model/,
+  );
+  await assert.rejects(
+    Embedder.load({ manifest: getModel('scrfd-500m'), path: nchw }),
+    /is a detection model, not a face recogniser/,
+  );
 });
 
 /** Smooth, face-sized test crops: real models respond to structure, not to white noise. */
@@ -176,7 +220,10 @@ function smoothImage(seed: number): RgbImage {
     for (let x = 0; x < 112; x++)
       for (let ch = 0; ch < 3; ch++)
         img.data[(y * 112 + x) * 3 + ch] = Math.round(
-          127.5 + 100 * Math.sin((x / 112) * (a + ch) + (y / 112) * b) * Math.cos((x / 112) * c - (y / 112) * d + ch),
+          127.5 +
+            100 *
+              Math.sin((x / 112) * (a + ch) + (y / 112) * b) *
+              Math.cos((x / 112) * c - (y / 112) * d + ch),
         );
   return img;
 }
@@ -196,7 +243,7 @@ for (const [name, file] of [
       assert.equal(emb.dim, getModel(name).output?.dim);
       const faces = [1, 2, 3, 4, 5].map(smoothImage);
       const batch = await emb.embed(faces, { flip: false });
-      const singles = [];
+      const singles: Float32Array[] = [];
       for (const f of faces) singles.push((await emb.embed([f], { flip: false }))[0]);
       // Dynamic int8 quantisation picks its activation scale over the whole batch, so there a batch
       // of different faces is only near the singles (cosine 0.98 measured); a batch of one face

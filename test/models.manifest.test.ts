@@ -19,7 +19,14 @@ const good = () => ({
   name: 'my-model',
   task: 'recognition',
   file: 'net.onnx',
-  input: { width: 112, height: 112, layout: 'nchw', color: 'rgb', mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] },
+  input: {
+    width: 112,
+    height: 112,
+    layout: 'nchw',
+    color: 'rgb',
+    mean: [127.5, 127.5, 127.5],
+    std: [127.5, 127.5, 127.5],
+  },
   output: { dim: 512 },
   flip: true,
   licence: 'MIT',
@@ -38,14 +45,23 @@ test('validateManifest errors name the file and the field', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ ...good(), name: undefined }, /my\.json: manifest field "name": expected a non-empty string, missing/],
     [{ ...good(), name: 'a/b' }, /"name"/],
-    [{ ...good(), task: 'segmentation' }, /"task": expected "recognition" or "detection", got "segmentation"/],
+    [
+      { ...good(), task: 'segmentation' },
+      /"task": expected "recognition" or "detection", got "segmentation"/,
+    ],
     [{ ...good(), file: '../x.onnx' }, /"file": expected a bare file name/],
     [{ ...good(), file: 'x.pt' }, /"file": expected a name ending in \.onnx/],
     [{ ...good(), input: { ...good().input, mean: [1, 2] } }, /"input\.mean": expected 3 numbers/],
-    [{ ...good(), input: { ...good().input, std: [1, 0, 1] } }, /"input\.std": expected 3 numbers in \(0, 255\]/],
+    [
+      { ...good(), input: { ...good().input, std: [1, 0, 1] } },
+      /"input\.std": expected 3 numbers in \(0, 255\]/,
+    ],
     [{ ...good(), input: { ...good().input, layout: 'chw' } }, /"input\.layout"/],
     [{ ...good(), input: { ...good().input, color: 'yuv' } }, /"input\.color"/],
-    [{ ...good(), input: { ...good().input, width: 0 } }, /"input\.width": expected a positive integer, got 0/],
+    [
+      { ...good(), input: { ...good().input, width: 0 } },
+      /"input\.width": expected a positive integer, got 0/,
+    ],
     [{ ...good(), output: undefined }, /"output": expected an object \{dim\}, missing/],
     [{ ...good(), output: { dim: 1.5 } }, /"output\.dim"/],
     [{ ...good(), flip: 'yes' }, /"flip": expected true or false/],
@@ -61,7 +77,8 @@ test('validateManifest errors name the file and the field', () => {
     [{ ...good(), task: 'detection', output: undefined }, /"detector"/],
     [{ ...good(), licens: 'MIT' }, /unknown manifest field "licens"/],
   ];
-  for (const [json, re] of cases) assert.throws(() => validateManifest(json, 'my.json'), re, JSON.stringify(json));
+  for (const [json, re] of cases)
+    assert.throws(() => validateManifest(json, 'my.json'), re, JSON.stringify(json));
   assert.throws(() => validateManifest([], 'x.json'), /x\.json: a model manifest must be a JSON object/);
 });
 
@@ -90,29 +107,36 @@ test('zoo: every manifest valid, https sources, licences and training data prese
     assert.deepEqual(m.input.mean, [127.5, 127.5, 127.5]);
     assert.ok(m.sha256 && m.source?.sha256, `${name} has published hashes`);
   }
-  assert.equal(getModel('buffalo_l').source?.url, 'https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip');
+  assert.equal(
+    getModel('buffalo_l').source?.url,
+    'https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip',
+  );
   assert.equal(getModel('antelopev2').source?.member, 'antelopev2/glintr100.onnx');
   assert.match(getModel('yunet-2023mar').sha256!, /^8f2383e4/);
   assert.equal(getModel('mobilefacenet-paddle').input.color, 'bgr');
   assert.throws(() => getModel('buffalo_xl'), /unknown model "buffalo_xl" \(zoo models: buffalo_l/);
 });
 
-test('zoo hashes and sizes equal the files in ../shared where the bytes are the same', { skip: shared() }, async () => {
-  const { sha256File } = await import('../src/models/cache.js');
-  const files: [string, string][] = [
-    ['yunet-2023mar', 'detectors/yunet/face_detection_yunet_2023mar.onnx'],
-    ['scrfd-500m', 'detectors/scrfd/scrfd_500m.onnx'],
-    ['retinaface-mnet025', 'detectors/retinaface/retinaface_mnet025.onnx'],
-    ['mobilefacenet-foamliu', 'recognizers/mobilefacenet-foamliu/mobilefacenet.onnx'],
-    ['mobilefacenet-paddle', 'recognizers/mobilefacenet-paddle/mobilefacenet.onnx'],
-    ['w600k-mbf-int8', 'recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx'],
-  ];
-  for (const [name, rel] of files) {
-    const path = join(SHARED, rel);
-    assert.equal(await sha256File(path), getModel(name).sha256, name);
-    assert.equal(readFileSync(path).length, getModel(name).size, name);
-  }
-});
+test(
+  'zoo hashes and sizes equal the files in ../shared where the bytes are the same',
+  { skip: shared() },
+  async () => {
+    const { sha256File } = await import('../src/models/cache.js');
+    const files: [string, string][] = [
+      ['yunet-2023mar', 'detectors/yunet/face_detection_yunet_2023mar.onnx'],
+      ['scrfd-500m', 'detectors/scrfd/scrfd_500m.onnx'],
+      ['retinaface-mnet025', 'detectors/retinaface/retinaface_mnet025.onnx'],
+      ['mobilefacenet-foamliu', 'recognizers/mobilefacenet-foamliu/mobilefacenet.onnx'],
+      ['mobilefacenet-paddle', 'recognizers/mobilefacenet-paddle/mobilefacenet.onnx'],
+      ['w600k-mbf-int8', 'recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx'],
+    ];
+    for (const [name, rel] of files) {
+      const path = join(SHARED, rel);
+      assert.equal(await sha256File(path), getModel(name).sha256, name);
+      assert.equal(readFileSync(path).length, getModel(name).size, name);
+    }
+  },
+);
 
 test('model folder: ARCFACE_HOME, else XDG_CACHE_HOME, else ~/.cache', () => {
   assert.equal(modelsRoot({ ARCFACE_HOME: '/a', XDG_CACHE_HOME: '/x' }), '/a/models');
@@ -158,13 +182,20 @@ test('user config: thresholds per model, atomic writes keep other entries, corru
   assert.throws(() => saveThreshold('buffalo_l', 'verify', 1.5, env), /cosine in \[-1, 1\]/);
 
   writeFileSync(join(home, 'config.json'), '{"models": {"buffalo_l": ');
-  assert.throws(() => readUserConfig(env), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'BAD_CONFIG');
-    assert.match(e.message, new RegExp(`${join(home, 'config.json')}: not valid JSON`));
-    return true;
-  });
+  assert.throws(
+    () => readUserConfig(env),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BAD_CONFIG');
+      assert.match(e.message, new RegExp(`${join(home, 'config.json')}: not valid JSON`));
+      return true;
+    },
+  );
   assert.throws(() => saveThreshold('buffalo_l', 'verify', 0.3, env), /not valid JSON/);
-  assert.equal(readFileSync(join(home, 'config.json'), 'utf8'), '{"models": {"buffalo_l": ', 'left as it was');
+  assert.equal(
+    readFileSync(join(home, 'config.json'), 'utf8'),
+    '{"models": {"buffalo_l": ',
+    'left as it was',
+  );
   writeFileSync(join(home, 'config.json'), '{"models": {"buffalo_l": {"thresholds": {"verify": "high"}}}}');
   assert.throws(() => readUserConfig(env), /"models\.buffalo_l\.thresholds\.verify" must be a number/);
 

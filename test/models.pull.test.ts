@@ -79,11 +79,19 @@ const leftovers = (env: { ARCFACE_HOME: string }, name = 'tiny') =>
 
 test('pull over HTTP: progress, size and sha256 checked, atomic, second pull reuses the file', async () => {
   const env = home();
-  const m = manifest({ source: { url: `${base}/m.onnx`, sha256: sha(onnx), size: onnx.length }, sha256: sha(onnx) });
+  const m = manifest({
+    source: { url: `${base}/m.onnx`, sha256: sha(onnx), size: onnx.length },
+    sha256: sha(onnx),
+  });
   assert.equal(isPulled(m, env), false);
   const seen: [number, number][] = [];
   const r = await pullModel(m, { env, onProgress: (got, total) => seen.push([got, total]) });
-  assert.deepEqual(r, { path: join(env.ARCFACE_HOME, 'models/tiny/tiny.onnx'), sha256: sha(onnx), verified: true, downloaded: true });
+  assert.deepEqual(r, {
+    path: join(env.ARCFACE_HOME, 'models/tiny/tiny.onnx'),
+    sha256: sha(onnx),
+    verified: true,
+    downloaded: true,
+  });
   assert.deepEqual(readFileSync(r.path), onnx);
   assert.deepEqual(seen.at(-1), [onnx.length, onnx.length]);
   assert.ok(isPulled(m, env));
@@ -100,12 +108,18 @@ test('pull over HTTP: progress, size and sha256 checked, atomic, second pull reu
 test('a sha256 or size mismatch is an error and leaves no file behind', async () => {
   const env = home();
   const bad = manifest({ source: { url: `${base}/m.onnx`, sha256: '0'.repeat(64) } });
-  await assert.rejects(pullModel(bad, { env }), /m\.onnx: sha256 [0-9a-f]{64} does not match the published 0{64}/);
+  await assert.rejects(
+    pullModel(bad, { env }),
+    /m\.onnx: sha256 [0-9a-f]{64} does not match the published 0{64}/,
+  );
   assert.deepEqual(leftovers(env), []);
   const badOnnx = manifest({ source: { url: `${base}/m.onnx` }, sha256: 'f'.repeat(64) });
   await assert.rejects(pullModel(badOnnx, { env }), /the published one is f{64} \(nothing was installed\)/);
   const badSize = manifest({ source: { url: `${base}/m.onnx`, size: onnx.length + 1 } });
-  await assert.rejects(pullModel(badSize, { env }), new RegExp(`got ${onnx.length} bytes, expected ${onnx.length + 1}`));
+  await assert.rejects(
+    pullModel(badSize, { env }),
+    new RegExp(`got ${onnx.length} bytes, expected ${onnx.length + 1}`),
+  );
   assert.deepEqual(leftovers(env), []);
   assert.equal(isPulled(bad, env), false);
 });
@@ -119,19 +133,28 @@ test('404, a broken-off transfer and a refused connection: clear messages naming
     assert.ok(e.message.includes(handStep), e.message);
     return true;
   });
-  await assert.rejects(pullModel(manifest({ source: { url: `${base}/cut.onnx` } }), { env }), /cut\.onnx \(broke off after \d+ bytes/);
+  await assert.rejects(
+    pullModel(manifest({ source: { url: `${base}/cut.onnx` } }), { env }),
+    /cut\.onnx \(broke off after \d+ bytes/,
+  );
   assert.deepEqual(leftovers(env), [], 'a partial download never stays');
 
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((r) => closed.close(() => r()));
-  await assert.rejects(pullModel(manifest({ source: { url: `http://127.0.0.1:${port}/m.onnx` } }), { env }), (e: Error) => {
-    assert.match(e.message, new RegExp(`cannot download http://127\\.0\\.0\\.1:${port}/m\\.onnx \\(unreachable: ECONNREFUSED\\)`));
-    assert.match(e.message, /offline/);
-    assert.ok(e.message.includes(handStep), e.message);
-    return true;
-  });
+  await assert.rejects(
+    pullModel(manifest({ source: { url: `http://127.0.0.1:${port}/m.onnx` } }), { env }),
+    (e: Error) => {
+      assert.match(
+        e.message,
+        new RegExp(`cannot download http://127\\.0\\.0\\.1:${port}/m\\.onnx \\(unreachable: ECONNREFUSED\\)`),
+      );
+      assert.match(e.message, /offline/);
+      assert.ok(e.message.includes(handStep), e.message);
+      return true;
+    },
+  );
   assert.deepEqual(leftovers(env), []);
 });
 
@@ -162,10 +185,17 @@ test('zip packs: a deflated member in a folder, a stored one, by base name; arch
   assert.deepEqual(readFileSync(a.path), onnx);
   assert.equal(a.sha256, sha(onnx));
   assert.equal(a.verified, true, 'the archive matched its published hash');
-  assert.deepEqual(leftovers(env).sort(), ['tiny.onnx', 'tiny.onnx.sha256'], 'the ONNX hash recorded for later loads');
+  assert.deepEqual(
+    leftovers(env).sort(),
+    ['tiny.onnx', 'tiny.onnx.sha256'],
+    'the ONNX hash recorded for later loads',
+  );
 
   const env2 = home();
-  const b = await pullModel(manifest({ source: { ...src, member: 'tiny_nhwc.onnx' }, sha256: sha(onnxNhwc) }), { env: env2 });
+  const b = await pullModel(
+    manifest({ source: { ...src, member: 'tiny_nhwc.onnx' }, sha256: sha(onnxNhwc) }),
+    { env: env2 },
+  );
   assert.deepEqual(readFileSync(b.path), onnxNhwc, 'stored entry, found by its base name');
   assert.deepEqual(leftovers(env2), ['tiny.onnx']);
 
@@ -174,7 +204,9 @@ test('zip packs: a deflated member in a folder, a stored one, by base name; arch
     /no member "pack\/w600k_r50\.onnx" in the archive \(it holds: pack\/README, pack\/tiny_nchw\.onnx, stored\/tiny_nhwc\.onnx\)/,
   );
   await assert.rejects(
-    pullModel(manifest({ source: { url: `${base}/m.onnx`, archive: 'zip', member: 'x.onnx' } }), { env: home() }),
+    pullModel(manifest({ source: { url: `${base}/m.onnx`, archive: 'zip', member: 'x.onnx' } }), {
+      env: home(),
+    }),
     /not a zip archive/,
   );
 });
@@ -185,10 +217,16 @@ test('file:// sources; trust on first use: the hash is recorded and later loads 
   const r = await pullModel(m, { env });
   assert.equal(r.verified, false);
   assert.equal(r.sha256, sha(onnx));
-  assert.match(readFileSync(`${r.path}.sha256`, 'utf8'), new RegExp(`^${sha(onnx)}  tiny\\.onnx\\n# unverified`));
+  assert.match(
+    readFileSync(`${r.path}.sha256`, 'utf8'),
+    new RegExp(`^${sha(onnx)}  tiny\\.onnx\\n# unverified`),
+  );
   assert.deepEqual(await verifyModelFile(m, r.path), { path: r.path, sha256: sha(onnx), verified: false });
   appendFileSync(r.path, Buffer.from([0]));
-  await assert.rejects(verifyModelFile(m, r.path), /does not match the first-download hash .* models pull tiny --force/);
+  await assert.rejects(
+    verifyModelFile(m, r.path),
+    /does not match the first-download hash .* models pull tiny --force/,
+  );
   await assert.rejects(pullModel(m, { env }), /does not match the first-download hash/);
   const fixed = await pullModel(m, { env, force: true });
   assert.deepEqual(readFileSync(fixed.path), onnx);
@@ -200,8 +238,17 @@ test('file:// sources; trust on first use: the hash is recorded and later loads 
 
 test('zoo names resolve only once pulled; local-only models say how to place them', async () => {
   const env = home();
-  await assert.rejects(resolveModel('buffalo_l', {}, env), /model buffalo_l is not downloaded: run `arcface models pull buffalo_l`/);
-  await assert.rejects(resolveModel('w600k-mbf-int8', {}, env), /no download source; place it by hand: mkdir -p .*w600k-mbf-int8/);
+  await assert.rejects(
+    resolveModel('buffalo_l', {}, env),
+    /model buffalo_l is not downloaded: run `arcface models pull buffalo_l`/,
+  );
+  await assert.rejects(
+    resolveModel('w600k-mbf-int8', {}, env),
+    /no download source; place it by hand: mkdir -p .*w600k-mbf-int8/,
+  );
   const { getModel } = await import('../src/models/zoo.js');
-  await assert.rejects(pullModel(getModel('retinaface-mnet025'), { env }), /has no download source .*mkdir -p/);
+  await assert.rejects(
+    pullModel(getModel('retinaface-mnet025'), { env }),
+    /has no download source .*mkdir -p/,
+  );
 });

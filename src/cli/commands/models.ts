@@ -112,9 +112,11 @@ async function pull(name: string, force: boolean): Promise<number> {
   const m = getModel(name);
   let bar: Progress | undefined;
   let shown = 0;
+  let last = 0;
   const r = await pullModel(m, {
     force,
     onProgress(received, total) {
+      last = received;
       // Whole megabytes, so the bar's count and rate read in MB.
       if (!bar)
         bar = new Progress({
@@ -129,7 +131,10 @@ async function pull(name: string, force: boolean): Promise<number> {
       }
     },
   });
-  bar?.finish();
+  if (bar) {
+    bar.tick(Math.max(0, Math.ceil(last / 1e6) - shown));
+    bar.finish();
+  }
   const check = r.verified
     ? 'matches the published sha256'
     : 'no published hash to check it against: recorded beside the file, later loads are checked against it (trust on first use)';
