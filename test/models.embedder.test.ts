@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
@@ -271,3 +271,27 @@ for (const [name, file] of [
     },
   );
 }
+
+test(
+  'a local-only zoo model placed by hand resolves by name, with its hash checked',
+  { skip: existsSync(join(SHARED, 'w600k-mbf-int8')) ? false : '../shared/models/recognizers is absent' },
+  async () => {
+    const env = { ARCFACE_HOME: mkdtempSync(join(tmpdir(), 'arcface-hand-')) };
+    const dir = join(env.ARCFACE_HOME, 'models/w600k-mbf-int8');
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(join(SHARED, 'w600k-mbf-int8/w600k_mbf_int8.onnx'), join(dir, 'w600k_mbf_int8.onnx'));
+    const r = await resolveModel('w600k-mbf-int8', {}, env);
+    assert.equal(r.path, join(dir, 'w600k_mbf_int8.onnx'));
+    assert.equal(r.manifest.output?.dim, 512);
+    const bgr = await resolveModel('w600k-mbf-int8', { color: 'bgr' }, env);
+    assert.equal(bgr.manifest.input.color, 'bgr');
+
+    const other = join(env.ARCFACE_HOME, 'models/mobilefacenet-paddle');
+    mkdirSync(other, { recursive: true });
+    symlinkSync(join(SHARED, 'mobilefacenet-foamliu/mobilefacenet.onnx'), join(other, 'mobilefacenet.onnx'));
+    await assert.rejects(
+      resolveModel('mobilefacenet-paddle', {}, env),
+      /mobilefacenet\.onnx: 3998450 bytes, model mobilefacenet-paddle has 4001322: a partial or different file/,
+    );
+  },
+);
