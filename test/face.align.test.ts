@@ -234,6 +234,12 @@ describe('warp and align: properties', () => {
   test('outside the source is black, and a half-pixel shift averages neighbours', () => {
     const out = warpAffine(noise, [1, 0, 500, 0, 1, 0], 30, 30);
     assert.ok(out.data.every((v) => v === 0));
+    // 2^22 px away: 2^22 * 1024 is 2^32, which int32 arithmetic would wrap round to pixel 0.
+    assert.ok(warpAffine(noise, [1, 0, -(2 ** 22), 0, 1, 0], 30, 30).data.every((v) => v === 0));
+    // A 1e-7 scale: output pixel (0, 0) is source pixel (0, 0), every other one is far outside.
+    const far = warpAffine(noise, [1e-7, 0, 0, 0, 1e-7, 0], 3, 3);
+    assert.deepEqual([...far.data.subarray(0, 3)], [...noise.data.subarray(0, 3)]);
+    assert.ok(far.data.subarray(3).every((v) => v === 0));
     const grey = rgbImage(2, 1, Uint8Array.from([0, 0, 0, 200, 100, 51]));
     const mid = warpAffine(grey, [1, 0, -0.5, 0, 1, 0], 1, 1);
     // (0 + 51) / 2 = 25.5 rounds up in OpenCV's fixed point.

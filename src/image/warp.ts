@@ -36,10 +36,15 @@ export function warpAffine(img: RgbImage, m: Affine, width: number, height: numb
 
   const adelta = new Float64Array(width);
   const bdelta = new Float64Array(width);
+  let maxDelta = 0;
   for (let x = 0; x < width; x++) {
     adelta[x] = rint(i0 * x * 1024);
     bdelta[x] = rint(i3 * x * 1024);
+    maxDelta = Math.max(maxDelta, Math.abs(adelta[x]), Math.abs(bdelta[x]));
   }
+  const fits = maxDelta < 2 ** 30;
+  const ai = fits ? Int32Array.from(adelta) : adelta;
+  const bi = fits ? Int32Array.from(bdelta) : bdelta;
   const out = rgbImage(width, height);
   const dst = out.data;
   const stride = sw * 3;
@@ -47,15 +52,30 @@ export function warpAffine(img: RgbImage, m: Affine, width: number, height: numb
   for (let y = 0; y < height; y++) {
     const X0 = rint((i1 * y + i2) * 1024) + 16;
     const Y0 = rint((i4 * y + i5) * 1024) + 16;
+    // Within int32, OpenCV's shifts: 1/1024 -> 1/32 pixel -> whole pixel and 5-bit fraction.
+    // Beyond (a map far outside a huge image), exact floor divisions of the same integers held
+    // in doubles, where int32 arithmetic would wrap around.
+    const small = fits && Math.max(Math.abs(X0), Math.abs(Y0)) + maxDelta < 2 ** 30;
+    const X0i = small ? X0 | 0 : 0;
+    const Y0i = small ? Y0 | 0 : 0;
     for (let x = 0; x < width; x++, o += 3) {
-      // Floor divisions of integers held in doubles: exact, and no int32 wrap-around far outside.
-      const X = Math.floor((X0 + adelta[x]) / 32);
-      const Y = Math.floor((Y0 + bdelta[x]) / 32);
-      const sx = Math.floor(X / 32);
-      const sy = Math.floor(Y / 32);
+      let sx, sy, fx, fy;
+      if (small) {
+        const X = (X0i + ai[x]) >> 5;
+        const Y = (Y0i + bi[x]) >> 5;
+        sx = X >> 5;
+        sy = Y >> 5;
+        fx = X & 31;
+        fy = Y & 31;
+      } else {
+        const X = Math.floor((X0 + adelta[x]) / 32);
+        const Y = Math.floor((Y0 + bdelta[x]) / 32);
+        sx = Math.floor(X / 32);
+        sy = Math.floor(Y / 32);
+        fx = X - sx * 32;
+        fy = Y - sy * 32;
+      }
       if (sx >= sw || sx < -1 || sy >= sh || sy < -1) continue; // all four taps outside: stays 0
-      const fx = X - sx * 32;
-      const fy = Y - sy * 32;
       const w00 = (32 - fx) * (32 - fy) * 32;
       const w01 = fx * (32 - fy) * 32;
       const w10 = (32 - fx) * fy * 32;
