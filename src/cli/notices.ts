@@ -2,6 +2,8 @@
 import type { ModelManifest } from '../models/manifest.js';
 
 export function modelNotice(m: ModelManifest, detectorSpec?: string): string {
+  if (/^unknown/.test(m.licence))
+    return `model ${m.name}: licence and training data unknown (a user-supplied file; check its publisher's terms)${detectorSpec ? `; detector ${detectorSpec}` : ''}`;
   const terms = m.researchOnly
     ? 'NON-COMMERCIAL RESEARCH ONLY'
     : 'its licence allows commercial use; check the training data terms';

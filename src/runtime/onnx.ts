@@ -28,6 +28,9 @@ export async function openSession(path: string, opts: SessionOptions = {}): Prom
     return await ort.InferenceSession.create(path, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
+      // Errors only: a batch axis declared as 1 in an export's output makes onnxruntime warn on
+      // every larger batch though the result is right (InsightFace's w600k_mbf does this).
+      logSeverityLevel: 3,
       ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     });
   } catch (err) {
