@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ArcfaceError, badInput } from '../errors.js';
 import { inputShape, openSession, ort } from '../runtime/onnx.js';
-import { isPulled, modelPath, verifyModelFile } from './cache.js';
+import { isPulled, modelPath, sha256File, verifyModelFile } from './cache.js';
 import {
   availability,
   validateManifest,
@@ -16,7 +16,7 @@ import {
   type Triple,
 } from './manifest.js';
 import { placeByHand } from './pull.js';
-import { getModel } from './zoo.js';
+import { ZOO, getModel } from './zoo.js';
 
 export interface ResolvedModel {
   manifest: ModelManifest;
@@ -123,6 +123,15 @@ async function describeOnnx(path: string, o: PreprocessOverrides): Promise<Model
   }
 }
 
+/** The zoo manifest whose published size and sha256 match this file's bytes, if any. */
+export async function identifyByHash(path: string): Promise<ModelManifest | undefined> {
+  const size = statSync(path).size;
+  const candidates = ZOO.filter((m) => m.sha256 && m.size === size);
+  if (candidates.length === 0) return undefined;
+  const sha = await sha256File(path);
+  return candidates.find((m) => m.sha256 === sha);
+}
+
 function badShape4(path: string, what: string): ArcfaceError {
   return new ArcfaceError('BAD_SHAPE', `${path}: ${what}; a recogniser takes one 4-D image batch`);
 }
@@ -155,6 +164,13 @@ export async function resolveModel(
       return { manifest, path };
     }
     mustBeFile(full, 'model file');
+    // The bytes of a zoo model under another path (a copy, a mount) get that model's manifest:
+    // its pre-processing, licence and thresholds, not guesses.
+    const known = await identifyByHash(full);
+    if (known) {
+      const manifest = Object.keys(overrides).length ? applyOverrides(known, overrides, full) : known;
+      return { manifest: { ...manifest, file: basename(full) }, path: full };
+    }
     return { manifest: await describeOnnx(full, overrides), path: full };
   }
   let manifest = getModel(spec);
