@@ -24,3 +24,66 @@ export { targetCurvesSvg } from './plot/curves.js';
 export { circlePanelsSvg } from './plot/circle.js';
 export { lineChart, type LineChartOptions, type Series } from './plot/svg.js';
 export { VERSION } from './version.js';
+
+// Recognition: image in, embedding out (detect 5 landmarks, align, embed, L2-normalise), 1:1 verify.
+export {
+  FaceRecognizer,
+  NoFaceError,
+  DEFAULT_MODEL,
+  DEFAULT_DETECTOR,
+  type RecognizerOptions,
+  type EmbedOptions,
+  type FaceEmbedding,
+  type Verification,
+  type NoFacePolicy,
+} from './pipeline/recognizer.js';
+export { embedFiles, type BatchItem, type BatchOptions } from './pipeline/batch.js';
+export { scorePairs, scoreBin, type PairScores } from './pipeline/evaluate.js';
+export { cosine, angleDegrees, similarityMatrix } from './pipeline/similarity.js';
+export { listImages, type ImageInput } from './pipeline/inputs.js';
+export { openDetector, resolveDetectorSpec } from './pipeline/detector_path.js';
+
+// Faces and images.
+export type { Face, Box, Point, Landmarks5 } from './face/types.js';
+export { alignFace, centerCrop } from './face/align.js';
+export { ARCFACE_TEMPLATE, alignmentTemplate } from './face/template.js';
+export { estimateSimilarity, invertAffine, applyAffine, type Affine } from './face/umeyama.js';
+export { warpAffine } from './image/warp.js';
+export { decodeImage, resizeRgb, encodeImage, DEFAULT_MAX_PIXELS } from './image/decode.js';
+export { rgbImage, type RgbImage } from './image/types.js';
+export {
+  createDetector,
+  parseDetectorSpec,
+  type Detector,
+  type DetectorKind,
+  type DetectOptions,
+} from './face/detectors/index.js';
+
+// Models: manifests, the zoo, pulling, the ONNX embedder.
+export {
+  ZOO,
+  findModel,
+  getModel,
+  validateManifest,
+  pullModel,
+  resolveModel,
+  Embedder,
+  modelsRoot,
+  readUserConfig,
+  saveThreshold,
+  thresholdFor,
+  type ModelManifest,
+  type ResolvedModel,
+} from './models/index.js';
+
+// Evaluation protocols and plots.
+export { evaluateVerification, type VerificationResult } from './eval/verification.js';
+export { rocCurve, rocAuc, equalErrorRate, tarAtFar, type Roc } from './eval/roc.js';
+export { evaluateIdentification, splitGallery, type IdentificationResult } from './eval/identification.js';
+export { thresholdForFar, thresholdForAccuracy } from './eval/calibrate.js';
+export { readPairs, type Pair } from './eval/pairs.js';
+export { readBin } from './eval/bin.js';
+export { readLabelledImages } from './eval/labels.js';
+export { rocSvg } from './plot/roc.js';
+export { angleDistributionSvg } from './plot/angles.js';
+export { writePlot } from './plot/png.js';

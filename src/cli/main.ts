@@ -40,7 +40,10 @@ Options:
   -v, --version  print the version
 
 Environment:
-  ARCFACE_BACKEND  auto (default: tfjs-node if installed, else wasm) | wasm | cpu | tensorflow
+  ARCFACE_BACKEND       auto (default: tfjs-node if installed, else wasm) | wasm | cpu | tensorflow
+  ARCFACE_HOME          where pulled models (models/) and calibrated thresholds (config.json) live
+                        (default: $XDG_CACHE_HOME/arcface and $XDG_CONFIG_HOME/arcface, else ~/.cache, ~/.config)
+  ARCFACE_MODEL_MIRROR  base URL that "arcface models pull" downloads from instead of the publishers'
 `;
 }
 

@@ -3,6 +3,7 @@ import { badInput } from '../../errors.js';
 import { evaluateIdentification, splitGallery } from '../../eval/identification.js';
 import { readLabelledImages } from '../../eval/labels.js';
 import { embedFiles, type BatchItem } from '../../pipeline/batch.js';
+import { listImages } from '../../pipeline/inputs.js';
 import { UsageError, parseNumber } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { Progress } from '../progress.js';
@@ -14,7 +15,7 @@ export const identificationUsage = `arcface eval identification --root DIR [opti
   --labels CSV         file,identity rows (paths relative to --root) instead of folders
   --gallery-per-id K   images of each identity enrolled (default 1, first in file order); the rest are probes
   --seed N             choose the enrolled images by a seeded shuffle instead of file order
-  --distractors DIR    images of people NOT enrolled, for open-set DIR at FPIR 1e-1 and 1e-2
+  --distractors DIR    images of people NOT enrolled (any layout), for open-set DIR at FPIR 1e-1 and 1e-2
   --aligned            the images are already aligned crops (skip detection)
 
 ${recognitionUsage}
