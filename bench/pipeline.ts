@@ -17,7 +17,10 @@
  * Flip-sum is off unless --flip (then the recogniser embeds 2 images per face and the bare run uses 2N).
  *
  *   node --import tsx bench/pipeline.ts [--model w600k-mbf-int8|mobilefacenet-foamliu] [--rounds 5]
- *     [--batch 1,32] [--flip] [--json]
+ *     [--batch 1,32] [--flip] [--no-spin] [--json]
+ *
+ * --no-spin opens every session with onnxruntime's session.intra_op.allow_spinning = 0 (idle pool
+ * threads sleep instead of spinning after a run): an experiment on what src/runtime/onnx.ts could set.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     batch: { type: 'string', default: '1,32' },
     flip: { type: 'boolean', default: false },
+    'no-spin': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -59,6 +63,15 @@ for (const p of [DATA, model.path, detPath])
     console.log(`skipped: ${p} is absent (the shared data and models live beside the repo, in ../shared)`);
     process.exit(0);
   }
+
+if (values['no-spin']) {
+  // Experiment, bench-only: every session (the pipeline's and the bare ones) opened with idle
+  // intra-op threads sleeping instead of spinning between runs, as openSession could set it.
+  const ctor = ort.InferenceSession as unknown as { create: (...a: unknown[]) => Promise<unknown> };
+  const create = ctor.create.bind(ctor);
+  ctor.create = (path, opts) =>
+    create(path, { ...(opts as object), extra: { session: { intra_op: { allow_spinning: '0' } } } });
+}
 
 const files = readdirSync(DATA)
   .filter((f) => /\.jpe?g$/i.test(f))
@@ -271,7 +284,7 @@ const row = (label: string, f: (x: (typeof results)[number]) => string): string[
 ];
 console.log(
   `\n${values.model} + YuNet 2023mar 640x640: ${images} photos, ${faces} faces embedded (the largest per ` +
-    `photo), flip ${values.flip ? 'on' : 'off'}; medians of ${rounds} rounds; ms per photo unless said\n`,
+    `photo), flip ${values.flip ? 'on' : 'off'}${values['no-spin'] ? ', no spinning' : ''}; medians of ${rounds} rounds; ms per photo unless said\n`,
 );
 table([
   ['', ...batches.map((b) => `batch ${b}`)],

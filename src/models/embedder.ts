@@ -47,17 +47,24 @@ export function fillInput(
   if (img.width !== w || img.height !== h)
     throw badShape(`image is ${img.width}x${img.height}, expected ${w}x${h}`);
   const src = img.data;
-  const order = spec.color === 'rgb' ? [0, 1, 2] : [2, 1, 0];
+  // Branches hoisted out of the pixel loop; out[base_c + d] is channel c of pixel d (NCHW: base_c =
+  // offset + c * plane, d steps by 1; NHWC: base_c = offset + c, d steps by 3).
+  const [s0, s1, s2] = spec.color === 'rgb' ? [0, 1, 2] : [2, 1, 0];
+  const [t0, t1, t2] = tables;
+  const nchw = spec.layout === 'nchw';
   const plane = w * h;
+  const b0 = offset;
+  const b1 = offset + (nchw ? plane : 1);
+  const b2 = offset + (nchw ? 2 * plane : 2);
+  const step = nchw ? 1 : 3;
+  const dir = flip ? -3 : 3;
+  let d = 0;
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const s = (y * w + (flip ? w - 1 - x : x)) * 3;
-      const d = y * w + x;
-      for (let c = 0; c < 3; c++) {
-        const v = tables[c][src[s + order[c]]];
-        if (spec.layout === 'nchw') out[offset + c * plane + d] = v;
-        else out[offset + d * 3 + c] = v;
-      }
+    let s = (y * w + (flip ? w - 1 : 0)) * 3;
+    for (let x = 0; x < w; x++, s += dir, d += step) {
+      out[b0 + d] = t0[src[s + s0]];
+      out[b1 + d] = t1[src[s + s1]];
+      out[b2 + d] = t2[src[s + s2]];
     }
   }
 }
