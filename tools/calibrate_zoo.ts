@@ -162,6 +162,21 @@ interface ModelCalibration {
   far: Record<string, Calibration>;
   /** What zoo.ts takes: verify rounded, FAR thresholds rounded up (so the FAR stays met), 4 decimals. */
   thresholds: Record<string, number>;
+  /** TAR and FAR at the --at thresholds (e.g. a published one), keyed by the threshold as given. */
+  at: Record<string, { tar: number; far: number }>;
+}
+
+/** TAR and FAR when accepting score >= t. */
+function ratesAt(scores: number[], same: boolean[], t: number): { tar: number; far: number } {
+  let tp = 0;
+  let fp = 0;
+  let p = 0;
+  scores.forEach((s, i) => {
+    if (same[i]) p++;
+    if (s >= t && same[i]) tp++;
+    else if (s >= t) fp++;
+  });
+  return { tar: tp / p, far: fp / (scores.length - p) };
 }
 
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
@@ -179,6 +194,8 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: '1' },
       /** Only the first N identities (a quick run). */
       identities: { type: 'string' },
+      /** Also report TAR and FAR at these cosine thresholds (comma-separated). */
+      at: { type: 'string' },
       detector: { type: 'string', default: 'faceapi' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -198,6 +215,8 @@ async function main(): Promise<void> {
   for (const n of names)
     if (!RECOGNISERS[n]) throw new Error(`--models: unknown "${n}" (${Object.keys(RECOGNISERS).join(', ')})`);
   const quiet = Boolean(values.quiet);
+  const at = values.at ? values.at.split(',') : [];
+  for (const t of at) if (!(Number(t) > -1 && Number(t) < 1)) throw new Error(`--at: "${t}" is not a cosine`);
 
   let byId = readIdentities(csv);
   if (values.identities) byId = new Map([...byId].slice(0, Number(values.identities)));
@@ -266,6 +285,7 @@ async function main(): Promise<void> {
       verify,
       far,
       thresholds,
+      at: Object.fromEntries(at.map((t) => [t, ratesAt(scores, same, Number(t))])),
     });
     await rec.dispose();
   }
@@ -296,6 +316,7 @@ async function main(): Promise<void> {
           const k = f.toExponential();
           return `${r.thresholds[k]!.toFixed(4)} (${pct(r.far[k]!.tar, 1)})`.padStart(22);
         }),
+        ...at.map((t) => `@${t}: TAR ${pct(r.at[t]!.tar, 1)} FAR ${r.at[t]!.far.toExponential(1)}`),
       ].join(' '),
     );
   if (values.json) {
