@@ -260,6 +260,7 @@ const results = batches.map((b) => {
     detectRatio: med((r) => st(r).detect / images / r.bareDet.get(b)!),
     embedRatio: med((r) => st(r).embed / faces / r.bareRec.get(b)!),
     overhead: med((r) => inner(r) / bareTotal(r)),
+    overRuns: med((r) => (inner(r) * images) / (st(r).detectRun + st(r).embedRun)),
   };
 });
 const pre = { letterbox: med((r) => r.pre.letterbox), blob: med((r) => r.pre.blob) };
@@ -304,4 +305,5 @@ table([
   row('detect / bare YuNet', (x) => f2(x.detectRatio)),
   row('embed per face / bare recogniser', (x) => f2(x.embedRatio)),
   row('overhead: (detect + align + embed) / bare', (x) => f2(x.overhead)),
+  row('(detect + align + embed) / their own runs', (x) => f2(x.overRuns)),
 ]);
