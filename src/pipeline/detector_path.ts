@@ -62,8 +62,9 @@ export function detectorNotice(c: DetectorChoice): string {
 
 export async function openDetector(
   spec?: string,
+  opts: { threads?: number } = {},
 ): Promise<{ detector: Detector; choice: DetectorChoice; notice: string }> {
   const choice = resolveDetectorSpec(spec);
-  const detector = await createDetector(choice.kind, choice.path);
+  const detector = await createDetector(choice.kind, choice.path, { threads: opts.threads });
   return { detector, choice, notice: detectorNotice(choice) };
 }

@@ -31,6 +31,10 @@ export async function openSession(path: string, opts: SessionOptions = {}): Prom
       // Errors only: a batch axis declared as 1 in an export's output makes onnxruntime warn on
       // every larger batch though the result is right (InsightFace's w600k_mbf does this).
       logSeverityLevel: 3,
+      // The pipeline alternates two sessions (detector, recogniser) and sharp's decoder on few
+      // cores: idle onnxruntime threads that spin steal the CPU the next stage needs
+      // (bench/pipeline.ts: 2x throughput on a loaded 2-core machine, no loss on a quiet one).
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     });
   } catch (err) {
