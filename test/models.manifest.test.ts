@@ -39,6 +39,16 @@ test('validateManifest accepts a complete manifest and copies it', () => {
   assert.equal(m.name, 'my-model');
   assert.deepEqual(m.input.mean, [127.5, 127.5, 127.5]);
   assert.equal(m.output?.dim, 512);
+  const t = validateManifest(
+    { ...good(), thresholds: { verify: 0.3, '1e-3': 0.4 }, thresholdsSource: 'my pairs, max accuracy' },
+    'my.json',
+  );
+  assert.deepEqual(t.thresholds, { verify: 0.3, '1e-3': 0.4 });
+  assert.equal(t.thresholdsSource, 'my pairs, max accuracy');
+  assert.equal(
+    validateManifest({ ...good(), thresholds: { verify: 0.3 } }, 'my.json').thresholdsSource,
+    undefined,
+  );
 });
 
 test('validateManifest errors name the file and the field', () => {
@@ -73,6 +83,8 @@ test('validateManifest errors name the file and the field', () => {
     [{ ...good(), source: { url: 'https://x/y.zip', member: 'a.onnx' } }, /"source\.archive"/],
     [{ ...good(), accuracy: { lfw: 99.8 } }, /"accuracy\.lfw": expected a fraction in \[0, 1\]/],
     [{ ...good(), thresholds: { verify: 2 } }, /"thresholds\.verify": expected a cosine/],
+    [{ ...good(), thresholdsSource: '' }, /"thresholdsSource": expected a non-empty string, got ""/],
+    [{ ...good(), thresholdsSource: 0.3 }, /"thresholdsSource": expected a non-empty string, got 0\.3/],
     [{ ...good(), detector: 'yunet' }, /"detector": expected no detector on a recognition model/],
     [{ ...good(), task: 'detection', output: undefined }, /"detector"/],
     [{ ...good(), licens: 'MIT' }, /unknown manifest field "licens"/],
@@ -115,6 +127,22 @@ test('zoo: every manifest valid, https sources, licences and training data prese
   assert.match(getModel('yunet-2023mar').sha256!, /^8f2383e4/);
   assert.equal(getModel('mobilefacenet-paddle').input.color, 'bgr');
   assert.throws(() => getModel('buffalo_xl'), /unknown model "buffalo_xl" \(zoo models: buffalo_l/);
+});
+
+test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source saying how it was obtained', () => {
+  for (const m of ZOO.filter((z) => z.task === 'recognition')) {
+    const t = m.thresholds;
+    assert.ok(t && t.verify !== undefined, `${m.name}: no verify threshold`);
+    for (const [k, v] of Object.entries(t)) assert.ok(v! > 0 && v! < 1, `${m.name}: thresholds.${k} = ${v}`);
+    assert.ok(m.thresholdsSource && m.thresholdsSource.length > 40, `${m.name}: thresholds without a source`);
+    // A lower target FAR can only need a stricter threshold (thresholdForFar walks one ROC).
+    if (t['1e-2'] !== undefined && t['1e-3'] !== undefined) assert.ok(t['1e-3'] >= t['1e-2'], m.name);
+    const src = m.thresholdsSource!;
+    if (m.provenance?.startsWith('local-only'))
+      assert.ok(/CelebA/.test(src) && /tools\/calibrate_zoo\.ts/.test(src), `${m.name}: data and command`);
+    else assert.match(src, /deepinsight\/insightface web-demos\/src_recognition\/main\.py/, m.name);
+  }
+  for (const m of ZOO.filter((z) => z.task === 'detection')) assert.equal(m.thresholds, undefined, m.name);
 });
 
 test(
@@ -163,7 +191,11 @@ test('user config: thresholds per model, atomic writes keep other entries, corru
   assert.deepEqual(readUserConfig(env), { models: {} });
 
   const manifest: ModelManifest = { ...getModel('buffalo_l'), thresholds: { verify: 0.25, '1e-4': 0.4 } };
-  assert.equal(thresholdFor(getModel('buffalo_l'), 'verify', env), undefined);
+  assert.equal(
+    thresholdFor(getModel('buffalo_l'), 'verify', env),
+    0.28,
+    'the zoo value when the user has none',
+  );
   assert.equal(thresholdFor(manifest, 'verify', env), 0.25, 'manifest value when the user has none');
   saveThreshold('buffalo_l', 'verify', 0.28, env);
   saveThreshold('buffalo_l', '1e-3', 0.31, env);

@@ -64,6 +64,8 @@ export interface ModelManifest {
   accuracySource?: string;
   /** Cosine-similarity thresholds: "verify" plus calibrated ones keyed by FAR ("1e-3"). */
   thresholds?: { verify?: number; [far: string]: number | undefined };
+  /** How the thresholds were obtained: data, pairs, criterion, date, command (or a cited publisher file). */
+  thresholdsSource?: string;
   description?: string;
   /** Where the bytes come from when no download source is known. */
   provenance?: string;
@@ -87,6 +89,7 @@ const KEYS = new Set([
   'accuracy',
   'accuracySource',
   'thresholds',
+  'thresholdsSource',
   'description',
   'provenance',
   '$schema',
@@ -230,6 +233,9 @@ export function validateManifest(json: unknown, source: string): ModelManifest {
       if (typeof v !== 'number' || !(v >= -1 && v <= 1)) fail(`thresholds.${k}`, 'a cosine in [-1, 1]', v);
     m.thresholds = { ...(t as Record<string, number>) };
   }
+  // Optional even with thresholds: a user's own manifest may carry a threshold it calibrated itself.
+  const thresholdsSource = optStr(json, 'thresholdsSource');
+  if (thresholdsSource) m.thresholdsSource = thresholdsSource;
   const description = optStr(json, 'description');
   if (description) m.description = description;
   const provenance = optStr(json, 'provenance');

@@ -5,6 +5,10 @@
  * independent projects that pin the v0.7 release assets (and det_500m.onnx's equals the bytes of
  * ../shared/models/detectors/scrfd/scrfd_500m.onnx); YuNet's and the local-only models' were
  * computed from the files in ../shared. Accuracies are the publishers' own numbers.
+ *
+ * Thresholds: the local recognisers' were calibrated here by tools/calibrate_zoo.ts on the CelebA
+ * subset in ../shared (never on the project's test photos); the InsightFace packs' is the one
+ * InsightFace's own recognition demo prints, as their thresholdsSource says.
  */
 import { ArcfaceError } from '../errors.js';
 import { validateManifest, type ModelManifest } from './manifest.js';
@@ -18,6 +22,22 @@ const SCRFD_ACCURACY = 'InsightFace model_zoo README, SCRFD table (WIDER FACE va
 const WEBFACE600K =
   'WebFace600K (cleaned WebFace260M subset, InsightFace): released for non-commercial research only';
 const WIDER_FACE = 'WIDER FACE (CUHK): licensed CC BY-NC-ND 4.0 (non-commercial)';
+/** What tools/calibrate_zoo.ts measured (2026-11-28, seed 1) for one local recogniser. */
+const celebaCalibrated = (how: string): string =>
+  'calibrated here by `node --import tsx tools/calibrate_zoo.ts` (2026-11-28, seed 1) on the CelebA subset ' +
+  '(../shared/data/train/celeba-subset, in-the-wild photos, research only; not the project test photos): ' +
+  '2,745 genuine pairs (all pairs among up to 5 seeded-chosen images of each of 294 identities) + 2,745 ' +
+  'impostor pairs among the same 1,410 images; detector faceapi, flip-sum, 29 images without a face ' +
+  'embedded from a centre crop. verify = the max-accuracy threshold on all pairs; "1e-2" and "1e-3" = the ' +
+  'lowest threshold whose FAR on these pairs is at most the target (1e-3 rests on 2 accepted impostors; a run with ' +
+  `10x the impostors, --impostor-ratio 10, moved them by at most 0.007). ${how}`;
+/** InsightFace's own 1:1 demo; this commit's copy is the one read. */
+const INSIGHTFACE_DEMO =
+  "InsightFace's recognition demo, deepinsight/insightface web-demos/src_recognition/main.py (commit " +
+  'f8aa2c17e18044a86bbfa04be40e00cd2ff40a4f): with buffalo_l (SCRFD det_10g, w600k_r50.onnx, one crop, no ' +
+  'flip) it prints "They ARE the same person" at cosine >= 0.28, "LIKELY TO be" from 0.2 to 0.28 and "NOT" ' +
+  'below 0.2; verify = 0.28, the "ARE" line. Not calibrated here (the pack cannot be run offline); ' +
+  'InsightFace publishes no FAR-keyed thresholds.';
 const INSIGHTFACE_INPUT = {
   width: 112,
   height: 112,
@@ -49,6 +69,8 @@ const RAW: Record<string, unknown>[] = [
     researchOnly: true,
     accuracy: { lfw: 0.9983, cfp_fp: 0.9933, agedb_30: 0.9823, ijbc_e4: 0.9725, mr_all: 0.9125 },
     accuracySource: INSIGHTFACE_ACCURACY,
+    thresholds: { verify: 0.28 },
+    thresholdsSource: INSIGHTFACE_DEMO,
     description: 'ArcFace ResNet-50 on WebFace600K (InsightFace buffalo_l, the Python package default)',
   },
   {
@@ -72,6 +94,8 @@ const RAW: Record<string, unknown>[] = [
     researchOnly: true,
     accuracy: { lfw: 0.997, cfp_fp: 0.98, agedb_30: 0.9658, ijbc_e4: 0.9502, mr_all: 0.7187 },
     accuracySource: INSIGHTFACE_ACCURACY,
+    thresholds: { verify: 0.28 },
+    thresholdsSource: `${INSIGHTFACE_DEMO} That demo runs buffalo_l's ResNet-50, not this MobileFaceNet: for the same network quantised to int8 (w600k-mbf-int8) tools/calibrate_zoo.ts measured a max-accuracy threshold of 0.2094 on CelebA pairs (faceapi, flip-sum), and 0.28 there accepted 88.6% of the 2,745 genuine pairs at FAR 6.2e-4 (17 of 27,450 impostor pairs, --impostor-ratio 10 --at 0.28), a stricter operating point than its max-accuracy one.`,
     description: 'ArcFace MobileFaceNet on WebFace600K (InsightFace buffalo_s)',
   },
   {
@@ -95,6 +119,8 @@ const RAW: Record<string, unknown>[] = [
     licence: INSIGHTFACE_LICENCE,
     trainingData: 'Glint360K (DeepGlint/InsightFace, 360k ids): released for non-commercial research only',
     researchOnly: true,
+    thresholds: { verify: 0.28 },
+    thresholdsSource: `${INSIGHTFACE_DEMO} That demo runs buffalo_l's WebFace600K ResNet-50; it is carried over untested to this Glint360K ResNet-100 (same loss, template and normalisation).`,
     description: 'ArcFace ResNet-100 on Glint360K (InsightFace antelopev2)',
   },
   {
@@ -119,6 +145,10 @@ const RAW: Record<string, unknown>[] = [
     researchOnly: true,
     accuracy: { lfw: 0.9948 },
     accuracySource: 'foamliu/MobileFaceNet README (the authors’ claim)',
+    thresholds: { verify: 0.2542, '1e-2': 0.2635, '1e-3': 0.3539 },
+    thresholdsSource: celebaCalibrated(
+      '10-fold accuracy 94.30% ± 1.10%; accuracy at verify 94.41% (FAR 1.06%); TAR 89.5% at FAR 1e-2, 86.3% at 1e-3.',
+    ),
     description: 'MobileFaceNet trained with ArcFace (foamliu), 128-d',
     provenance:
       'local-only: an ONNX export from foamliu/MobileFaceNet with no known download URL; place it by hand or load it by path',
@@ -135,6 +165,10 @@ const RAW: Record<string, unknown>[] = [
     licence: 'unclear (no licence file where found); treat as research only',
     trainingData: 'emore (MS1M-ArcFace, 85k ids): non-commercial research only',
     researchOnly: true,
+    thresholds: { verify: 0.274, '1e-2': 0.2441, '1e-3': 0.3132 },
+    thresholdsSource: celebaCalibrated(
+      '10-fold accuracy 94.61% ± 0.92%; accuracy at verify 94.79% (FAR 0.26%); TAR 90.3% at FAR 1e-2, 88.8% at 1e-3.',
+    ),
     description:
       'MobileFaceNet, ArcFace m=0.2 s=30 (probably yeyupiaoling/PaddlePaddle-MobileFaceNets), 128-d, BGR',
     provenance:
@@ -152,6 +186,10 @@ const RAW: Record<string, unknown>[] = [
     licence: INSIGHTFACE_LICENCE,
     trainingData: WEBFACE600K,
     researchOnly: true,
+    thresholds: { verify: 0.2094, '1e-2': 0.1779, '1e-3': 0.2457 },
+    thresholdsSource: celebaCalibrated(
+      '10-fold accuracy 95.08% ± 1.03%; accuracy at verify 95.23% (FAR 0.26%); TAR 91.4% at FAR 1e-2, 89.9% at 1e-3.',
+    ),
     description: 'InsightFace w600k_mbf (buffalo_s) dynamically quantised to int8 by a third party',
     provenance:
       'local-only: a third-party quantisation with no known download URL; place it by hand or load it by path',
