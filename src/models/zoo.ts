@@ -63,7 +63,8 @@ const RAW: Record<string, unknown>[] = [
     size: 174383860,
     input: INSIGHTFACE_INPUT,
     output: { dim: 512 },
-    flip: true,
+    // As InsightFace's FaceAnalysis (and the demo the 0.28 threshold comes from): no flip.
+    flip: false,
     licence: INSIGHTFACE_LICENCE,
     trainingData: WEBFACE600K,
     researchOnly: true,
@@ -88,7 +89,8 @@ const RAW: Record<string, unknown>[] = [
     size: 13616099,
     input: INSIGHTFACE_INPUT,
     output: { dim: 512 },
-    flip: true,
+    // As InsightFace's FaceAnalysis (and the demo the 0.28 threshold comes from): no flip.
+    flip: false,
     licence: INSIGHTFACE_LICENCE,
     trainingData: WEBFACE600K,
     researchOnly: true,
@@ -115,7 +117,8 @@ const RAW: Record<string, unknown>[] = [
     size: 260665334,
     input: INSIGHTFACE_INPUT,
     output: { dim: 512 },
-    flip: true,
+    // As InsightFace's FaceAnalysis (and the demo the 0.28 threshold comes from): no flip.
+    flip: false,
     licence: INSIGHTFACE_LICENCE,
     trainingData: 'Glint360K (DeepGlint/InsightFace, 360k ids): released for non-commercial research only',
     researchOnly: true,

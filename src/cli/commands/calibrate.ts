@@ -86,6 +86,7 @@ The threshold is saved as the model's "verify" threshold in the user config
           }
           const m = validateManifest(json, values.manifest);
           m.thresholds = { ...m.thresholds, verify: pick.threshold, [key]: pick.threshold };
+          m.thresholdsSource = `arcface calibrate on ${values.pairs} (${s.scores.length} pairs, ${out.criterion}), ${new Date().toISOString().slice(0, 10)}`;
           writeFileSync(values.manifest + '.tmp', JSON.stringify(m, null, 2) + '\n');
           renameSync(values.manifest + '.tmp', values.manifest);
           out.savedTo = values.manifest;

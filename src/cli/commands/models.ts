@@ -221,6 +221,7 @@ async function info(spec: string, json: boolean, o: PreprocessOverrides): Promis
           `thresholds:    ${Object.entries(m.thresholds)
             .map(([k, v]) => `${k} ${v}`)
             .join(', ')}`,
+          ...(m.thresholdsSource ? [`               (${m.thresholdsSource})`] : []),
         ]
       : []),
   ];
