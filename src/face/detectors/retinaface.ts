@@ -11,12 +11,15 @@ import { badInput } from '../../errors.js';
 import type { RgbImage } from '../../image/types.js';
 import { openSession, type ort } from '../../runtime/onnx.js';
 import type { Face, Landmarks5, Point } from '../types.js';
-import { toBlob } from './blob.js';
-import { faceToSource, letterbox, letterboxGeometry } from './letterbox.js';
+import type { BlobOptions } from './blob.js';
+import { faceToSource, letterboxGeometry } from './letterbox.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
-import { fixedInputSize, modelName, rows, runBlob } from './session.js';
+import { BlobBuffers } from './resize_blob.js';
+import { fixedInputSize, modelName, rows, runLetterboxed } from './session.js';
 import type { Detector, DetectOptions } from './types.js';
 
+/** Pytorch_Retinaface's detect.py: BGR minus (104, 117, 123), no scaling. */
+const BLOB: BlobOptions = { order: 'bgr', mean: [104, 117, 123], scale: 1 };
 const STEPS = [8, 16, 32] as const;
 const MIN_SIZES = [
   [16, 32],
@@ -48,6 +51,8 @@ export class RetinaFaceDetector implements Detector {
   readonly kind = 'retinaface' as const;
   readonly defaults = { scoreThreshold: 0.6, nmsIou: 0.4 };
   readonly name: string;
+  /** Input blobs reused across detect() calls. */
+  private readonly buffers = new BlobBuffers();
   private readonly size: [number, number];
   private readonly priors: Float32Array;
   /** Output names by role, found by their last dimension (4, 2, 10). */
@@ -89,9 +94,7 @@ export class RetinaFaceDetector implements Detector {
   async detect(img: RgbImage, opts: DetectOptions = {}): Promise<Face[]> {
     const o = resolveOptions(opts, this.defaults);
     const g = letterboxGeometry(img.width, img.height, this.size[0], this.size[1]);
-    const canvas = await letterbox(img, g);
-    const blob = toBlob(canvas, { order: 'bgr', mean: [104, 117, 123], scale: 1 });
-    const out = await runBlob(this.session, this.path, blob, g.width, g.height);
+    const out = await runLetterboxed(this.session, this.path, img, g, BLOB, this.buffers);
     const p = this.priors;
     const n = p.length / 4;
     const loc = rows(out[this.outs.loc], n, 4, this.outs.loc, this.path);

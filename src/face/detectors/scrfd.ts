@@ -10,12 +10,15 @@ import { badInput } from '../../errors.js';
 import type { RgbImage } from '../../image/types.js';
 import { openSession, type ort } from '../../runtime/onnx.js';
 import type { Face, Landmarks5, Point } from '../types.js';
-import { toBlob } from './blob.js';
-import { faceToSource, letterbox, letterboxGeometry } from './letterbox.js';
+import type { BlobOptions } from './blob.js';
+import { faceToSource, letterboxGeometry } from './letterbox.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
-import { fixedInputSize, modelName, rows, runBlob } from './session.js';
+import { BlobBuffers } from './resize_blob.js';
+import { fixedInputSize, modelName, rows, runLetterboxed } from './session.js';
 import type { Detector, DetectOptions } from './types.js';
 
+/** scrfd.py's blobFromImage: RGB (swapRB), (x - 127.5) / 128. */
+const BLOB: BlobOptions = { order: 'rgb', mean: [127.5, 127.5, 127.5], scale: 1 / 128 };
 const STRIDES = [8, 16, 32] as const;
 const ANCHORS = 2;
 
@@ -29,6 +32,8 @@ export class ScrfdDetector implements Detector {
   readonly kind = 'scrfd' as const;
   readonly defaults = { scoreThreshold: 0.5, nmsIou: 0.4 };
   readonly name: string;
+  /** Input blobs reused across detect() calls. */
+  private readonly buffers = new BlobBuffers();
   private readonly size: [number, number];
 
   private constructor(
@@ -59,9 +64,7 @@ export class ScrfdDetector implements Detector {
   async detect(img: RgbImage, opts: DetectOptions = {}): Promise<Face[]> {
     const o = resolveOptions(opts, this.defaults);
     const g = letterboxGeometry(img.width, img.height, this.size[0], this.size[1]);
-    const canvas = await letterbox(img, g);
-    const blob = toBlob(canvas, { order: 'rgb', mean: [127.5, 127.5, 127.5], scale: 1 / 128 });
-    const out = await runBlob(this.session, this.path, blob, g.width, g.height);
+    const out = await runLetterboxed(this.session, this.path, img, g, BLOB, this.buffers);
     const outs = this.session.outputNames.map((name) => out[name]);
     const faces: Face[] = [];
     STRIDES.forEach((s, level) => {

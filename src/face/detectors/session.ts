@@ -1,6 +1,10 @@
 /** What the three ONNX detectors share: reading the input size and running one image. */
 import { badInput } from '../../errors.js';
+import type { RgbImage } from '../../image/types.js';
 import { inputShape, ort } from '../../runtime/onnx.js';
+import type { BlobOptions } from './blob.js';
+import type { Letterbox } from './letterbox.js';
+import { letterboxBlob, type BlobBuffers } from './resize_blob.js';
 
 /** [width, height] when the model fixes them, else null (dynamic axes). */
 export function fixedInputSize(session: ort.InferenceSession): [number, number] | null {
@@ -26,6 +30,26 @@ export async function runBlob(
     throw badInput(`${path}: inference on a ${width}x${height} input failed (${msg})`);
   } finally {
     input.dispose();
+  }
+}
+
+/**
+ * Letterbox `img` straight into a blob from `buffers` (one fused resize pass, see resize_blob.ts),
+ * run it, and give the buffer back once onnxruntime is done reading it.
+ */
+export async function runLetterboxed(
+  session: ort.InferenceSession,
+  path: string,
+  img: RgbImage,
+  g: Letterbox,
+  o: BlobOptions,
+  buffers: BlobBuffers,
+): Promise<Record<string, ort.Tensor>> {
+  const blob = buffers.take(3 * g.width * g.height);
+  try {
+    return await runBlob(session, path, letterboxBlob(img, g, o, blob), g.width, g.height);
+  } finally {
+    buffers.give(blob);
   }
 }
 

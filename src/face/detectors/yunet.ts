@@ -13,12 +13,15 @@ import { badInput } from '../../errors.js';
 import type { RgbImage } from '../../image/types.js';
 import { openSession, type ort } from '../../runtime/onnx.js';
 import type { Face, Landmarks5, Point } from '../types.js';
-import { toBlob } from './blob.js';
-import { faceToSource, letterbox, letterboxGeometry, type Letterbox } from './letterbox.js';
+import type { BlobOptions } from './blob.js';
+import { faceToSource, letterboxGeometry, type Letterbox } from './letterbox.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
-import { fixedInputSize, modelName, rows, runBlob } from './session.js';
+import { BlobBuffers } from './resize_blob.js';
+import { fixedInputSize, modelName, rows, runLetterboxed } from './session.js';
 import type { Detector, DetectOptions } from './types.js';
 
+/** cv::FaceDetectorYN's input: BGR bytes as float, no normalisation. */
+const BLOB: BlobOptions = { order: 'bgr', mean: [0, 0, 0], scale: 1 };
 const STRIDES = [8, 16, 32] as const;
 const OUTPUTS = ['cls', 'obj', 'bbox', 'kps'].flatMap((p) => STRIDES.map((s) => `${p}_${s}`));
 
@@ -32,6 +35,8 @@ export class YuNetDetector implements Detector {
   readonly kind = 'yunet' as const;
   readonly defaults = { scoreThreshold: 0.9, nmsIou: 0.3 };
   readonly name: string;
+  /** Input blobs reused across detect() calls. */
+  private readonly buffers = new BlobBuffers();
   /** [width, height] of a fixed-input model (2023mar), null for a dynamic one (2026may). */
   readonly fixedSize: [number, number] | null;
 
@@ -70,9 +75,7 @@ export class YuNetDetector implements Detector {
   async detect(img: RgbImage, opts: DetectOptions = {}): Promise<Face[]> {
     const o = resolveOptions(opts, this.defaults);
     const g = this.geometry(img.width, img.height);
-    const canvas = await letterbox(img, g);
-    const blob = toBlob(canvas, { order: 'bgr', mean: [0, 0, 0], scale: 1 });
-    const out = await runBlob(this.session, this.path, blob, g.width, g.height);
+    const out = await runLetterboxed(this.session, this.path, img, g, BLOB, this.buffers);
     const faces: Face[] = [];
     for (const s of STRIDES) {
       const cols = g.width / s;
