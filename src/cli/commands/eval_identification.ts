@@ -46,9 +46,7 @@ export async function identificationRun(argv: string[]): Promise<number> {
   const { gallery, probes, skipped } = splitGallery(labelled, perId, seed);
   if (probes.length === 0)
     throw badInput(`${values.root}: no identity has more than ${perId} image(s), so there is no probe`);
-  const distractorFiles = values.distractors
-    ? (await readLabelledImages(values.distractors)).map((d) => d.file)
-    : [];
+  const distractorFiles = values.distractors ? await listImages(values.distractors) : [];
   const rec = await recognizerFromArgs(values);
   try {
     process.stderr.write(`${modelNotice(rec.manifest, values.aligned ? undefined : rec.detectorSpec)}\n`);
