@@ -5,23 +5,28 @@ import { parseMeanStd } from '../models/resolve.js';
 import { DEFAULT_DETECTOR, DEFAULT_MODEL, FaceRecognizer } from '../pipeline/recognizer.js';
 import { UsageError, parseNumber } from './command.js';
 
-export const recognitionOptions = {
-  model: { type: 'string', short: 'm' },
-  color: { type: 'string' },
-  mean: { type: 'string' },
-  std: { type: 'string' },
-  layout: { type: 'string' },
+/** What detect and align take (and every recognition command, below). */
+export const detectorOptions = {
   detector: { type: 'string', short: 'd' },
   'score-threshold': { type: 'string' },
   'nms-iou': { type: 'string' },
   'min-face': { type: 'string' },
   keep: { type: 'string' },
+  'max-pixels': { type: 'string' },
+  json: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const recognitionOptions = {
+  ...detectorOptions,
+  model: { type: 'string', short: 'm' },
+  color: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
+  layout: { type: 'string' },
   flip: { type: 'boolean' },
   'no-flip': { type: 'boolean' },
   threshold: { type: 'string', short: 't' },
-  'max-pixels': { type: 'string' },
   threads: { type: 'string' },
-  json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const recognitionUsage = `Model and detector:
@@ -58,9 +63,22 @@ export function keepOption(v: string | undefined): 'all' | 'largest' | 'center' 
   return oneOf(v, 'keep', ['all', 'largest', 'center'] as const);
 }
 
+type DetectorValues = { [K in keyof typeof detectorOptions]?: Values[K] };
+
+/** Detector options from the command line; `keep` only where the command honours all three policies. */
+export function detectOptionsFromArgs(values: DetectorValues) {
+  return {
+    scoreThreshold: parseNumber(values['score-threshold'], 'score-threshold', (v) => v >= 0 && v <= 1),
+    nmsIou: parseNumber(values['nms-iou'], 'nms-iou', (v) => v > 0 && v <= 1),
+    minFaceSize: parseNumber(values['min-face'], 'min-face', (v) => v >= 0),
+    keep: keepOption(values.keep),
+    maxPixels: parseNumber(values['max-pixels'], 'max-pixels', (v) => v > 0),
+  };
+}
+
 export async function recognizerFromArgs(values: Values): Promise<FaceRecognizer> {
   if (values.flip && values['no-flip']) throw new UsageError('--flip and --no-flip contradict each other');
-  const pos = (v: number) => v > 0;
+  const { keep: _keep, maxPixels, ...detect } = detectOptionsFromArgs(values);
   const wrap = <T>(f: () => T, name: string): T => {
     try {
       return f();
@@ -77,14 +95,10 @@ export async function recognizerFromArgs(values: Values): Promise<FaceRecognizer
       std: values.std === undefined ? undefined : wrap(() => parseMeanStd(values.std!), 'std'),
     },
     detector: values.detector,
-    detect: {
-      scoreThreshold: parseNumber(values['score-threshold'], 'score-threshold', (v) => v >= 0 && v <= 1),
-      nmsIou: parseNumber(values['nms-iou'], 'nms-iou', (v) => v > 0 && v <= 1),
-      minFaceSize: parseNumber(values['min-face'], 'min-face', (v) => v >= 0),
-    },
+    detect,
     flip: values.flip ? true : values['no-flip'] ? false : undefined,
     threshold: parseNumber(values.threshold, 'threshold', (v) => v >= -1 && v <= 1),
-    maxPixels: parseNumber(values['max-pixels'], 'max-pixels', pos),
+    maxPixels,
     threads: parseNumber(values.threads, 'threads', (v) => Number.isInteger(v) && v > 0),
   });
 }

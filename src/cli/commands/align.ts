@@ -5,9 +5,9 @@ import { alignFace } from '../../face/align.js';
 import { decodeImage, encodeImage } from '../../image/decode.js';
 import { expandImageArgs } from '../../pipeline/inputs.js';
 import { openDetector } from '../../pipeline/detector_path.js';
-import { UsageError, parseNumber, type Command } from '../command.js';
+import { UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
-import { keepOption } from '../recognition_options.js';
+import { detectOptionsFromArgs, detectorOptions } from '../recognition_options.js';
 
 export const alignCommand: Command = {
   name: 'align',
@@ -30,13 +30,7 @@ Exit status: 0 every image gave a crop, 1 some had no face, 2 bad input (listed;
       options: {
         out: { type: 'string', short: 'o' },
         size: { type: 'string' },
-        keep: { type: 'string' },
-        detector: { type: 'string', short: 'd' },
-        'score-threshold': { type: 'string' },
-        'nms-iou': { type: 'string' },
-        'min-face': { type: 'string' },
-        'max-pixels': { type: 'string' },
-        json: { type: 'boolean' },
+        ...detectorOptions,
       },
       strict: true,
     });
@@ -50,14 +44,9 @@ Exit status: 0 every image gave a crop, 1 some had no face, 2 bad input (listed;
       height = Number(m[1]);
       width = m[2] ? Number(m[2]) : height;
     }
-    const keep = keepOption(values.keep) ?? 'largest';
-    const opts = {
-      scoreThreshold: parseNumber(values['score-threshold'], 'score-threshold', (v) => v >= 0 && v <= 1),
-      nmsIou: parseNumber(values['nms-iou'], 'nms-iou', (v) => v > 0 && v <= 1),
-      minFaceSize: parseNumber(values['min-face'], 'min-face', (v) => v >= 0),
-      keep,
-    };
-    const maxPixels = parseNumber(values['max-pixels'], 'max-pixels', (v) => v > 0);
+    const { maxPixels, ...parsed } = detectOptionsFromArgs(values);
+    const keep = parsed.keep ?? 'largest';
+    const opts = { ...parsed, keep };
     const files = await expandImageArgs(positionals);
     mkdirSync(values.out, { recursive: true });
     const { detector, notice } = await openDetector(values.detector);

@@ -3,9 +3,9 @@ import type { Face } from '../../face/types.js';
 import { decodeImage } from '../../image/decode.js';
 import { expandImageArgs } from '../../pipeline/inputs.js';
 import { openDetector } from '../../pipeline/detector_path.js';
-import { UsageError, parseNumber, type Command } from '../command.js';
+import { UsageError, type Command } from '../command.js';
 import { Progress } from '../progress.js';
-import { keepOption } from '../recognition_options.js';
+import { detectOptionsFromArgs, detectorOptions } from '../recognition_options.js';
 
 const round = (v: number) => Math.round(v * 10) / 10;
 
@@ -36,24 +36,12 @@ Exit status: 0 every image had a face, 1 some had none, 2 bad input (unreadable 
       args: argv,
       allowPositionals: true,
       options: {
-        detector: { type: 'string', short: 'd' },
-        'score-threshold': { type: 'string' },
-        'nms-iou': { type: 'string' },
-        'min-face': { type: 'string' },
-        keep: { type: 'string' },
-        'max-pixels': { type: 'string' },
-        json: { type: 'boolean' },
+        ...detectorOptions,
       },
       strict: true,
     });
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    const opts = {
-      scoreThreshold: parseNumber(values['score-threshold'], 'score-threshold', (v) => v >= 0 && v <= 1),
-      nmsIou: parseNumber(values['nms-iou'], 'nms-iou', (v) => v > 0 && v <= 1),
-      minFaceSize: parseNumber(values['min-face'], 'min-face', (v) => v >= 0),
-      keep: keepOption(values.keep),
-    };
-    const maxPixels = parseNumber(values['max-pixels'], 'max-pixels', (v) => v > 0);
+    const { maxPixels, ...opts } = detectOptionsFromArgs(values);
     const files = await expandImageArgs(positionals);
     const { detector, notice } = await openDetector(values.detector);
     if (!values.json) process.stderr.write(`${notice}\n`);
