@@ -15,6 +15,8 @@ export * from './types.js';
 export { nms, iou, boxArea } from './nms.js';
 export { letterbox, letterboxGeometry, toSource, toCanvas, boxToSource, faceToSource } from './letterbox.js';
 export type { Letterbox } from './letterbox.js';
+export { letterboxBlob, linearTaps, BlobBuffers } from './resize_blob.js';
+export type { BlobOptions } from './blob.js';
 export { finalizeFaces, resolveOptions } from './postprocess.js';
 export { FaceApiDetector, faceApiModelDir } from './faceapi.js';
 export { YuNetDetector } from './yunet.js';

@@ -42,7 +42,11 @@ export function letterboxGeometry(
   };
 }
 
-/** Resize `img` into the letterbox and pad with zeros. */
+/**
+ * Resize `img` into the letterbox and pad with zeros, as an image (sharp's resize, anti-aliased when
+ * reducing). The detectors do not use it: letterboxBlob (resize_blob.ts) makes their input in one
+ * pass with cv2.resize's convention, which is what the models were fed.
+ */
 export async function letterbox(img: RgbImage, g: Letterbox): Promise<RgbImage> {
   const content = await resizeRgb(img, g.contentWidth, g.contentHeight);
   if (g.contentWidth === g.width && g.contentHeight === g.height) return content;
