@@ -100,8 +100,9 @@ export function letterboxBlob(img: RgbImage, g: Letterbox, o: BlobOptions, out?:
   const xt = linearTaps(sw, cw, 3);
   const yt = linearTaps(sh, ch);
   // Enlarging by 1.5x or more, most output rows share their source rows with the previous one:
-  // interpolating each source row once pays. Otherwise the four taps per pixel are read directly.
-  if (ch >= 1.5 * sh) resizeByRows(img, xt, yt, cw, planes);
+  // interpolating each source row once pays. Otherwise the four taps per pixel are read directly
+  // (that loop assumes a right and a lower neighbour: 1-pixel-wide or -high sources go by rows).
+  if (ch >= 1.5 * sh || sw === 1 || sh === 1) resizeByRows(img, xt, yt, cw, planes);
   else resizeDirect(img, xt, yt, cw, planes);
 
   const { p0, p1, p2 } = planes;
@@ -123,8 +124,6 @@ export function letterboxBlob(img: RgbImage, g: Letterbox, o: BlobOptions, out?:
 function resizeDirect(img: RgbImage, xt: Taps, yt: Taps, cw: number, d: Planes): void {
   const src = img.data;
   const stride = img.width * 3;
-  const nx = img.width > 1 ? 3 : 0; // offset of the right tap
-  const ny = img.height > 1 ? stride : 0; // of the lower one
   const { p0, p1, p2, s, c0, c1, c2, W } = d;
   const xi = xt.i0;
   const xf = xt.f;
@@ -136,7 +135,7 @@ function resizeDirect(img: RgbImage, xt: Taps, yt: Taps, cw: number, d: Planes):
     const o0 = y * W;
     for (let x = 0; x < cw; x++) {
       const a = row + xi[x];
-      const b = a + ny;
+      const b = a + stride;
       const u = xf[x];
       const a0 = src[a];
       const a1 = src[a + 1];
@@ -144,12 +143,12 @@ function resizeDirect(img: RgbImage, xt: Taps, yt: Taps, cw: number, d: Planes):
       const b0 = src[b];
       const b1 = src[b + 1];
       const b2 = src[b + 2];
-      const h0 = a0 + (src[a + nx] - a0) * u;
-      const h1 = a1 + (src[a + nx + 1] - a1) * u;
-      const h2 = a2 + (src[a + nx + 2] - a2) * u;
-      const k0 = b0 + (src[b + nx] - b0) * u;
-      const k1 = b1 + (src[b + nx + 1] - b1) * u;
-      const k2 = b2 + (src[b + nx + 2] - b2) * u;
+      const h0 = a0 + (src[a + 3] - a0) * u;
+      const h1 = a1 + (src[a + 4] - a1) * u;
+      const h2 = a2 + (src[a + 5] - a2) * u;
+      const k0 = b0 + (src[b + 3] - b0) * u;
+      const k1 = b1 + (src[b + 4] - b1) * u;
+      const k2 = b2 + (src[b + 5] - b2) * u;
       p0[o0 + x] = h0 * wa + k0 * wb + c0;
       p1[o0 + x] = h1 * wa + k1 * wb + c1;
       p2[o0 + x] = h2 * wa + k2 * wb + c2;
