@@ -112,7 +112,9 @@ export class FaceRecognizer {
 
   /** The detector is loaded on first use: aligned inputs never need it. */
   detector(): Promise<Detector> {
-    this.detectorPromise ??= openDetector(this.detectorSpec, { threads: this.opts.threads }).then((d) => d.detector);
+    this.detectorPromise ??= openDetector(this.detectorSpec, { threads: this.opts.threads }).then(
+      (d) => d.detector,
+    );
     return this.detectorPromise;
   }
 
