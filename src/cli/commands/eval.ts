@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { badInput } from '../../errors.js';
 import { readBin } from '../../eval/bin.js';
 import { readPairs } from '../../eval/pairs.js';
 import { evaluateVerification, type VerificationResult } from '../../eval/verification.js';
@@ -30,6 +31,25 @@ Protocol as InsightFace eval/verification.py: the threshold maximising accuracy 
 to the K-th; accuracy is the mean (and std) over folds. Also AUC, EER and TAR at FAR 1e-1..1e-4.
 Images with no detected face are embedded from a centre crop and counted in noFace.`;
 
+/**
+ * TAR@FAR as InsightFace's calculate_val (per fold, threshold interpolated on the training folds),
+ * or, where a test fold holds no pair of one class (pair lists sorted by class, as deepface's are)
+ * and that mean is undefined, on the ROC of all pairs; `tarAtFarMethod` says which.
+ */
+function reportedTar(r: VerificationResult): {
+  tar: Record<string, number>;
+  method: Record<string, 'folds' | 'roc'>;
+} {
+  const tar: Record<string, number> = {};
+  const method: Record<string, 'folds' | 'roc'> = {};
+  for (const [k, v] of Object.entries(r.tarAtFar)) {
+    const folds = Number.isFinite(v.tar);
+    tar[k] = folds ? v.tar : r.rocTarAtFar[k]!.tar;
+    method[k] = folds ? 'folds' : 'roc';
+  }
+  return { tar, method };
+}
+
 export function verificationJson(model: string, r: VerificationResult, s: PairScores) {
   return {
     model,
@@ -40,8 +60,11 @@ export function verificationJson(model: string, r: VerificationResult, s: PairSc
     auc: r.auc,
     eer: r.eer,
     bestThreshold: r.bestThreshold,
-    tarAtFar: Object.fromEntries(Object.entries(r.tarAtFar).map(([k, v]) => [k, v.tar])),
-    tarAtFarStd: Object.fromEntries(Object.entries(r.tarAtFar).map(([k, v]) => [k, v.std])),
+    tarAtFar: reportedTar(r).tar,
+    tarAtFarMethod: reportedTar(r).method,
+    tarAtFarStd: Object.fromEntries(
+      Object.entries(r.tarAtFar).map(([k, v]) => [k, Number.isFinite(v.std) ? v.std : null]),
+    ),
     rocTarAtFar: Object.fromEntries(Object.entries(r.rocTarAtFar).map(([k, v]) => [k, v.tar])),
     foldAccuracies: r.foldAccuracies,
     noFace: s.noFace.length,
@@ -57,10 +80,12 @@ export function verificationText(model: string, r: VerificationResult, s: PairSc
     `model ${model}: ${s.scores.length} pairs, ${s.images} images`,
     `accuracy ${pct(r.accuracy)} ± ${pct(r.std)} (${r.foldAccuracies.length}-fold)`,
     `AUC ${r.auc.toFixed(4)}  EER ${pct(r.eer)}  best threshold ${r.bestThreshold.toFixed(4)}`,
-    `TAR@FAR ${Object.entries(r.tarAtFar)
-      .map(([k, v]) => `${k}: ${Number.isNaN(v.tar) ? 'n/a' : pct(v.tar)}`)
+    `TAR@FAR ${Object.entries(reportedTar(r).tar)
+      .map(([k, v]) => `${k}: ${pct(v)}`)
       .join('  ')}`,
   ];
+  if (Object.values(reportedTar(r).method).includes('roc'))
+    lines.push('(some test folds hold only one class, so TAR@FAR is taken on the ROC of all pairs)');
   if (s.noFace.length)
     lines.push(`${s.noFace.length} image(s) had no detected face and were embedded from a centre crop`);
   if (s.skippedPairs) lines.push(`${s.skippedPairs} pair(s) left out: an image could not be read`);
@@ -115,6 +140,11 @@ async function verificationRun(argv: string[]): Promise<number> {
       s = await scorePairs(rec, pairs, { aligned: values.aligned, onProgress: () => progress.tick() });
       progress.finish();
     }
+    if (s.failures.length > 0 && s.skippedPairs > s.scores.length)
+      throw badInput(
+        `${s.skippedPairs} of ${s.skippedPairs + s.scores.length} pairs have an unreadable image ` +
+          `(${s.failures.length} images), e.g. ${s.failures[0]!.error}; are the paths relative to --root?`,
+      );
     const r = evaluateVerification(s.scores, s.same, { folds, thresholds });
     const name = rec.manifest.name;
     if (values.plot) await writePlot(values.plot, rocSvg([{ name, roc: r.roc }]));
