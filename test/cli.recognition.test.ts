@@ -227,6 +227,24 @@ test(
     assert.ok(v.auc > 0.98);
     assert.deepEqual(Object.keys(v.tarAtFar), ['1e-1', '1e-2', '1e-3', '1e-4']);
     assert.equal(v.noFace, 0);
+    for (const k of Object.keys(v.tarAtFar)) {
+      assert.ok(v.tarAtFar[k] >= 0 && v.tarAtFar[k] <= 1);
+      // master.csv is sorted by class, so some test folds hold no same pair: the ROC stands in.
+      assert.equal(v.tarAtFarMethod[k], 'roc');
+    }
+    // deepface's pivot.csv names an older folder layout: nothing resolves, and the error says why.
+    const moved = await arcface(
+      'eval',
+      'verification',
+      '--pairs',
+      join(DEEPFACE, 'face-recognition-pivot.csv'),
+      '--root',
+      DEEPFACE,
+      '-m',
+      MODEL,
+    );
+    assert.equal(moved.code, 2);
+    assert.match(moved.err, /280 of 280 pairs have an unreadable image .*are the paths relative to --root\?/);
     assert.match(readFileSync(plot, 'utf8'), /^<svg/);
     assert.deepEqual(
       [...readFileSync(angles).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''),
