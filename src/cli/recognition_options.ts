@@ -63,6 +63,12 @@ export function keepOption(v: string | undefined): 'all' | 'largest' | 'center' 
   return oneOf(v, 'keep', ['all', 'largest', 'center'] as const);
 }
 
+/** `--keep` where one face per image is embedded: largest (default) or center. */
+export function singleFaceKeep(v: string | undefined): 'largest' | 'center' {
+  if (v === undefined || v === 'largest' || v === 'center') return v ?? 'largest';
+  throw new UsageError(`bad value for --keep: "${v}" (largest or center)`);
+}
+
 type DetectorValues = { [K in keyof typeof detectorOptions]?: Values[K] };
 
 /** Detector options from the command line; `keep` only where the command honours all three policies. */

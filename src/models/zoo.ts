@@ -47,6 +47,16 @@ const INSIGHTFACE_INPUT = {
   std: [127.5, 127.5, 127.5],
 } as const;
 
+/** SCRFD's pre-processing (InsightFace scrfd.py): RGB, (x - 127.5) / 128, 640x640 letterbox. */
+const SCRFD_INPUT = {
+  width: 640,
+  height: 640,
+  layout: 'nchw',
+  color: 'rgb',
+  mean: [127.5, 127.5, 127.5],
+  std: [128, 128, 128],
+} as const;
+
 const RAW: Record<string, unknown>[] = [
   {
     name: 'buffalo_l',
@@ -230,14 +240,7 @@ const RAW: Record<string, unknown>[] = [
     },
     sha256: '5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91',
     size: 16923827,
-    input: {
-      width: 640,
-      height: 640,
-      layout: 'nchw',
-      color: 'rgb',
-      mean: [127.5, 127.5, 127.5],
-      std: [128, 128, 128],
-    },
+    input: SCRFD_INPUT,
     flip: false,
     licence: INSIGHTFACE_LICENCE,
     trainingData: WIDER_FACE,
@@ -260,14 +263,7 @@ const RAW: Record<string, unknown>[] = [
     },
     sha256: '5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a',
     size: 2524817,
-    input: {
-      width: 640,
-      height: 640,
-      layout: 'nchw',
-      color: 'rgb',
-      mean: [127.5, 127.5, 127.5],
-      std: [128, 128, 128],
-    },
+    input: SCRFD_INPUT,
     flip: false,
     licence: INSIGHTFACE_LICENCE,
     trainingData: WIDER_FACE,

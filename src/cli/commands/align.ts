@@ -2,11 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { alignFace } from '../../face/align.js';
-import { decodeImage, encodeImage } from '../../image/decode.js';
+import { encodeImage } from '../../image/decode.js';
 import { expandImageArgs } from '../../pipeline/inputs.js';
-import { openDetector } from '../../pipeline/detector_path.js';
 import { UsageError, type Command } from '../command.js';
-import { Progress } from '../progress.js';
+import { detectEach } from '../detect_each.js';
 import { detectOptionsFromArgs, detectorOptions } from '../recognition_options.js';
 
 export const alignCommand: Command = {
@@ -49,57 +48,32 @@ Exit status: 0 every image gave a crop, 1 some had no face, 2 bad input (listed;
     const opts = { ...parsed, keep };
     const files = await expandImageArgs(positionals);
     mkdirSync(values.out, { recursive: true });
-    const { detector, notice } = await openDetector(values.detector);
-    if (!values.json) process.stderr.write(`${notice}\n`);
-    const progress = new Progress({
-      label: 'align',
-      total: files.length,
-      unit: 'img',
-      quiet: files.length < 20,
-    });
-    const failed: string[] = [];
     const used = new Set<string>();
-    let noFace = 0;
-    try {
-      for (const file of files) {
-        try {
-          const img = await decodeImage(file, { maxPixels });
-          const faces = await detector.detect(img, opts);
-          if (faces.length === 0) {
-            noFace++;
-            failed.push(`${file}: no face found`);
-          }
-          let stem = basename(file, extname(file));
-          while (used.has(stem)) stem += '_';
-          used.add(stem);
-          for (const [k, face] of faces.entries()) {
-            const { image, matrix } = alignFace(img, face.landmarks, { width, height });
-            const out = join(values.out, keep === 'all' ? `${stem}_${k}.png` : `${stem}.png`);
-            writeFileSync(out, await encodeImage(image, 'png'));
-            if (values.json)
-              process.stdout.write(
-                JSON.stringify({
-                  file,
-                  out,
-                  box: face.box,
-                  score: face.score,
-                  landmarks: face.landmarks,
-                  matrix,
-                }) + '\n',
-              );
-            else process.stdout.write(`${file} -> ${out}\n`);
-          }
-        } catch (err) {
-          failed.push((err as Error).message);
+    return detectEach(
+      files,
+      {
+        label: 'align',
+        detector: values.detector,
+        detect: opts,
+        maxPixels,
+        notice: !values.json,
+        failedTitle: 'file(s) without a crop',
+        listNoFace: true,
+      },
+      async (file, img, faces) => {
+        let stem = basename(file, extname(file));
+        while (used.has(stem)) stem += '_';
+        used.add(stem);
+        for (const [k, face] of faces.entries()) {
+          const { image, matrix } = alignFace(img, face.landmarks, { width, height });
+          const out = join(values.out!, keep === 'all' ? `${stem}_${k}.png` : `${stem}.png`);
+          writeFileSync(out, await encodeImage(image, 'png'));
+          if (values.json) {
+            const { box, score, landmarks } = face;
+            process.stdout.write(JSON.stringify({ file, out, box, score, landmarks, matrix }) + '\n');
+          } else process.stdout.write(`${file} -> ${out}\n`);
         }
-        progress.tick();
-      }
-    } finally {
-      await detector.dispose();
-    }
-    if (files.length >= 20) progress.finish();
-    if (failed.length)
-      process.stderr.write(`${failed.length} file(s) without a crop:\n  ${failed.join('\n  ')}\n`);
-    return failed.length > noFace ? 2 : noFace ? 1 : 0;
+      },
+    );
   },
 };

@@ -5,7 +5,12 @@ import { expandImageArgs } from '../../pipeline/inputs.js';
 import { UsageError, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { Progress } from '../progress.js';
-import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import {
+  recognitionOptions,
+  recognitionUsage,
+  recognizerFromArgs,
+  singleFaceKeep,
+} from '../recognition_options.js';
 import { faceJson } from './detect.js';
 
 export const embedCommand: Command = {
@@ -35,8 +40,7 @@ Exit status: 0 all embedded, 1 some had no face, 2 bad input (unreadable files a
       strict: true,
     });
     if (positionals.length === 0) throw new UsageError('give at least one image or folder');
-    if (values.keep !== undefined && values.keep !== 'center' && values.keep !== 'largest')
-      throw new UsageError(`bad value for --keep: "${values.keep}" (largest or center)`);
+    const keep = singleFaceKeep(values.keep);
     const files = await expandImageArgs(positionals);
     const rec = await recognizerFromArgs(values);
     const progress = new Progress({
@@ -49,7 +53,7 @@ Exit status: 0 all embedded, 1 some had no face, 2 bad input (unreadable files a
       process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
       const items = await embedFiles(rec, files, {
         aligned: values.aligned,
-        keep: values.keep === 'center' ? 'center' : 'largest',
+        keep,
         noFace: values['center-crop'] ? 'center-crop' : 'error',
         onProgress: () => progress.tick(),
       });

@@ -2,7 +2,12 @@ import { parseArgs } from 'node:util';
 import { NoFaceError } from '../../pipeline/recognizer.js';
 import { UsageError, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
-import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import {
+  recognitionOptions,
+  recognitionUsage,
+  recognizerFromArgs,
+  singleFaceKeep,
+} from '../recognition_options.js';
 import { faceJson } from './detect.js';
 
 export const verifyCommand: Command = {
@@ -24,9 +29,7 @@ Exit status: 0 same person, 1 different person or no face found, 2 bad input.`,
       strict: true,
     });
     if (positionals.length !== 2) throw new UsageError('give exactly two images');
-    const keep = values.keep === 'center' ? 'center' : 'largest';
-    if (values.keep !== undefined && values.keep !== 'center' && values.keep !== 'largest')
-      throw new UsageError(`bad value for --keep: "${values.keep}" (largest or center)`);
+    const keep = singleFaceKeep(values.keep);
     const rec = await recognizerFromArgs(values);
     try {
       if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
