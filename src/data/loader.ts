@@ -245,12 +245,19 @@ class Loader implements FaceLoader {
  */
 function startWorker(): Worker {
   const workerData = { [WORKER_FLAG]: true };
+  // A worker takes the parent's execArgv but refuses `--input-type` and the code of `-e`/`-p`.
+  const execArgv: string[] = [];
+  for (let k = 0; k < process.execArgv.length; k++) {
+    const a = process.execArgv[k];
+    if (['-e', '--eval', '-p', '--print', '--input-type'].includes(a)) k++;
+    else if (!/^--(input-type|eval|print)=/.test(a)) execArgv.push(a);
+  }
   if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./decode_worker.js', import.meta.url), { workerData });
+    return new Worker(new URL('./decode_worker.js', import.meta.url), { workerData, execArgv });
   const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
   const file = JSON.stringify(new URL('./decode_worker.ts', import.meta.url).href);
   const boot = `import(${api}).then((tsx) => { tsx.register(); return import(${file}); });`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, execArgv });
 }
 
 interface Pending {
