@@ -80,7 +80,7 @@ test('weight decay applies only where decays() says so; first step buffer = g + 
   await initRuntime();
   const w = tf.variable(tf.tensor2d([[1, -2]]));
   const b = tf.variable(tf.tensor1d([3]));
-  const params = new Map([
+  const params = new Map<string, tf.Variable>([
     ['w', w],
     ['b', b],
   ]);
