@@ -87,3 +87,23 @@ export { readLabelledImages } from './eval/labels.js';
 export { rocSvg } from './plot/roc.js';
 export { angleDistributionSvg } from './plot/angles.js';
 export { writePlot } from './plot/png.js';
+
+// Training data: prepare (detect + align a raw tree), datasets, identity splits, the worker loader.
+export * from './data/index.js';
+// Training: config, SGD, schedules, checkpoints, the trainer loop (its Batch is the data loader's shape).
+export {
+  train,
+  parseTrainConfig,
+  loadTrainConfig,
+  DEFAULT_TRAIN_CONFIG,
+  Sgd,
+  lrAt,
+  clipByGlobalNorm,
+  saveCheckpoint,
+  loadCheckpoint,
+  type TrainConfig,
+  type TrainableModel,
+  type BatchSource,
+} from './train/index.js';
+// ONNX export.
+export { encodeOnnx, type OnnxModel, type OnnxNode, type OnnxTensor } from './export/onnx.js';

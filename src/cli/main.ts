@@ -10,6 +10,7 @@ import { detectCommand } from './commands/detect.js';
 import { embedCommand } from './commands/embed.js';
 import { evalCommand } from './commands/eval.js';
 import { modelsCommand } from './commands/models.js';
+import { prepareCommand } from './commands/prepare.js';
 import { toyCommand } from './commands/toy.js';
 import { verifyCommand } from './commands/verify.js';
 
@@ -22,6 +23,7 @@ const commands: Command[] = [
   evalCommand,
   calibrateCommand,
   modelsCommand,
+  prepareCommand,
   toyCommand,
   curvesCommand,
 ];
