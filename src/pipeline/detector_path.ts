@@ -3,6 +3,7 @@
  * zoo detector of that kind), or a zoo name such as `scrfd-10g`. Each says what it loads and
  * under which licence.
  */
+import { existsSync } from 'node:fs';
 import { ArcfaceError } from '../errors.js';
 import {
   createDetector,
@@ -11,6 +12,7 @@ import {
   type DetectorKind,
 } from '../face/detectors/index.js';
 import { isPulled, modelPath } from '../models/cache.js';
+import { identifyByHash } from '../models/resolve.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { detectors, findModel } from '../models/zoo.js';
 import { DEFAULT_DETECTOR } from './recognizer.js';
@@ -65,6 +67,11 @@ export async function openDetector(
   opts: { threads?: number } = {},
 ): Promise<{ detector: Detector; choice: DetectorChoice; notice: string }> {
   const choice = resolveDetectorSpec(spec);
+  // A file given by path that is a zoo detector's bytes gets that manifest, for its terms.
+  if (!choice.manifest && choice.path && existsSync(choice.path)) {
+    const known = await identifyByHash(choice.path);
+    if (known?.task === 'detection') choice.manifest = known;
+  }
   const detector = await createDetector(choice.kind, choice.path, { threads: opts.threads });
   return { detector, choice, notice: detectorNotice(choice) };
 }
