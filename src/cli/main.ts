@@ -12,6 +12,7 @@ import { evalCommand } from './commands/eval.js';
 import { modelsCommand } from './commands/models.js';
 import { prepareCommand } from './commands/prepare.js';
 import { toyCommand } from './commands/toy.js';
+import { trainCommand } from './commands/train.js';
 import { verifyCommand } from './commands/verify.js';
 
 const commands: Command[] = [
@@ -24,6 +25,7 @@ const commands: Command[] = [
   calibrateCommand,
   modelsCommand,
   prepareCommand,
+  trainCommand,
   toyCommand,
   curvesCommand,
 ];

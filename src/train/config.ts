@@ -85,7 +85,8 @@ export const RESUMABLE_KEYS: readonly string[] = [
 ];
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'data'> & { data: Omit<DataConfig, 'train'> } = {
-  backbone: 'r50',
+  // The CPU-sized default; arcface_torch's recipes use r50/r100 on GPUs.
+  backbone: 'mobilefacenet',
   embeddingSize: 512,
   loss: { name: 'arcface', s: 64, m: 0.5 },
   batchSize: 128,

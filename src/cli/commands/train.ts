@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ArcfaceError } from '../../errors.js';
+import { parseTrainConfig } from '../../train/config.js';
+import { runTraining } from '../../train/run.js';
+import { UsageError, parseNumber, type Command } from '../command.js';
+import { Progress } from '../progress.js';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a face embedder with ArcFace (or another margin loss) on aligned 112x112 crops',
+  usage: `arcface train --out RUN [--config FILE.json] [--data DIR] [options]
+
+  --out RUN            the run folder: config.json, split.json, checkpoints/, log.jsonl
+  --config FILE.json   every hyper-parameter as plain JSON (keys of DEFAULT_TRAIN_CONFIG; unknown keys refused)
+  --data DIR           training crops, one folder per identity (make them with arcface prepare)
+  --backbone NAME      mobilefacenet (default), iresnet18, iresnet34, iresnet50, iresnet100
+  --loss NAME          arcface (default), cosface, sphereface, norm-softmax, cm1, cm2 ...
+  --batch-size N, --accumulate N, --epochs N | --steps N, --lr X, --warmup N, --seed N
+  --val-fraction F     share of the identities held out for validation (default 0.1; never trained on)
+  --val-pairs N        same pairs (and as many different) per validation identity (default 20)
+  --validate-every N, --checkpoint-every N   in optimizer steps
+  --workers N          decoding threads (default min(2, cores))
+  --resume             continue RUN from its last checkpoint: same data order and optimizer state
+
+Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues from it.`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        out: { type: 'string', short: 'o' },
+        config: { type: 'string', short: 'c' },
+        data: { type: 'string' },
+        backbone: { type: 'string' },
+        loss: { type: 'string' },
+        'batch-size': { type: 'string' },
+        accumulate: { type: 'string' },
+        epochs: { type: 'string' },
+        steps: { type: 'string' },
+        lr: { type: 'string' },
+        warmup: { type: 'string' },
+        seed: { type: 'string' },
+        'val-fraction': { type: 'string' },
+        'val-pairs': { type: 'string' },
+        'validate-every': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        workers: { type: 'string' },
+        resume: { type: 'boolean' },
+      },
+      strict: true,
+    });
+    if (!values.out) throw new UsageError('--out RUN is required');
+    let json: Record<string, unknown> = {};
+    let source = 'command line';
+    if (values.config) {
+      source = resolve(values.config);
+      try {
+        json = JSON.parse(readFileSync(source, 'utf8')) as Record<string, unknown>;
+      } catch (err) {
+        throw new ArcfaceError('BAD_CONFIG', `${source}: cannot read the config (${(err as Error).message})`);
+      }
+    }
+    // Flags override the file; parseTrainConfig then checks everything before any work starts.
+    const int = (v: string | undefined, name: string) =>
+      parseNumber(v, name, (x) => Number.isInteger(x) && x >= 0);
+    const set = (key: string, v: unknown) => {
+      if (v !== undefined) json[key] = v;
+    };
+    if (values.data) json.data = { ...(json.data as object), train: resolve(values.data) };
+    set('backbone', values.backbone);
+    if (values.loss) json.loss = { ...(json.loss as object), name: values.loss };
+    set('batchSize', int(values['batch-size'], 'batch-size'));
+    set('accumulate', int(values.accumulate, 'accumulate'));
+    set('epochs', int(values.epochs, 'epochs'));
+    set('steps', int(values.steps, 'steps'));
+    set(
+      'lr',
+      parseNumber(values.lr, 'lr', (x) => x > 0),
+    );
+    set('warmupSteps', int(values.warmup, 'warmup'));
+    set('seed', int(values.seed, 'seed'));
+    set('validateEvery', int(values['validate-every'], 'validate-every'));
+    set('checkpointEvery', int(values['checkpoint-every'], 'checkpoint-every'));
+    if (values.steps !== undefined && values.epochs === undefined) json.epochs = null;
+    if (values.epochs !== undefined && values.steps === undefined) json.steps = null;
+    const config = parseTrainConfig(
+      json,
+      source,
+      values.config ? { baseDir: resolve(values.config, '..') } : {},
+    );
+    const valFraction = parseNumber(values['val-fraction'], 'val-fraction', (x) => x > 0 && x < 1);
+    const valPairs = int(values['val-pairs'], 'val-pairs');
+    const workers = int(values.workers, 'workers');
+
+    let progress: Progress | undefined;
+    const result = await runTraining({
+      config,
+      runDir: resolve(values.out),
+      resume: values.resume,
+      valFraction,
+      valPairsPerClass: valPairs,
+      workers,
+      onProgress: (p) => {
+        progress ??= new Progress({ label: 'train', total: p.totalSteps, unit: 'step' });
+        progress.tick(
+          1,
+          `epoch ${p.epoch} loss ${p.loss.toFixed(3)} lr ${p.lr.toExponential(2)} ${p.samplesPerSec.toFixed(1)} img/s`,
+        );
+      },
+      onValidation: (v) =>
+        process.stderr.write(
+          `\nvalidation: accuracy ${(v.accuracy * 100).toFixed(2)}% ± ${(v.std * 100).toFixed(2)}\n`,
+        ),
+    });
+    progress?.finish();
+    process.stdout.write(
+      `${result.stopped === 'signal' ? 'stopped by a signal' : 'done'} at step ${result.step}/${result.totalSteps}, ` +
+        `loss ${result.loss.toFixed(4)}; checkpoint ${result.checkpoint}` +
+        (result.validation
+          ? `; validation accuracy ${(result.validation.accuracy * 100).toFixed(2)}% ± ${(result.validation.std * 100).toFixed(2)}`
+          : '') +
+        '\n',
+    );
+    result.backbone.dispose();
+    return 0;
+  },
+};

@@ -1,0 +1,143 @@
+/**
+ * `arcface train` end to end, as arcface_torch's train_v2.py wires it: the dataset, an open-set
+ * split (validation people never trained on), the worker loader, the backbone, the margin head,
+ * and validation by issue 3's 10-fold protocol on pairs of the validation people.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BACKBONE_NAMES, createBackbone, type Backbone, type BackboneName } from '../backbones/index.js';
+import { applySplit, buildValidationPairs, readSplit, splitByIdentity, writeSplit } from '../data/split.js';
+import { decodeCrop, normaliseInto, openFaceDataset, type FaceDataset } from '../data/dataset.js';
+import { createLoader } from '../data/loader.js';
+import { ArcfaceError, badInput } from '../errors.js';
+import { evaluateVerification } from '../eval/verification.js';
+import { initRuntime, tf } from '../runtime/backend.js';
+import { explainBackendError } from '../runtime/memory.js';
+import type { TrainConfig } from './config.js';
+import { headFromConfig } from './head.js';
+import { train, type TrainProgress, type TrainResult, type Validation } from './trainer.js';
+import type { BatchSource } from './types.js';
+
+export interface RunOptions {
+  config: TrainConfig;
+  runDir: string;
+  resume?: boolean;
+  /** Share of the identities held out for validation when the config names no validation set. */
+  valFraction?: number;
+  /** Same (and as many different) pairs per validation identity. */
+  valPairsPerClass?: number;
+  workers?: number;
+  onProgress?: (p: TrainProgress) => void;
+  onValidation?: (v: Validation) => void;
+  onSkip?: (file: string, message: string) => void;
+  signal?: AbortSignal;
+}
+
+const SIZE = 112;
+
+/** Embeds the validation pairs' images with the backbone in inference mode, then the 10-fold protocol. */
+async function validator(val: FaceDataset, pairsPerClass: number, seed: number) {
+  const pairs = buildValidationPairs(val, { pairsPerClass, seed });
+  const files = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+  const index = new Map(files.map((f, i) => [f, i]));
+  const crops = await Promise.all(files.map((f) => decodeCrop(f, SIZE)));
+  return async (model: { apply(x: tf.Tensor4D, training: boolean): tf.Tensor2D }): Promise<Validation> => {
+    const embs: Float32Array[] = [];
+    const batch = 32;
+    for (let s = 0; s < crops.length; s += batch) {
+      const part = crops.slice(s, s + batch);
+      const data = new Float32Array(part.length * SIZE * SIZE * 3);
+      part.forEach((c, i) => normaliseInto(data, i * SIZE * SIZE * 3, c, SIZE, false));
+      const out = tf.tidy(() => {
+        const e = model.apply(tf.tensor4d(data, [part.length, SIZE, SIZE, 3]), false);
+        return tf.div(e, tf.norm(e, 'euclidean', 1, true)) as tf.Tensor2D;
+      });
+      const v = (await out.data()) as Float32Array;
+      out.dispose();
+      const d = v.length / part.length;
+      for (let i = 0; i < part.length; i++) embs.push(v.slice(i * d, (i + 1) * d));
+    }
+    const scores = pairs.map((p) => {
+      const a = embs[index.get(p.a)!]!;
+      const b = embs[index.get(p.b)!]!;
+      let dot = 0;
+      for (let k = 0; k < a.length; k++) dot += a[k]! * b[k]!;
+      return dot;
+    });
+    // 10 folds as InsightFace; fewer only when a tiny validation set has fewer pairs.
+    const r = evaluateVerification(
+      scores,
+      pairs.map((p) => p.same),
+      { folds: Math.min(10, pairs.length) },
+    );
+    return { accuracy: r.accuracy, std: r.std };
+  };
+}
+
+export async function runTraining(o: RunOptions): Promise<TrainResult & { backbone: Backbone }> {
+  const cfg = o.config;
+  // The trainer takes any model; this runner builds one of ours, so the name is checked first.
+  if (!BACKBONE_NAMES.includes(cfg.backbone as BackboneName))
+    throw new ArcfaceError(
+      'BAD_CONFIG',
+      `"backbone": unknown name "${cfg.backbone}" (use ${BACKBONE_NAMES.join(', ')})`,
+    );
+  await initRuntime();
+  const ds = await openFaceDataset(cfg.data.train);
+  let trainSet: FaceDataset;
+  let valSet: FaceDataset;
+  if (cfg.data.validation) {
+    trainSet = ds;
+    valSet = await openFaceDataset(cfg.data.validation);
+  } else {
+    const split =
+      o.resume && existsSync(join(o.runDir, 'split.json'))
+        ? applySplit(ds, await readSplit(o.runDir))
+        : splitByIdentity(ds, { valFraction: o.valFraction ?? 0.1, seed: cfg.seed });
+    if (!o.resume || !existsSync(join(o.runDir, 'split.json'))) await writeSplit(o.runDir, split);
+    trainSet = split.train;
+    valSet = split.val;
+  }
+  if (trainSet.numClasses < 2) throw badInput(`${cfg.data.train}: training needs at least 2 identities`);
+  const validate = await validator(valSet, o.valPairsPerClass ?? 20, cfg.seed);
+  const loader = createLoader(trainSet, {
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    flip: cfg.data.flip,
+    workers: o.workers,
+    onSkip: o.onSkip,
+  });
+  const data: BatchSource = {
+    batchesPerEpoch: loader.batchesPerEpoch,
+    imageShape: [SIZE, SIZE, 3],
+    epoch: (e, opts) => loader.epoch(e, opts),
+  };
+  const backbone = createBackbone({
+    name: cfg.backbone as BackboneName,
+    embeddingSize: cfg.embeddingSize,
+    seed: cfg.seed,
+  });
+  const head = headFromConfig(cfg, trainSet.numClasses);
+  try {
+    const result = await train({
+      config: cfg,
+      runDir: o.runDir,
+      model: backbone,
+      head,
+      data,
+      resume: o.resume,
+      signal: o.signal,
+      onProgress: o.onProgress,
+      validate: async (m) => {
+        const v = await validate(m);
+        o.onValidation?.(v);
+        return v;
+      },
+    });
+    return { ...result, backbone };
+  } catch (err) {
+    throw explainBackendError(err); // a wasm heap abort becomes OUT_OF_MEMORY with the remedy
+  } finally {
+    await loader.close();
+  }
+}
