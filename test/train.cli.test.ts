@@ -97,6 +97,36 @@ test('a short MobileFaceNet run: run folder, open-set split, validation, resume'
   const b = arcface('train', '--out', run, ...common, '--steps', '2', '--resume');
   assert.equal(b.code, 0, b.err);
   assert.match(b.out, /at step 2\/2/);
+
+  // The run exports to ONNX + manifest with its terms, and that model embeds through onnxruntime.
+  const noTerms = arcface('export', run, '-o', join(tmp, 'pkg'));
+  assert.equal(noTerms.code, 2);
+  assert.match(noTerms.err, /--licence and --training-data are required/);
+  const ex = arcface(
+    'export',
+    run,
+    '-o',
+    join(tmp, 'pkg'),
+    '--licence',
+    'MIT',
+    '--training-data',
+    'generated',
+    '--threshold',
+    '0.3',
+  );
+  assert.equal(ex.code, 0, ex.err);
+  const manifest = JSON.parse(readFileSync(join(tmp, 'pkg', 'manifest.json'), 'utf8'));
+  assert.deepEqual([manifest.licence, manifest.output.dim, manifest.thresholds.verify], ['MIT', 512, 0.3]);
+  const emb = arcface(
+    'embed',
+    join(data, 'id0', '0.png'),
+    '--aligned',
+    '-m',
+    join(tmp, 'pkg', 'manifest.json'),
+    '--json',
+  );
+  assert.equal(emb.code, 0, emb.err);
+  assert.equal(JSON.parse(emb.out).embedding.length, 512);
 });
 
 test('bad configs and data are refused before training starts', async () => {

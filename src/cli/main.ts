@@ -9,6 +9,7 @@ import { curvesCommand } from './commands/curves.js';
 import { detectCommand } from './commands/detect.js';
 import { embedCommand } from './commands/embed.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
 import { modelsCommand } from './commands/models.js';
 import { prepareCommand } from './commands/prepare.js';
 import { toyCommand } from './commands/toy.js';
@@ -26,6 +27,7 @@ const commands: Command[] = [
   modelsCommand,
   prepareCommand,
   trainCommand,
+  exportCommand,
   toyCommand,
   curvesCommand,
 ];

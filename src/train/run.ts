@@ -14,7 +14,9 @@ import { evaluateVerification } from '../eval/verification.js';
 import { initRuntime, tf } from '../runtime/backend.js';
 import { explainBackendError } from '../runtime/memory.js';
 import type { TrainConfig } from './config.js';
+import { readCheckpoint } from './checkpoint.js';
 import { headFromConfig } from './head.js';
+import { latestCheckpoint } from './run_dir.js';
 import { train, type TrainProgress, type TrainResult, type Validation } from './trainer.js';
 import type { BatchSource } from './types.js';
 
@@ -140,4 +142,43 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
   } finally {
     await loader.close();
   }
+}
+
+/**
+ * The backbone of a run's newest checkpoint (or of a checkpoint folder), built from the config
+ * the checkpoint carries: what `arcface export` turns into ONNX.
+ */
+export async function loadTrainedBackbone(
+  runOrCheckpoint: string,
+): Promise<{ backbone: Backbone; config: TrainConfig; checkpoint: string; step: number }> {
+  await initRuntime();
+  const isCheckpoint = existsSync(join(runOrCheckpoint, 'index.json'));
+  const latest = isCheckpoint ? null : latestCheckpoint(runOrCheckpoint);
+  if (!isCheckpoint && !latest)
+    throw new ArcfaceError(
+      'NOT_FOUND',
+      `${runOrCheckpoint}: neither a run folder with checkpoints nor a checkpoint`,
+    );
+  const path = isCheckpoint ? runOrCheckpoint : latest!.path;
+  const { index, values } = readCheckpoint(path);
+  const cfg = index.config;
+  if (!BACKBONE_NAMES.includes(cfg.backbone as BackboneName))
+    throw new ArcfaceError(
+      'BAD_CONFIG',
+      `checkpoint ${path}: backbone "${cfg.backbone}" is not one this package builds`,
+    );
+  const backbone = createBackbone({ name: cfg.backbone as BackboneName, embeddingSize: cfg.embeddingSize });
+  const weights = backbone.namedWeights();
+  for (const [name, v] of weights) {
+    const saved = values.model.get(name);
+    if (!saved || saved.shape.join() !== v.shape.join()) {
+      backbone.dispose();
+      throw new ArcfaceError(
+        'BAD_CONFIG',
+        `checkpoint ${path} does not fit ${cfg.backbone}: "${name}" ${saved ? `is [${saved.shape}] there, [${v.shape}] here` : 'is missing'}`,
+      );
+    }
+    tf.tidy(() => v.assign(tf.tensor(saved.values, saved.shape)));
+  }
+  return { backbone, config: cfg, checkpoint: path, step: index.step };
 }

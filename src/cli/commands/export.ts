@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeModelPackage } from '../../export/backbone.js';
+import { loadTrainedBackbone } from '../../train/run.js';
+import { UsageError, type Command } from '../command.js';
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: 'a trained run as ONNX + manifest, for onnxruntime (arcface verify --model DIR/manifest.json)',
+  usage: `arcface export RUN|CHECKPOINT -o DIR --licence TEXT --training-data TEXT [options]
+
+  -o, --out DIR          writes DIR/model.onnx and DIR/manifest.json
+  --name NAME            the model's name (default: the run folder's name)
+  --licence TEXT         the weights' licence, shown wherever the model is loaded (required)
+  --training-data TEXT   the training set and its terms (required: a model carries its data's terms)
+  --research-only        the data or licence forbids commercial use (say it when true)
+  --threshold T          a verification threshold calibrated for it (or run arcface calibrate later)
+
+Opset 13, input NCHW [N, 3, 112, 112] RGB (x - 127.5) / 127.5, output the embedding (L2-normalised
+by the pipeline, not the graph).`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        out: { type: 'string', short: 'o' },
+        name: { type: 'string' },
+        licence: { type: 'string' },
+        'training-data': { type: 'string' },
+        'research-only': { type: 'boolean' },
+        threshold: { type: 'string' },
+      },
+      strict: true,
+    });
+    if (positionals.length !== 1) throw new UsageError('give one run folder or checkpoint');
+    if (!values.out) throw new UsageError('--out DIR is required');
+    if (!values.licence || !values['training-data'])
+      throw new UsageError('--licence and --training-data are required: every model states its terms');
+    const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
+    if (threshold !== undefined && !(threshold > -1 && threshold < 1))
+      throw new UsageError(`bad value for --threshold: "${values.threshold}"`);
+    const src = resolve(positionals[0]!);
+    const { backbone, config, checkpoint, step } = await loadTrainedBackbone(src);
+    try {
+      const name = values.name ?? src.split('/').filter(Boolean).pop()!;
+      const manifest = await writeModelPackage(backbone, resolve(values.out), {
+        name,
+        licence: values.licence,
+        trainingData: values['training-data'],
+        researchOnly: Boolean(values['research-only']),
+        description: `${config.backbone} trained with ${config.loss.name} by arcface train (${checkpoint}, step ${step})`,
+        ...(threshold !== undefined
+          ? { thresholds: { verify: threshold }, thresholdsSource: 'given to arcface export' }
+          : {}),
+      });
+      process.stdout.write(
+        `wrote ${resolve(values.out)}/model.onnx and manifest.json: ${manifest.name}, ${config.backbone}, ` +
+          `${manifest.output!.dim}-d, step ${step}\n`,
+      );
+      return 0;
+    } finally {
+      backbone.dispose();
+    }
+  },
+};
