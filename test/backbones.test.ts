@@ -178,18 +178,25 @@ describe('backbones: structure and errors', () => {
 
   test('PyTorch layouts: conversion round-trips, state_dict round-trips', () => {
     const random = rng(9);
-    for (const spec of [
+    const cases: Pick<WeightSpec, 'torchShape' | 'layout' | 'groups'>[] = [
       { torchShape: [128, 2, 3, 3], layout: 'conv', groups: 64 },
       { torchShape: [64, 3, 3, 3], layout: 'conv', groups: 1 },
       { torchShape: [512, 1, 7, 7], layout: 'conv', groups: 512 },
       { torchShape: [5, 7], layout: 'linear', groups: 1 },
-    ] as const) {
+    ];
+    for (const spec of cases) {
       const data = Float32Array.from({ length: spec.torchShape.reduce((a, b) => a * b, 1) }, random);
       assert.deepEqual(tfjsToTorch(torchToTfjs(data, spec), spec), data);
     }
-    // A 1x1 conv with 1 input channel is the same numbers in both layouts only if transposed: [O,1,1,1] -> [1,1,1,O].
-    const w = Float32Array.from([1, 2, 3]);
-    assert.deepEqual(torchToTfjs(w, { torchShape: [3, 1, 1, 1], layout: 'conv', groups: 1 }), w);
+    // Grouped conv: torch [g * 2 + o, i, y, x] lands at tfjs [y, x, g * 2 + i, o] (depthwise multiplier o).
+    const grouped = new Float32Array(128 * 2 * 9);
+    grouped[((((5 * 2 + 1) * 2 + 0) * 3 + 2) * 3 + 1) | 0] = 1; // g 5, o 1, i 0, y 2, x 1
+    const moved = torchToTfjs(grouped, cases[0]);
+    assert.equal(moved[((2 * 3 + 1) * 128 + (5 * 2 + 0)) * 2 + 1], 1);
+    assert.equal(
+      moved.reduce((a, b) => a + b, 0),
+      1,
+    );
     assert.deepEqual(
       torchToTfjs(Float32Array.from([1, 2, 3, 4, 5, 6]), { torchShape: [2, 3], layout: 'linear', groups: 1 }),
       Float32Array.from([1, 4, 2, 5, 3, 6]),
@@ -228,13 +235,16 @@ describe('backbones: structure and errors', () => {
       (e: any) => e.code === 'BAD_SHAPE' && /112, 112, 3/.test(e.message),
     );
     const one = tf.zeros([1, 112, 112, 3]) as tf.Tensor4D;
+    // Refused at the first BN, before any running statistic moves.
+    const stat = () => bb.namedWeights().get('layers.0.layers.1.running_mean')!.dataSync().slice();
+    const before = stat();
+    const live = tf.memory().numTensors;
     assert.throws(
       () => bb.apply(one, true),
       (e: any) => e.code === 'BAD_SHAPE' && /batch of 2/.test(e.message),
     );
-    // A failed training call must not leave tensors behind or half-updated statistics.
-    const before = bb.namedWeights().get('layers.0.layers.1.running_mean')!.dataSync().slice();
-    assert.deepEqual(bb.namedWeights().get('layers.0.layers.1.running_mean')!.dataSync(), before);
+    assert.deepEqual(stat(), before);
+    assert.equal(tf.memory().numTensors, live, 'no tensor left behind');
     tf.dispose([wrong, one]);
     bb.dispose();
   });
