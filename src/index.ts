@@ -105,5 +105,17 @@ export {
   type TrainableModel,
   type BatchSource,
 } from './train/index.js';
+// Backbones (IResNet, MobileFaceNet) as arcface_torch defines them.
+export {
+  createBackbone,
+  BACKBONE_NAMES,
+  loadTorchStateDict,
+  toTorchStateDict,
+  type Backbone,
+  type BackboneName,
+  type BackboneConfig,
+} from './backbones/index.js';
+export { runTraining, loadTrainedBackbone } from './train/run.js';
+export { backboneToOnnx, writeModelPackage } from './export/backbone.js';
 // ONNX export.
 export { encodeOnnx, type OnnxModel, type OnnxNode, type OnnxTensor } from './export/onnx.js';

@@ -114,7 +114,7 @@ test('an exported graph runs in onnxruntime and matches tfjs', async () => {
       tf.tensor1d(gamma),
       1e-5,
     );
-    h = tf.prelu(h, tf.tensor1d(slope));
+    h = tf.prelu(h, tf.tensor1d(slope) as unknown as tf.Tensor4D); // broadcasts over channels
     const kd = tf.transpose(tf.tensor4d(dw, [C, 1, 3, 3]), [2, 3, 0, 1]) as tf.Tensor4D; // [kh, kw, C, 1]
     const d = tf.depthwiseConv2d(h, kd, 1, 'same');
     const g = tf.mean(tf.add(d, h), [1, 2]) as tf.Tensor2D;
