@@ -63,9 +63,12 @@ function parent(): void {
           `(${(j.stepMs / batch).toFixed(1)} ms/image), heap ${j.heapGiB.toFixed(2)} GiB`,
       );
     } else {
-      const why = (r.stderr.match(/(RuntimeError[^\n]*|Aborted[^\n]*|OUT_OF_MEMORY[^\n]*)/) ?? [
-        'exit ' + r.status,
-      ])[0];
+      // The last short error line: the wasm glue also prints its whole minified source line.
+      const why =
+        r.stderr
+          .split('\n')
+          .filter((l) => l.length < 200 && /Error|Aborted|OUT_OF_MEMORY/.test(l) && !/^\s+at /.test(l))
+          .pop() ?? `exit ${r.status}`;
       console.log(`batch ${batch}: failed (${why})`);
     }
   }

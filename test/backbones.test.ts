@@ -23,6 +23,7 @@ import {
   type BackboneName,
   type WeightSpec,
 } from '../src/backbones/index.js';
+import { fusedBatchNorm, type BatchNormWeights } from '../src/backbones/layers.js';
 import { relErr } from './helpers.js';
 
 const fx = JSON.parse(readFileSync(new URL('./fixtures/backbones.json', import.meta.url), 'utf8'));
@@ -246,6 +247,103 @@ describe('backbones: structure and errors', () => {
     assert.deepEqual(stat(), before);
     assert.equal(tf.memory().numTensors, live, 'no tensor left behind');
     tf.dispose([wrong, one]);
+    bb.dispose();
+  });
+});
+
+describe('backbones: fused training-mode BN (+ PReLU) custom gradient', () => {
+  before(async () => {
+    await initRuntime();
+  });
+
+  /** The composite the fused op replaces: tf.moments + tf.batchNorm (+ tf.prelu), by autodiff. */
+  function composite(x: tf.Tensor, bn: BatchNormWeights, alpha?: tf.Tensor1D): tf.Tensor {
+    const axes = [...Array(x.rank - 1).keys()];
+    const count = x.size / x.shape[x.rank - 1];
+    const { mean, variance } = tf.moments(x, axes);
+    const m = bn.momentum;
+    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
+    bn.runningVar.assign(
+      tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(tf.mul(variance, count / (count - 1)), m)),
+    );
+    const y = tf.batchNorm(x, mean, variance, bn.bias, bn.weight, bn.eps);
+    return alpha ? tf.prelu(y, alpha) : y;
+  }
+
+  for (const shape of [
+    [3, 4, 5, 6],
+    [5, 7],
+  ]) {
+    for (const withPrelu of [false, true]) {
+      test(`[${shape}]${withPrelu ? ' + PReLU' : ''}: output, running statistics and d x, γ, β${withPrelu ? ', α' : ''} equal the composite's`, () => {
+        const random = rng(shape.length * 10 + (withPrelu ? 1 : 0));
+        const c = shape[shape.length - 1];
+        const vec = (f: () => number) => Float32Array.from({ length: c }, f);
+        const size = shape.reduce((a, b) => a * b, 1);
+        // Channels with different scales and offsets, so the x̂ terms of dx matter.
+        const xData = Float32Array.from(
+          { length: size },
+          (_, i) => (random() - 0.3) * (1 + (i % c)) + (i % c),
+        );
+        const gamma = vec(() => 0.5 + random());
+        const beta = vec(() => random() - 0.5);
+        const alphaData = vec(() => 0.1 + 0.3 * random());
+        const runs = [fusedBatchNorm, composite].map((f) => {
+          const bn: BatchNormWeights = {
+            weight: tf.variable(tf.tensor1d(gamma)),
+            bias: tf.variable(tf.tensor1d(beta)),
+            runningMean: tf.variable(tf.tensor1d(vec(() => 0.1)), false),
+            runningVar: tf.variable(tf.tensor1d(vec(() => 2)), false),
+            eps: 1e-5,
+            momentum: 0.1,
+          };
+          const x = tf.variable(tf.tensor(xData, shape));
+          const alpha = tf.variable(tf.tensor1d(alphaData));
+          const r = tf.tensor(
+            Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.7)),
+            shape,
+          );
+          const vars = [x, bn.weight, bn.bias, ...(withPrelu ? [alpha] : [])];
+          let y: tf.Tensor | undefined;
+          const { value, grads } = tf.variableGrads(() => {
+            const out = f(x, bn, withPrelu ? (alpha as tf.Tensor1D) : undefined);
+            y = tf.keep(out.clone());
+            return tf.sum(tf.mul(out, r)) as tf.Scalar;
+          }, vars);
+          const result = {
+            y: y!.dataSync(),
+            mean: bn.runningMean.dataSync(),
+            var: bn.runningVar.dataSync(),
+            grads: vars.map((v) => grads[v.name].dataSync()),
+          };
+          tf.dispose([value, y!, r, x, alpha, bn.weight, bn.bias, bn.runningMean, bn.runningVar]);
+          tf.dispose(Object.values(grads));
+          return result;
+        });
+        const [fused, ref] = runs;
+        assertClose(fused.y, [...ref.y], 'output');
+        assertClose(fused.mean, [...ref.mean], 'running mean');
+        assertClose(fused.var, [...ref.var], 'running var');
+        const names = ['x', 'γ', 'β', 'α'];
+        fused.grads.forEach((g, i) => assertClose(g, [...ref.grads[i]], `d/d ${names[i]}`));
+        // Not a vacuous comparison: the PReLU's negative side and dx are both exercised.
+        if (withPrelu) assert.ok(fused.y.some((v) => v < 0) && fused.y.some((v) => v > 0));
+        assert.ok(fused.grads[0].some((v) => Math.abs(v) > 1e-3));
+      });
+    }
+  }
+
+  test('training step: no tensor left behind, fused or not', () => {
+    const bb = createBackbone({ name: 'mobilefacenet', blocks: [1, 1, 1, 1], scale: 1 });
+    const x = tf.randomUniform([2, 112, 112, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
+    const live = tf.memory().numTensors;
+    const { value, grads } = tf.variableGrads(() => tf.sum(bb.apply(x, true)) as tf.Scalar, bb.trainable);
+    assert.equal(Object.keys(grads).length, bb.trainable.length);
+    tf.dispose([value, ...Object.values(grads)]);
+    assert.equal(tf.memory().numTensors, live);
+    tf.dispose(bb.apply(x, true));
+    assert.equal(tf.memory().numTensors, live);
+    x.dispose();
     bb.dispose();
   });
 });

@@ -2,8 +2,8 @@
  * The layers both backbones are made of, as small functions over tfjs-core variables, plus the
  * builder that names weights as PyTorch does and the interpreter that runs a BackboneGraph.
  *
- * BN and PReLU each live in one function here (`batchNorm`, `prelu`) so that a fused
- * custom-gradient version can replace them in one place.
+ * BN and PReLU each live in one function here (`batchNorm`, `prelu`); training-mode BN, and BN
+ * followed by PReLU (a `runGraph` peephole), run as one custom-gradient op (`fusedBatchNorm`).
  */
 import { tf } from '../runtime/backend.js';
 import { ArcfaceError, badShape } from '../errors.js';
@@ -63,25 +63,105 @@ export interface BatchNormWeights {
 /**
  * BatchNorm1d/2d over the last axis of x ([N, C] or NHWC). Training: batch mean and biased variance
  * normalise; the running statistics move by `momentum` toward the batch mean and the *unbiased*
- * variance, as torch.nn.BatchNorm does.
+ * variance, as torch.nn.BatchNorm does. Training mode is one custom-gradient op (`fusedBatchNorm`),
+ * optionally with the PReLU that follows it (`alpha`), so autodiff keeps one tensor per layer.
  */
-export function batchNorm(x: tf.Tensor, bn: BatchNormWeights, training: boolean): tf.Tensor {
-  if (!training) return tf.batchNorm(x, bn.runningMean, bn.runningVar, bn.bias, bn.weight, bn.eps);
+export function batchNorm(
+  x: tf.Tensor,
+  bn: BatchNormWeights,
+  training: boolean,
+  alpha?: tf.Tensor1D,
+): tf.Tensor {
+  if (!training) {
+    const y = tf.batchNorm(x, bn.runningMean, bn.runningVar, bn.bias, bn.weight, bn.eps);
+    return alpha ? tf.tidy(() => prelu(y, alpha)) : y;
+  }
   const count = x.size / x.shape[x.rank - 1];
   if (count < 2) {
     throw badShape(
       `batch norm in training mode needs more than 1 value per channel (input shape [${x.shape}]); use a batch of 2 or more`,
     );
   }
+  return fusedBatchNorm(x, bn, alpha);
+}
+
+/**
+ * Training-mode BN (+ PReLU) as one tf.customGrad op. Autodiff of the composite (moments, then
+ * batchNorm) keeps x - mean, its square, the broadcasts and rsqrt alive per layer until the
+ * backward pass; this keeps only x̂ = (x - mean) / σ and the per-channel 1 / σ (plus γ, β, α).
+ * Backward, with m = N·H·W values per channel (Ioffe & Szegedy 2015, §3's chain rule, collected):
+ *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (γ / σ) · (dy − dβ / m − x̂ · dγ / m).
+ * With α, PReLU's gradient (PyTorch's: slope 1 where y > 0, α elsewhere; dα = Σ dz·min(y, 0)) is
+ * applied first, on y = γ x̂ + β recomputed rather than kept.
+ */
+export function fusedBatchNorm(x: tf.Tensor, bn: BatchNormWeights, alpha?: tf.Tensor1D): tf.Tensor {
   const axes = [...Array(x.rank - 1).keys()];
-  const { mean, variance } = tf.moments(x, axes);
+  const count = x.size / x.shape[x.rank - 1];
   const m = bn.momentum;
-  tf.tidy(() => {
-    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
-    const unbiased = tf.mul(variance, count / (count - 1));
-    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
+  // Temporaries are disposed as soon as they are used: at the largest layers each full-size
+  // tensor is tens of MB, and the op's tidy would otherwise hold them all to its end.
+  const forward = (xin: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, a: tf.Tensor | undefined) => {
+    const mean = tf.mean(xin, axes);
+    const centred = tf.sub(xin, mean);
+    const squared = tf.square(centred);
+    const variance = tf.mean(squared, axes);
+    squared.dispose();
+    const invStd = tf.rsqrt(tf.add(variance, bn.eps));
+    const xhat = tf.mul(centred, invStd);
+    centred.dispose();
+    tf.tidy(() => {
+      bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
+      const unbiased = tf.mul(variance, count / (count - 1));
+      bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
+    });
+    const y = affine(xhat, gamma, beta);
+    if (!a) return { y, xhat, invStd };
+    const z = tf.prelu(y, a as tf.Tensor1D);
+    y.dispose();
+    return { y: z, xhat, invStd };
+  };
+  const backward = (dz: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+    const [xhat, invStd, gamma, beta, a] = saved;
+    let dy = dz;
+    let dAlpha: tf.Tensor | undefined;
+    if (a) {
+      const y = affine(xhat, gamma, beta);
+      dAlpha = tf.tidy(() => tf.sum(tf.mul(dz, tf.minimum(y, 0)), axes));
+      dy = tf.tidy(() => tf.where(tf.greater(y, 0), dz, tf.mul(dz, a)));
+      y.dispose();
+    }
+    const dBeta = tf.sum(dy, axes);
+    const dGamma = tf.tidy(() => tf.sum(tf.mul(dy, xhat), axes));
+    // dx = s·dy + x̂·k1 + k0 with per-channel s = γ/σ, k1 = −s·dγ/m, k0 = −s·dβ/m.
+    const dx = tf.tidy(() => {
+      const s = tf.mul(gamma, invStd);
+      const k1 = tf.mul(s, tf.div(dGamma, -count));
+      const k0 = tf.mul(s, tf.div(dBeta, -count));
+      const sdy = tf.mul(dy, s);
+      if (dy !== dz) dy.dispose();
+      const xk = tf.mul(xhat, k1);
+      const partial = tf.add(sdy, xk);
+      tf.dispose([sdy, xk]);
+      return tf.add(partial, k0);
+    });
+    return dAlpha ? [dx, dGamma, dBeta, dAlpha] : [dx, dGamma, dBeta];
+  };
+  const op = tf.customGrad((...args) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [xin, gamma, beta, a] = args as tf.Tensor[];
+    const { y, xhat, invStd } = forward(xin, gamma, beta, a);
+    save(a ? [xhat, invStd, gamma, beta, a] : [xhat, invStd, gamma]);
+    return { value: y, gradFunc: backward };
   });
-  return tf.batchNorm(x, mean, variance, bn.bias, bn.weight, bn.eps);
+  return alpha ? op(x, bn.weight, bn.bias, alpha) : op(x, bn.weight, bn.bias);
+}
+
+/** γ x̂ + β without keeping γ x̂. */
+function affine(xhat: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  const scaled = tf.mul(xhat, gamma);
+  const y = tf.add(scaled, beta);
+  scaled.dispose();
+  return y;
 }
 
 /** PReLU with one slope per channel (last axis). */
@@ -255,7 +335,9 @@ export function runGraph(
   const values = new Map<string, tf.Tensor>([[graph.input, x]]);
   const get = (name: string) => values.get(name)!;
   const w = (node: GraphNode, i: number) => weights.get(node.weights[i])!;
-  for (const node of graph.nodes) {
+  const fused = training ? fusablePReLUs(graph) : new Set<GraphNode>();
+  for (const [k, node] of graph.nodes.entries()) {
+    if (fused.has(node)) continue; // computed with the BN before it
     const input = get(node.inputs[0]);
     let y: tf.Tensor;
     switch (node.op) {
@@ -271,6 +353,11 @@ export function runGraph(
           eps: node.attrs.eps as number,
           momentum: node.attrs.momentum as number,
         };
+        const next = graph.nodes[k + 1];
+        if (next && fused.has(next)) {
+          values.set(next.output, batchNorm(input, bn, training, w(next, 0) as tf.Tensor1D));
+          continue;
+        }
         y = batchNorm(input, bn, training);
         break;
       }
@@ -303,4 +390,27 @@ export function runGraph(
     values.set(node.output, y);
   }
   return get(graph.output);
+}
+
+/**
+ * The PReLUs that directly follow a BN whose output nothing else reads: training runs each such
+ * pair as one op (`fusedBatchNorm` with alpha), which keeps one tensor for the backward, not two.
+ */
+function fusablePReLUs(graph: BackboneGraph): Set<GraphNode> {
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const out = new Set<GraphNode>();
+  graph.nodes.forEach((n, k) => {
+    const next = graph.nodes[k + 1];
+    if (
+      n.op === 'batchnorm' &&
+      next?.op === 'prelu' &&
+      next.inputs[0] === n.output &&
+      readers.get(n.output) === 1 &&
+      n.output !== graph.output
+    ) {
+      out.add(next);
+    }
+  });
+  return out;
 }
