@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { toTorchStateDict, type Backbone } from '../backbones/index.js';
 import { ArcfaceError } from '../errors.js';
 import { validateManifest, type ModelManifest } from '../models/manifest.js';
+import { INSIGHTFACE_INPUT } from '../models/zoo.js';
 import { encodeOnnx, type OnnxNode, type OnnxTensor } from './onnx.js';
 
 export const ONNX_INPUT = 'input';
@@ -131,14 +132,8 @@ export async function writeModelPackage(
       ...info,
       task: 'recognition',
       file: 'model.onnx',
-      input: {
-        width: 112,
-        height: 112,
-        layout: 'nchw',
-        color: 'rgb',
-        mean: [127.5, 127.5, 127.5],
-        std: [127.5, 127.5, 127.5],
-      },
+      // What arcface train normalises with, and what InsightFace's recognisers take.
+      input: INSIGHTFACE_INPUT,
       output: { dim: backbone.config.embeddingSize },
       flip: true,
     },

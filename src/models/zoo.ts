@@ -38,7 +38,8 @@ const INSIGHTFACE_DEMO =
   'flip) it prints "They ARE the same person" at cosine >= 0.28, "LIKELY TO be" from 0.2 to 0.28 and "NOT" ' +
   'below 0.2; verify = 0.28, the "ARE" line. Not calibrated here (the pack cannot be run offline); ' +
   'InsightFace publishes no FAR-keyed thresholds.';
-const INSIGHTFACE_INPUT = {
+/** The ArcFace convention (InsightFace's arcface_onnx.py): 112x112 RGB, (x - 127.5) / 127.5, NCHW. */
+export const INSIGHTFACE_INPUT = {
   width: 112,
   height: 112,
   layout: 'nchw',

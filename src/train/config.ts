@@ -11,20 +11,14 @@ import {
   marginLossByName,
   MARGIN_LOSS_NAMES,
   type MarginLossName,
+  type MarginOverrides,
   type SphereLambda,
 } from '../losses/index.js';
 import type { ScheduleConfig } from './schedule.js';
 
-export interface LossConfig {
+/** A margin loss by name with its parameters, as `marginLossByName` takes them. */
+export interface LossConfig extends MarginOverrides {
   name: MarginLossName;
-  s?: number;
-  m?: number;
-  m1?: number;
-  m2?: number;
-  m3?: number;
-  easyMargin?: boolean;
-  straightThrough?: boolean;
-  lambda?: SphereLambda;
 }
 
 export interface DataConfig {
