@@ -3,7 +3,8 @@
  * ArcFace+Triplet): loss = CE(margin logits) + sum of weight * term, each weight default 1.
  */
 import { tf } from './tf.js';
-import type { MarginHead, HeadOutput } from './head.js';
+import type { HeadOutput } from './head.js';
+import type { MarginLoss } from './margin.js';
 import { intraLoss } from './intra.js';
 import { interLoss } from './inter.js';
 import { tripletLoss, type TripletOptions } from './triplet.js';
@@ -19,11 +20,37 @@ export interface ObjectiveOutput extends HeadOutput {
   parts: Record<string, tf.Scalar>;
 }
 
+/** What the objective needs of its head: MarginHead, SoftmaxHead or SubCenterArcFaceHead. */
+export interface ObjectiveHead {
+  readonly weight: tf.Variable;
+  readonly loss?: MarginLoss;
+  namedWeights?(): Map<string, tf.Variable>;
+  forward(embeddings: tf.Tensor2D, labels: tf.Tensor1D): HeadOutput;
+  dispose(): void;
+}
+
 export class CombinedObjective {
   constructor(
-    readonly head: MarginHead,
+    readonly head: ObjectiveHead,
     readonly terms: ObjectiveTerms,
   ) {}
+
+  /** The head's class centres and loss, so the objective trains wherever a head does. */
+  get weight(): tf.Variable {
+    return this.head.weight;
+  }
+
+  get loss(): MarginLoss | undefined {
+    return this.head.loss;
+  }
+
+  namedWeights(): Map<string, tf.Variable> {
+    return this.head.namedWeights?.() ?? new Map([['weight', this.head.weight]]);
+  }
+
+  dispose(): void {
+    this.head.dispose();
+  }
 
   forward(embeddings: tf.Tensor2D, labels: tf.Tensor1D): ObjectiveOutput {
     const base = this.head.forward(embeddings, labels);

@@ -40,6 +40,14 @@ export class SoftmaxHead {
     this.bias = tf.variable(tf.zeros([opts.numClasses]), true);
   }
 
+  /** Trainable variables by checkpoint key. */
+  namedWeights(): Map<string, tf.Variable> {
+    return new Map([
+      ['weight', this.weight],
+      ['bias', this.bias],
+    ]);
+  }
+
   /** logits = x W^T + b on raw embeddings; `cos` is the angle-only view, for monitoring. */
   forward(embeddings: tf.Tensor2D, labels: tf.Tensor1D): HeadOutput {
     const n = checkEmbeddings(embeddings, this.embeddingSize, 'SoftmaxHead.forward');

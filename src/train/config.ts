@@ -16,9 +16,18 @@ import {
 } from '../losses/index.js';
 import type { ScheduleConfig } from './schedule.js';
 
-/** A margin loss by name with its parameters, as `marginLossByName` takes them. */
+/**
+ * A loss by name with its parameters, as `marginLossByName` takes them ("softmax": the paper's
+ * Eq. 1 head, a biased FC layer on raw features), plus the paper's Table 2 metric terms added to
+ * the classification loss with these weights (Eq. 5 intra, Eq. 6 inter, Eq. 7 triplet).
+ */
 export interface LossConfig extends MarginOverrides {
   name: MarginLossName;
+  intra?: number;
+  inter?: number;
+  triplet?: number;
+  /** Triplet angular margin in radians (paper: 0.35). */
+  tripletMargin?: number;
 }
 
 export interface DataConfig {
@@ -166,17 +175,27 @@ function show(v: unknown): string {
 }
 
 const TOP_KEYS = [...Object.keys(DEFAULT_TRAIN_CONFIG)];
-const LOSS_KEYS = ['name', 's', 'm', 'm1', 'm2', 'm3', 'easyMargin', 'straightThrough', 'lambda'];
+const MARGIN_KEYS = ['s', 'm', 'm1', 'm2', 'm3', 'easyMargin', 'straightThrough', 'lambda'];
+const TERM_KEYS = ['intra', 'inter', 'triplet', 'tripletMargin'] as const;
+const LOSS_KEYS = ['name', ...MARGIN_KEYS, ...TERM_KEYS];
 
 function parseLoss(r: Reader, v: unknown): LossConfig {
   const o = r.object(v, 'loss');
   r.known(o, 'loss', LOSS_KEYS);
-  const trainable = MARGIN_LOSS_NAMES.filter((n) => n !== 'softmax');
-  const name =
-    o.name === 'softmax'
-      ? r.fail('loss.name', 'cannot be "softmax": the margin head normalises features; use "norm-softmax"')
-      : r.oneOf(o.name, 'loss.name', trainable);
+  const name = r.oneOf(o.name, 'loss.name', MARGIN_LOSS_NAMES);
   const out: LossConfig = { name };
+  for (const k of TERM_KEYS) {
+    if (o[k] !== undefined)
+      out[k] = r.num(o[k], `loss.${k}`, k === 'tripletMargin' ? { min: 0, max: Math.PI } : { min: 0 });
+  }
+  if (out.tripletMargin !== undefined && out.triplet === undefined)
+    r.fail('loss.tripletMargin', 'is given without "loss.triplet" (the triplet term\'s weight)');
+  if (name === 'softmax') {
+    const extra = MARGIN_KEYS.find((k) => o[k] !== undefined);
+    if (extra) r.fail(`loss.${extra}`, 'does not apply to "softmax" (a biased FC layer: no scale, no margin)');
+    if (out.inter !== undefined) r.fail('loss.inter', 'needs a normalised head, not "softmax"');
+    return out;
+  }
   for (const k of ['s', 'm', 'm1', 'm2', 'm3'] as const) {
     if (o[k] !== undefined)
       out[k] = r.num(o[k], `loss.${k}`, k === 's' ? { min: 0, minExclusive: true } : {});

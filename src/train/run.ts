@@ -38,7 +38,7 @@ export interface RunOptions {
 const SIZE = 112;
 
 /** Embeds the validation pairs' images with the backbone in inference mode, then the 10-fold protocol. */
-async function validator(val: FaceDataset, pairsPerClass: number, seed: number) {
+export async function verificationValidator(val: FaceDataset, pairsPerClass: number, seed: number) {
   const pairs = buildValidationPairs(val, { pairsPerClass, seed });
   const files = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const index = new Map(files.map((f, i) => [f, i]));
@@ -101,7 +101,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
     valSet = split.val;
   }
   if (trainSet.numClasses < 2) throw badInput(`${cfg.data.train}: training needs at least 2 identities`);
-  const validate = await validator(valSet, o.valPairsPerClass ?? 20, cfg.seed);
+  const validate = await verificationValidator(valSet, o.valPairsPerClass ?? 20, cfg.seed);
   const loader = createLoader(trainSet, {
     batchSize: cfg.batchSize,
     seed: cfg.seed,

@@ -23,7 +23,7 @@ import { TrainRng } from './rng.js';
 import { loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint.js';
 import { latestCheckpoint, prepareRunDir } from './run_dir.js';
 import { appendLog, truncateLogAfter } from './log.js';
-import type { Batch, BatchSource, TrainableHead, TrainableModel } from './types.js';
+import { headWeights, type Batch, type BatchSource, type TrainableHead, type TrainableModel } from './types.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -75,7 +75,7 @@ interface LossWithIteration {
 }
 
 function lossIteration(head: TrainableHead): LossWithIteration | null {
-  const l = head.loss as unknown as Partial<LossWithIteration>;
+  const l = (head.loss ?? {}) as unknown as Partial<LossWithIteration>;
   return typeof l.iteration === 'number' && typeof l.setIteration === 'function'
     ? (l as LossWithIteration)
     : null;
@@ -118,7 +118,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       'BAD_INPUT',
       'train: every trainable variable of the model must be in namedWeights()',
     );
-  params.set('head/weight', head.weight);
+  const headVars = headWeights(head);
+  for (const [name, v] of headVars) params.set(`head/${name}`, v);
   const clipped = [...params.keys()].filter((k) => cfg.clipOn === 'all' || k.startsWith('backbone/'));
   const sgd = new Sgd({
     momentum: cfg.momentum,
@@ -141,7 +142,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (latest) {
     const loaded = loadCheckpoint(latest.path, {
       model: named,
-      head: new Map([['weight', head.weight]]),
+      head: headVars,
       config: cfg,
     });
     pos = loaded.position;
@@ -183,7 +184,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       dir.checkpointsDir,
       pos,
       cfg,
-      { model: named, head: new Map([['weight', head.weight]]), optimizer: sgd.exportState() },
+      { model: named, head: headVars, optimizer: sgd.exportState() },
       cfg.keepCheckpoints,
     );
   };

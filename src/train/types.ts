@@ -22,11 +22,23 @@ export interface TrainableModel {
   apply(x: tf.Tensor4D, training: boolean, seed?: number): tf.Tensor2D;
 }
 
-/** A margin head (MarginHead, SubCenterArcFaceHead): class centres and a loss. */
+/**
+ * A classification head the trainer optimises with the backbone: MarginHead, SoftmaxHead,
+ * SubCenterArcFaceHead, or a CombinedObjective around one.
+ */
 export interface TrainableHead {
+  /** Class centres (checkpoint key "weight"). */
   readonly weight: tf.Variable;
-  readonly loss: MarginLoss;
+  /** The margin loss, when the head has one (SphereFace's annealing step is checkpointed). */
+  readonly loss?: MarginLoss;
+  /** Every trainable variable by checkpoint key; absent: just {weight}. */
+  namedWeights?(): Map<string, tf.Variable>;
   forward(embeddings: tf.Tensor2D, labels: tf.Tensor1D): HeadOutput;
+}
+
+/** The head's variables by checkpoint key. */
+export function headWeights(head: TrainableHead): Map<string, tf.Variable> {
+  return head.namedWeights?.() ?? new Map([['weight', head.weight]]);
 }
 
 export interface Batch {
