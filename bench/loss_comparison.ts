@@ -134,7 +134,12 @@ function runChild(label: string, seed: number): Promise<RunResult> {
     p.on('close', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code === 0 && line) resolve(JSON.parse(line.slice(7)));
-      else reject(new Error(`${label} seed ${seed} failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      else
+        reject(
+          new Error(
+            `${label} seed ${seed} failed (exit ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
     });
   });
 }

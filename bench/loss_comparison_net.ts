@@ -24,7 +24,14 @@ export function smallFaceNet(embeddingSize: number, seed: number): TrainableMode
   const b = new GraphBuilder(mobilefacenetInit(rng(seed)));
   let x = 'input';
   LAYERS.forEach(([inC, outC, stride], i) => {
-    x = b.conv(`conv${i}`, x, { inChannels: inC, outChannels: outC, kernel: 3, stride, padding: 1, groups: 1 });
+    x = b.conv(`conv${i}`, x, {
+      inChannels: inC,
+      outChannels: outC,
+      kernel: 3,
+      stride,
+      padding: 1,
+      groups: 1,
+    });
     x = b.batchNorm(`bn${i}`, x, outC);
     x = b.prelu(`prelu${i}`, x, outC);
   });

@@ -8,6 +8,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ArcfaceError } from '../errors.js';
 import type { ModelManifest } from './manifest.js';
 
@@ -23,11 +24,20 @@ export function modelDir(name: string, env: NodeJS.ProcessEnv = process.env): st
   return join(modelsRoot(env), name);
 }
 
-/** Folder of a builtin model's weights inside its npm package ('@scope/pkg/sub/dir'). */
+/** This package's root: src/models/ and dist/models/ both sit two levels below it. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OWN_NAME = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string })
+  .name;
+
+/**
+ * Folder of a builtin model's weights inside an npm package ('@scope/pkg/sub/dir'); this
+ * package's own name ('arcface/weights/...') means its own files, the weights it ships.
+ */
 function builtinDir(spec: string): string {
   const parts = spec.split('/');
   const pkg = spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
   const rest = parts.slice(spec.startsWith('@') ? 2 : 1);
+  if (pkg === OWN_NAME) return join(PACKAGE_ROOT, ...rest);
   const require = createRequire(import.meta.url);
   let root: string;
   try {

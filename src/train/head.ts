@@ -12,7 +12,11 @@ import {
 import type { TrainConfig } from './config.js';
 import type { TrainableHead } from './types.js';
 
-export function headFromConfig(config: TrainConfig, numClasses: number, seed = config.seed + 1): TrainableHead {
+export function headFromConfig(
+  config: TrainConfig,
+  numClasses: number,
+  seed = config.seed + 1,
+): TrainableHead & { dispose(): void } {
   const { name, intra, inter, triplet, tripletMargin, ...overrides } = config.loss;
   const size = { numClasses, embeddingSize: config.embeddingSize, seed };
   const head =
