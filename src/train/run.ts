@@ -16,6 +16,7 @@ import { explainBackendError } from '../runtime/memory.js';
 import type { TrainConfig } from './config.js';
 import { readCheckpoint } from './checkpoint.js';
 import { headFromConfig } from './head.js';
+import { checkParallel, GradientPool } from './parallel.js';
 import { latestCheckpoint } from './run_dir.js';
 import { train, type TrainProgress, type TrainResult, type Validation } from './trainer.js';
 import type { BatchSource } from './types.js';
@@ -29,6 +30,11 @@ export interface RunOptions {
   /** Same (and as many different) pairs per validation identity. */
   valPairsPerClass?: number;
   workers?: number;
+  /**
+   * Gradient worker threads (default 1: in-process). N > 1 splits each step's micro-batches over
+   * N wasm instances (src/train/parallel.ts); the result is the same up to float rounding.
+   */
+  parallel?: number;
   onProgress?: (p: TrainProgress) => void;
   onValidation?: (v: Validation) => void;
   onSkip?: (file: string, message: string) => void;
@@ -84,6 +90,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
       'BAD_CONFIG',
       `"backbone": unknown name "${cfg.backbone}" (use ${BACKBONE_NAMES.join(', ')})`,
     );
+  const parallel = o.parallel ?? 1;
+  checkParallel(parallel, cfg.accumulate);
   await initRuntime();
   const ds = await openFaceDataset(cfg.data.train);
   let trainSet: FaceDataset;
@@ -120,7 +128,10 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
     seed: cfg.seed,
   });
   const head = headFromConfig(cfg, trainSet.numClasses);
+  let pool: GradientPool | undefined;
   try {
+    if (parallel > 1)
+      pool = await GradientPool.start({ config: cfg, numClasses: trainSet.numClasses, workers: parallel });
     const result = await train({
       config: cfg,
       runDir: o.runDir,
@@ -130,6 +141,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
       resume: o.resume,
       signal: o.signal,
       onProgress: o.onProgress,
+      gradients: pool,
       validate: async (m) => {
         const v = await validate(m);
         o.onValidation?.(v);
@@ -140,6 +152,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
   } catch (err) {
     throw explainBackendError(err); // a wasm heap abort becomes OUT_OF_MEMORY with the remedy
   } finally {
+    await pool?.close();
     await loader.close();
   }
 }

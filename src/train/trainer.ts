@@ -23,7 +23,13 @@ import { TrainRng } from './rng.js';
 import { loadCheckpoint, saveCheckpoint, type TrainPosition } from './checkpoint.js';
 import { latestCheckpoint, prepareRunDir } from './run_dir.js';
 import { appendLog, truncateLogAfter } from './log.js';
-import { headWeights, type Batch, type BatchSource, type TrainableHead, type TrainableModel } from './types.js';
+import {
+  headWeights,
+  type Batch,
+  type BatchSource,
+  type TrainableHead,
+  type TrainableModel,
+} from './types.js';
 
 export interface TrainProgress {
   epoch: number;
@@ -56,6 +62,76 @@ export interface TrainOptions {
   catchSignals?: boolean;
   /** Names the config in errors (its file); default RUN/config.json. */
   configSource?: string;
+  /**
+   * Computes each step's micro-batch gradients elsewhere (GradientPool: worker threads); absent,
+   * they are computed here. Either way the step is the same up to float rounding.
+   */
+  gradients?: GradientSource;
+}
+
+/** One micro-batch as a GradientSource gets it: its data and what the trainer drew for it. */
+export interface MicroBatch {
+  images: Float32Array;
+  labels: Int32Array;
+  /** The model's seed for this forward pass (dropout), drawn by the trainer in order. */
+  seed: number;
+  /** The margin loss's iteration for this forward (SphereFace's annealing); null: none. */
+  lossIteration: number | null;
+}
+
+export interface GradientResult {
+  /** Each micro-batch's loss, in order. */
+  losses: number[];
+  /** Gradient sums over the micro-batches by parameter key (the caller disposes them). */
+  grads: Map<string, tf.Tensor>;
+  /** The loss's iteration after the last micro-batch (null: none). */
+  lossIteration: number | null;
+}
+
+/**
+ * Gradients of a step's micro-batches at the current `params` (keys "backbone/NAME",
+ * "head/NAME"), leaving `state` (the model's non-trainable variables, "backbone/NAME") as the
+ * sequential forward passes would have: GradientPool in src/train/parallel.ts.
+ */
+export interface GradientSource {
+  compute(
+    params: Map<string, tf.Variable>,
+    state: Map<string, tf.Variable>,
+    micro: MicroBatch[],
+    imageShape: readonly [number, number, number],
+  ): Promise<GradientResult>;
+}
+
+/**
+ * One micro-batch's loss and gradients (by variable name): what the trainer's loop and a
+ * gradient worker (grad_worker.ts) both run, so the two compute the same thing.
+ */
+export function microBatchGradients(
+  model: TrainableModel,
+  head: TrainableHead,
+  varList: tf.Variable[],
+  images: Float32Array,
+  labels: Int32Array,
+  shape: readonly [number, number, number],
+  seed: number,
+): { loss: number; grads: tf.NamedTensorMap } {
+  const n = labels.length;
+  const x = tf.tensor4d(images, [n, ...shape]);
+  const y = tf.tensor1d(labels, 'int32');
+  let out: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    out = tf.variableGrads(() => {
+      const r = head.forward(model.apply(x, true, seed), y);
+      r.logits.dispose();
+      r.cos.dispose();
+      return r.loss;
+    }, varList);
+  } finally {
+    tf.dispose([x, y]);
+  }
+  const loss = out.value.dataSync()[0];
+  out.value.dispose();
+  return { loss, grads: out.grads };
 }
 
 export interface TrainResult {
@@ -69,12 +145,13 @@ export interface TrainResult {
   validation: Validation | null;
 }
 
-interface LossWithIteration {
+export interface LossWithIteration {
   iteration: number;
   setIteration(i: number): void;
 }
 
-function lossIteration(head: TrainableHead): LossWithIteration | null {
+/** The head's loss when it anneals with the iteration (SphereFace), else null. */
+export function lossIteration(head: TrainableHead): LossWithIteration | null {
   const l = (head.loss ?? {}) as unknown as Partial<LossWithIteration>;
   return typeof l.iteration === 'number' && typeof l.setIteration === 'function'
     ? (l as LossWithIteration)
@@ -204,6 +281,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const [h, w, c] = data.imageShape;
   const varList = [...params.values()];
   const keyOf = new Map(varList.map((v, i) => [v.name, [...params.keys()][i]]));
+  // The model's other variables (BN running statistics): a GradientSource keeps them in step.
+  const state = new Map<string, tf.Variable>();
+  for (const [name, v] of named) if (!trainable.has(v)) state.set(`backbone/${name}`, v);
   const batches = microBatches(data, pos.epoch, pos.batchInEpoch);
   let validation: Validation | null = null;
   let lastLoss = NaN;
@@ -217,6 +297,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       let lossSum = 0;
       let samples = 0;
       let at = { epoch: pos.epoch, index: pos.batchInEpoch };
+      const pending: MicroBatch[] = [];
+      const places: { epoch: number; index: number }[] = [];
       try {
         for (let k = 0; k < cfg.accumulate; k++) {
           const next = await batches.next();
@@ -241,25 +323,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
               lastCheckpoint,
             );
           const seed = rng.nextUint32();
-          const x = tf.tensor4d(batch.images, [n, h, w, c]);
-          const y = tf.tensor1d(batch.labels, 'int32');
-          let out: { value: tf.Scalar; grads: tf.NamedTensorMap };
+          if (o.gradients) {
+            // Collected here and computed by the pool below, after the whole step's data.
+            pending.push({ images: batch.images, labels: batch.labels, seed, lossIteration: null });
+            places.push({ epoch, index });
+            samples += n;
+            continue;
+          }
+          let out: { loss: number; grads: tf.NamedTensorMap };
           try {
-            out = tf.variableGrads(() => {
-              const r = head.forward(model.apply(x, true, seed), y);
-              r.logits.dispose();
-              r.cos.dispose();
-              return r.loss;
-            }, varList);
+            out = microBatchGradients(model, head, varList, batch.images, batch.labels, [h, w, c], seed);
           } catch (e) {
             throw e instanceof ArcfaceError
               ? diverged(pos.step + 1, epoch, index, e.message, lastCheckpoint)
               : e;
-          } finally {
-            tf.dispose([x, y]);
           }
-          const loss = out.value.dataSync()[0];
-          out.value.dispose();
+          const { loss } = out;
           for (const [name, g] of Object.entries(out.grads)) {
             const key = keyOf.get(name)!;
             const old = sums.get(key);
@@ -272,6 +351,35 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
             throw diverged(pos.step + 1, epoch, index, `the loss is ${loss}`, lastCheckpoint);
           lossSum += loss;
           samples += n;
+        }
+        if (o.gradients) {
+          // The same micro-batches, seeds and loss iterations, computed by the pool: each loss
+          // is checked in order as above, so a divergence names the same batch.
+          const first = iter ? iter.iteration : null;
+          pending.forEach((m, k) => (m.lossIteration = first === null ? null : first + k));
+          let r: GradientResult;
+          try {
+            r = await o.gradients.compute(params, state, pending, data.imageShape);
+          } catch (e) {
+            // A worker's ArcfaceError from a forward pass (bad labels...) names its micro-batch.
+            const k = e instanceof ArcfaceError ? (e as { microBatch?: number }).microBatch : undefined;
+            throw k !== undefined && places[k]
+              ? diverged(pos.step + 1, places[k].epoch, places[k].index, (e as Error).message, lastCheckpoint)
+              : e;
+          }
+          sums = r.grads;
+          if (iter && r.lossIteration !== null) iter.setIteration(r.lossIteration);
+          r.losses.forEach((loss, k) => {
+            if (!Number.isFinite(loss))
+              throw diverged(
+                pos.step + 1,
+                places[k].epoch,
+                places[k].index,
+                `the loss is ${loss}`,
+                lastCheckpoint,
+              );
+            lossSum += loss;
+          });
         }
         if (cfg.accumulate > 1) {
           const avg = new Map([...sums].map(([k, g]) => [k, tf.div(g, cfg.accumulate)] as const));

@@ -22,6 +22,9 @@ export const trainCommand: Command = {
   --val-pairs N        same pairs (and as many different) per validation identity (default 20)
   --validate-every N, --checkpoint-every N   in optimizer steps
   --workers N          decoding threads (default min(2, cores))
+  --parallel N         gradient worker threads (default 1: in-process). Each step's micro-batches are split
+                       over N workers, each holding its own wasm heap (N times the memory); needs
+                       accumulate >= N to use N workers. Results equal the single-worker run up to float rounding
   --resume             continue RUN from its last checkpoint: same data order and optimizer state
 
 Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues from it.`,
@@ -46,6 +49,7 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
         'validate-every': { type: 'string' },
         'checkpoint-every': { type: 'string' },
         workers: { type: 'string' },
+        parallel: { type: 'string' },
         resume: { type: 'boolean' },
       },
       strict: true,
@@ -92,6 +96,9 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
     const valFraction = parseNumber(values['val-fraction'], 'val-fraction', (x) => x > 0 && x < 1);
     const valPairs = int(values['val-pairs'], 'val-pairs');
     const workers = int(values.workers, 'workers');
+    // Not a config key: like --workers, it does not change what is computed. Checked against
+    // accumulate (BAD_CONFIG) by runTraining before any work.
+    const parallel = parseNumber(values.parallel, 'parallel', Number.isInteger);
 
     let progress: Progress | undefined;
     const result = await runTraining({
@@ -101,6 +108,7 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
       valFraction,
       valPairsPerClass: valPairs,
       workers,
+      parallel,
       onProgress: (p) => {
         progress ??= new Progress({ label: 'train', total: p.totalSteps, unit: 'step' });
         progress.tick(
