@@ -22,7 +22,8 @@ test('defaults: arcface_torch recipe (SGD 0.1, momentum 0.9, wd 5e-4 on all, pol
   assert.equal(c.weightDecayOn, 'all');
   assert.deepEqual(c.schedule, { type: 'poly', power: 2 });
   assert.equal(c.clipNorm, 5);
-  assert.deepEqual(c.loss, { name: 'arcface', s: 64, m: 0.5 });
+  // Every loss parameter in effect is recorded, defaults included.
+  assert.deepEqual(c.loss, { name: 'arcface', s: 64, m: 0.5, easyMargin: false, straightThrough: false });
   assert.equal(c.epochs, 20);
   assert.equal(c.steps, null);
   assert.deepEqual(c.data, { train: 'faces/', validation: null, flip: true });
@@ -44,7 +45,7 @@ test('unknown keys and out-of-range values name the key and the file', () => {
     { ...base, loss: { name: 'combined', m1: 1, m2: 0.3 } },
     /run\.json: "loss": combined: give m1, m2 and m3/,
   );
-  bad({ ...base, loss: { name: 'softmax' } }, /"loss\.name" cannot be "softmax"/);
+  bad({ ...base, loss: { name: 'softmax', m: 0.5 } }, /"loss\.m" does not apply to "softmax"/);
   bad({}, /"data" is required/);
   bad({ data: {} }, /"data\.train" must be a non-empty string/);
 });

@@ -51,12 +51,18 @@ test('config: softmax takes no scale or margin; terms are non-negative weights',
     /"loss\.tripletMargin" is given without "loss\.triplet"/,
   );
   badConfig({ name: 'arcface', triplet: 1, tripletMargin: 4 }, /"loss\.tripletMargin" must be <= 3\.14/);
-  assert.deepEqual(cfg({ name: 'arcface', m: 0.5, triplet: 2, tripletMargin: 0.35 }).loss, {
+  assert.deepEqual(cfg({ name: 'arcface', m: 0.4, triplet: 2, tripletMargin: 0.35 }).loss, {
     name: 'arcface',
-    m: 0.5,
+    s: 64,
+    m: 0.4,
+    easyMargin: false,
+    straightThrough: false,
     triplet: 2,
     tripletMargin: 0.35,
   });
+  // Defaults are written out: config.json alone says what was trained.
+  assert.deepEqual(cfg({ name: 'cm2' }).loss, { name: 'cm2', s: 64, m1: 0.9, m2: 0.4, m3: 0.15 });
+  assert.deepEqual(cfg({ name: 'sphereface' }).loss, { name: 'sphereface', s: 64, m1: 1.35 });
 });
 
 test('headFromConfig: the head class and the variables it trains', async () => {

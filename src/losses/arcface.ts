@@ -52,5 +52,12 @@ export function arcFace(opts: ArcFaceOptions = {}): MarginLoss {
   if (opts.straightThrough && opts.easyMargin)
     throw badConfig('arcface: easyMargin does not apply to straightThrough');
   const f = opts.straightThrough ? straightThroughTarget(m) : arcFaceTarget(m, opts.easyMargin);
-  return makeMarginLoss('arcface', opts.s ?? 64, f);
+  const s = opts.s ?? 64;
+  const params = {
+    s,
+    m,
+    easyMargin: opts.easyMargin ?? false,
+    straightThrough: opts.straightThrough ?? false,
+  };
+  return makeMarginLoss('arcface', s, f, { params });
 }

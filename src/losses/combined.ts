@@ -27,5 +27,6 @@ export function combinedMargin(opts: CombinedMarginOptions): MarginLoss {
   checkRange(m2, 0, Math.PI, 'combined: m2');
   checkRange(m3, 0, 2, 'combined: m3');
   const f = (c: tf.Tensor): tf.Tensor => tf.sub(monotoneCosOfAngle(c, m1, m2), m3);
-  return makeMarginLoss(opts.name ?? 'combined', opts.s ?? 64, f);
+  const s = opts.s ?? 64;
+  return makeMarginLoss(opts.name ?? 'combined', s, f, { params: { s, m1, m2, m3 } });
 }

@@ -6,5 +6,6 @@ import { checkRange } from './validate.js';
 export function cosFace(opts: { m3?: number; s?: number } = {}): MarginLoss {
   const m3 = opts.m3 ?? 0.35;
   checkRange(m3, 0, 2, 'cosface: m3');
-  return makeMarginLoss('cosface', opts.s ?? 64, (c) => tf.sub(c, m3));
+  const s = opts.s ?? 64;
+  return makeMarginLoss('cosface', s, (c) => tf.sub(c, m3), { params: { s, m3 } });
 }

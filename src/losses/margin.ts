@@ -16,6 +16,8 @@ export interface MarginLoss {
   target(cos: tf.Tensor): tf.Tensor;
   /** Advances a training schedule (SphereFace's lambda); heads call it once per forward. */
   step?(): void;
+  /** Every parameter in effect, defaults filled in (a run's config.json records them). */
+  readonly params?: Readonly<Record<string, number | boolean>>;
 }
 
 /** f maps the target cosines (any shape) to the target logits; it must not dispose its input. */

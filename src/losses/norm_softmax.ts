@@ -3,5 +3,6 @@ import { tf } from './tf.js';
 import { makeMarginLoss, type MarginLoss } from './margin.js';
 
 export function normSoftmax(opts: { s?: number } = {}): MarginLoss {
-  return makeMarginLoss('norm-softmax', opts.s ?? 64, (c) => tf.clone(c));
+  const s = opts.s ?? 64;
+  return makeMarginLoss('norm-softmax', s, (c) => tf.clone(c), { params: { s } });
 }

@@ -43,7 +43,10 @@ export function sphereFace(opts: { m1?: number; s?: number; lambda?: SphereLambd
     const lambda = lambdaNow();
     return lambda === 0 ? psi : tf.div(tf.add(tf.mul(c, lambda), psi), 1 + lambda);
   };
-  const base = makeMarginLoss('sphereface', opts.s ?? 64, f);
+  const s = opts.s ?? 64;
+  // A lambda schedule is an object: recorded as given in the config, not here.
+  const params: Record<string, number> = typeof spec === 'number' ? { s, m1, lambda: spec } : { s, m1 };
+  const base = makeMarginLoss('sphereface', s, f, { params });
   return {
     ...base,
     get lambda() {

@@ -26,8 +26,9 @@ export function modelDir(name: string, env: NodeJS.ProcessEnv = process.env): st
 
 /** This package's root: src/models/ and dist/models/ both sit two levels below it. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const OWN_NAME = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string })
-  .name;
+export const OWN_PACKAGE = (
+  JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { name: string }
+).name;
 
 /**
  * Folder of a builtin model's weights inside an npm package ('@scope/pkg/sub/dir'); this
@@ -37,7 +38,7 @@ function builtinDir(spec: string): string {
   const parts = spec.split('/');
   const pkg = spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
   const rest = parts.slice(spec.startsWith('@') ? 2 : 1);
-  if (pkg === OWN_NAME) return join(PACKAGE_ROOT, ...rest);
+  if (pkg === OWN_PACKAGE) return join(PACKAGE_ROOT, ...rest);
   const require = createRequire(import.meta.url);
   let root: string;
   try {

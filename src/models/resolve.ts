@@ -182,7 +182,8 @@ export async function resolveModel(
     throw new ArcfaceError('NOT_FOUND', `model ${manifest.name} is not downloaded: ${how}`);
   }
   const path = modelPath(manifest, env);
-  if (!manifest.builtin) await verifyModelFile(manifest, path);
+  // Builtin files come with their package; ours carry a hash, checked like a download.
+  if (!manifest.builtin || manifest.sha256) await verifyModelFile(manifest, path);
   if (Object.keys(overrides).length) manifest = applyOverrides(manifest, overrides, `model ${manifest.name}`);
   return { manifest, path };
 }

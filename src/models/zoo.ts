@@ -10,8 +10,26 @@
  * subset in ../shared (never on the project's test photos); the InsightFace packs' is the one
  * InsightFace's own recognition demo prints, as their thresholdsSource says.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ArcfaceError } from '../errors.js';
+import { OWN_PACKAGE, PACKAGE_ROOT } from './cache.js';
 import { validateManifest, type ModelManifest } from './manifest.js';
+
+/** The package's own default recogniser, trained here; its folder holds the recipe (README.md). */
+export const BUNDLED_RECOGNISER = 'arcface-mbf-celeba';
+const BUNDLED_DIR = 'weights/arcface-mbf-celeba';
+
+/**
+ * The bundled model's manifest, written by tools/make_default_model.ts beside its ONNX (so the
+ * measured numbers live with the weights they describe); absent in a checkout without weights.
+ */
+function bundled(): Record<string, unknown>[] {
+  const path = join(PACKAGE_ROOT, BUNDLED_DIR, 'manifest.json');
+  if (!existsSync(path)) return [];
+  const m = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  return [{ ...m, name: BUNDLED_RECOGNISER, builtin: `${OWN_PACKAGE}/${BUNDLED_DIR}` }];
+}
 
 const INSIGHTFACE = 'https://github.com/deepinsight/insightface/releases/download/v0.7';
 const INSIGHTFACE_LICENCE =
@@ -59,6 +77,7 @@ const SCRFD_INPUT = {
 } as const;
 
 const RAW: Record<string, unknown>[] = [
+  ...bundled(),
   {
     name: 'buffalo_l',
     task: 'recognition',

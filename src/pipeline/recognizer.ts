@@ -3,7 +3,8 @@
  * InsightFace pipeline — detect 5 landmarks, warp by a similarity transform onto the template
  * (face_align.norm_crop), embed, normalise — and 1:1 verification on the cosine.
  *
- *   const rec = await FaceRecognizer.create({ model: 'buffalo_l' });
+ *   const rec = await FaceRecognizer.create(); // bundled model, offline detector
+ *   const rec2 = await FaceRecognizer.create({ model: 'buffalo_l' }); // after `arcface models pull buffalo_l`
  *   const { similarity, same } = await rec.verify('a.jpg', 'b.jpg');
  */
 import { ArcfaceError, badInput } from '../errors.js';
@@ -14,19 +15,24 @@ import { resizeRgb } from '../image/decode.js';
 import type { RgbImage } from '../image/types.js';
 import { Embedder } from '../models/embedder.js';
 import type { ModelManifest } from '../models/manifest.js';
+import { BUNDLED_RECOGNISER } from '../models/zoo.js';
 import { openDetector, resolveDetectorSpec } from './detector_path.js';
 import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
 import { thresholdFor } from '../models/user_config.js';
 import { describeInput, loadImage, type ImageInput } from './inputs.js';
 import { angleDegrees, cosine } from './similarity.js';
 
-/** InsightFace's default pack; pulled once with `arcface models pull buffalo_l`. */
-export const DEFAULT_MODEL = 'buffalo_l';
+/**
+ * The recogniser this package ships (trained here on CelebA, research only): works offline with
+ * nothing pulled. `arcface models pull buffalo_l` then `--model buffalo_l` for InsightFace's
+ * much stronger pack (also research only).
+ */
+export const DEFAULT_MODEL = BUNDLED_RECOGNISER;
 /** Ships inside an npm dependency, so detection works offline with nothing pulled. */
 export const DEFAULT_DETECTOR = 'faceapi';
 
 export interface RecognizerOptions {
-  /** Zoo name, manifest .json or .onnx path (default buffalo_l). */
+  /** Zoo name, manifest .json or .onnx path (default: the bundled arcface-mbf-celeba). */
   model?: string;
   /** Pre-processing for a bare .onnx model (colour order, mean, std, layout). */
   preprocess?: PreprocessOverrides;

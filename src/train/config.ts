@@ -192,7 +192,8 @@ function parseLoss(r: Reader, v: unknown): LossConfig {
     r.fail('loss.tripletMargin', 'is given without "loss.triplet" (the triplet term\'s weight)');
   if (name === 'softmax') {
     const extra = MARGIN_KEYS.find((k) => o[k] !== undefined);
-    if (extra) r.fail(`loss.${extra}`, 'does not apply to "softmax" (a biased FC layer: no scale, no margin)');
+    if (extra)
+      r.fail(`loss.${extra}`, 'does not apply to "softmax" (a biased FC layer: no scale, no margin)');
     if (out.inter !== undefined) r.fail('loss.inter', 'needs a normalised head, not "softmax"');
     return out;
   }
@@ -203,13 +204,16 @@ function parseLoss(r: Reader, v: unknown): LossConfig {
   for (const k of ['easyMargin', 'straightThrough'] as const)
     if (o[k] !== undefined) out[k] = r.bool(o[k], `loss.${k}`);
   if (o.lambda !== undefined) out.lambda = o.lambda as SphereLambda;
+  let params: Readonly<Record<string, number | boolean>> | undefined;
   try {
-    marginLossByName(name, out);
+    params = marginLossByName(name, out).params;
   } catch (e) {
     if (e instanceof ArcfaceError) throw new ArcfaceError('BAD_CONFIG', `${r.source}: "loss": ${e.message}`);
     throw e;
   }
-  return out;
+  // Every parameter in effect, defaults included, so config.json alone says what was trained
+  // ("m" is arcface's name for m2: cm1 / cm2 record m1, m2, m3).
+  return { ...out, ...params, name } as LossConfig;
 }
 
 function parseSchedule(r: Reader, v: unknown): ScheduleConfig {
@@ -272,7 +276,7 @@ export function parseTrainConfig(json: unknown, source: string, opts: ParseOptio
   const cfg: TrainConfig = {
     backbone: get('backbone', (v) => r.str(v, 'backbone'), d.backbone),
     embeddingSize: get('embeddingSize', (v) => r.num(v, 'embeddingSize', count), d.embeddingSize),
-    loss: o.loss === undefined ? { ...d.loss } : parseLoss(r, o.loss),
+    loss: parseLoss(r, o.loss ?? d.loss),
     batchSize: get('batchSize', (v) => r.num(v, 'batchSize', count), d.batchSize),
     accumulate: get('accumulate', (v) => r.num(v, 'accumulate', count), d.accumulate),
     epochs,
