@@ -126,7 +126,6 @@ test('2 gradient workers = in-process: every weight, BN running statistic, loss 
   for (const [key, a] of local.weights) {
     const b = par.weights.get(key)!;
     const e = relErr(b, a);
-    if (process.env.PARALLEL_DEBUG) console.log(key, e);
     assert.ok(e < 1e-5, `${key}: relative error ${e}`);
     if (key.endsWith('running_var')) {
       bnChecked++;
@@ -237,4 +236,30 @@ test('a dead worker rejects compute; --parallel beyond accumulate is a clear BAD
     runTraining({ config: config({ accumulate: 2 }), runDir: tmp(), parallel: 3 }),
     (e: unknown) => e instanceof ArcfaceError && e.code === 'BAD_CONFIG' && /accumulate is 2/.test(e.message),
   );
+});
+
+test('the trainer names the batch whose forward failed in a worker, as in-process', async () => {
+  const cfg = config();
+  const bad = source();
+  const data: BatchSource = {
+    ...bad,
+    async *epoch(e, opts) {
+      let i = opts?.fromBatch ?? 0;
+      for await (const b of bad.epoch(e, opts)) {
+        if (i++ === 2) b.labels[0] = 9; // not one of the 5 classes
+        yield b;
+      }
+    },
+  };
+  const model = createBackbone({ name: 'mobilefacenet', embeddingSize: EMB, seed: cfg.seed });
+  const head = headFromConfig(cfg, CLASSES);
+  try {
+    await assert.rejects(
+      train({ config: cfg, runDir: tmp(), model, head, data, catchSignals: false, gradients: pool }),
+      /^ArcfaceError: training stopped at step 1 \(epoch 0, batch 2\): gradient worker 1: /,
+    );
+  } finally {
+    model.dispose();
+    tf.dispose([...headWeights(head).values()]);
+  }
 });

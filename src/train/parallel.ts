@@ -77,15 +77,15 @@ export class GradientWorkerError extends ArcfaceError {
 }
 
 /** `--parallel N` needs a micro-batch per worker: BAD_CONFIG before any work otherwise. */
-export function checkParallel(parallel: number, accumulate: number, source = 'train'): void {
+export function checkParallel(parallel: number, accumulate: number): void {
   if (!Number.isInteger(parallel) || parallel < 1)
-    throw new ArcfaceError('BAD_CONFIG', `${source}: --parallel must be an integer >= 1, got ${parallel}`);
+    throw new ArcfaceError('BAD_CONFIG', `--parallel must be an integer >= 1, got ${parallel}`);
   if (parallel > accumulate)
     throw new ArcfaceError(
       'BAD_CONFIG',
-      `${source}: --parallel ${parallel} needs accumulate >= ${parallel}, but accumulate is ${accumulate}: ` +
-        'each worker computes whole micro-batches. Raise accumulate (a smaller batchSize keeps the step size) ' +
-        `or use --parallel ${accumulate}.`,
+      `--parallel ${parallel} needs accumulate >= ${parallel}, but accumulate is ${accumulate}: each worker ` +
+        `computes whole micro-batches. Raise accumulate to ${parallel} or more (a step holds batchSize x ` +
+        `accumulate images: lower batchSize to keep that) or use --parallel ${accumulate}.`,
     );
 }
 
