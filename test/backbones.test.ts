@@ -346,4 +346,23 @@ describe('backbones: fused training-mode BN (+ PReLU) custom gradient', () => {
     x.dispose();
     bb.dispose();
   });
+  test('dropout masks follow the trainer seed: same seed, same output; resumed runs and workers repeat them', () => {
+    const bb = createBackbone({ name: 'iresnet18', dropout: 0.5, embeddingSize: 8 });
+    const x = tf.randomUniform([2, 112, 112, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
+    const run = (seed: number) => {
+      const y = bb.apply(x, true, seed);
+      const v = y.dataSync().slice();
+      y.dispose();
+      return v;
+    };
+    const a = run(7);
+    assert.deepEqual(run(7), a);
+    const b = run(8);
+    assert.ok(
+      b.some((v, i) => v !== a[i]),
+      'another seed draws another mask',
+    );
+    x.dispose();
+    bb.dispose();
+  });
 });

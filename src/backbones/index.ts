@@ -85,12 +85,16 @@ export function createBackbone(config: Partial<BackboneConfig> & { name: Backbon
     trainable,
     namedWeights: () => new Map(weights),
     weightSpecs: () => specs.map((s) => ({ ...s, torchShape: [...s.torchShape] })),
-    apply(x, training) {
+    apply(x, training, seed?: number) {
       if (x.rank !== 4 || x.shape[1] !== size || x.shape[2] !== size || x.shape[3] !== 3) {
         throw badShape(`${cfg.name}.apply: input must be NHWC [N, ${size}, ${size}, 3], got [${x.shape}]`);
       }
       if (x.dtype !== 'float32') throw badShape(`${cfg.name}.apply: input must be float32, got ${x.dtype}`);
-      return tf.tidy(() => runGraph(graph, weights, x, training, () => dropoutSeed++) as tf.Tensor2D);
+      // The trainer's seed (drawn from its checkpointed stream) makes dropout masks repeat on
+      // resume and across data-parallel workers; without one, an internal counter.
+      let next = seed;
+      const draw = () => (next !== undefined ? next++ : dropoutSeed++);
+      return tf.tidy(() => runGraph(graph, weights, x, training, draw) as tf.Tensor2D);
     },
     paramCount: () => trainable.reduce((n, v) => n + v.size, 0),
     graph: () => structuredClone(graph),

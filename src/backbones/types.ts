@@ -86,7 +86,7 @@ export interface Backbone {
    * normalises by batch statistics and updates the running ones (PyTorch momentum 0.1, unbiased
    * variance); inference uses the running statistics.
    */
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  apply(x: tf.Tensor4D, training: boolean, seed?: number): tf.Tensor2D;
   /** Trainable parameters. */
   paramCount(): number;
   graph(): BackboneGraph;

@@ -42,4 +42,13 @@ export {
   type Validation,
 } from './trainer.js';
 export { headFromConfig } from './head.js';
+export {
+  GradientPool,
+  GradientWorkerError,
+  checkParallel,
+  combineRunningStats,
+  splitContiguous,
+  type GradientPoolOptions,
+} from './parallel.js';
+export type { GradientSource, GradientResult, MicroBatch } from './trainer.js';
 export type { TrainableModel, TrainableHead, Batch, BatchSource } from './types.js';
