@@ -9,6 +9,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
   /** Silence it (e.g. under --json when stderr is not wanted). */
   quiet?: boolean;
+  /** When the work began (ms epoch), if before the bar was made: the rate counts from it. */
+  startedAt?: number;
 }
 
 function clock(seconds: number): string {
@@ -24,13 +26,14 @@ function clock(seconds: number): string {
 
 export class Progress {
   private done = 0;
-  private readonly start = Date.now();
+  private readonly start: number;
   private lastDraw = 0;
   private status = '';
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
 
   constructor(private readonly opts: ProgressOptions) {
+    this.start = opts.startedAt ?? Date.now();
     this.stream = opts.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
   }

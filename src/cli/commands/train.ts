@@ -101,6 +101,7 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
     const parallel = parseNumber(values.parallel, 'parallel', Number.isInteger);
 
     let progress: Progress | undefined;
+    const sessionStart = Date.now();
     const result = await runTraining({
       config,
       runDir: resolve(values.out),
@@ -110,7 +111,14 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
       workers,
       parallel,
       onProgress: (p) => {
-        progress ??= new Progress({ label: 'train', total: p.totalSteps, unit: 'step' });
+        // Made at the first step (the total is known then), timed from when this session's steps
+        // began; a resumed run's bar counts the steps left.
+        progress ??= new Progress({
+          label: 'train',
+          total: p.totalSteps - p.step + 1,
+          unit: 'step',
+          startedAt: sessionStart,
+        });
         progress.tick(
           1,
           `epoch ${p.epoch} loss ${p.loss.toFixed(3)} lr ${p.lr.toExponential(2)} ${p.samplesPerSec.toFixed(1)} img/s`,
