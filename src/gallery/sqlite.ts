@@ -1,0 +1,461 @@
+/**
+ * The embedded gallery store: one SQLite file (`gallery.db`) in a data folder (default
+ * `./arcface-data/`), through better-sqlite3, with each gallery's search index (search_index.ts)
+ * built from it at open and saved beside it.
+ *
+ * Settings, and why:
+ * - `journal_mode = WAL`: readers never block the writer, and a commit is one append to the WAL.
+ * - `synchronous = NORMAL`: in WAL mode SQLite then fsyncs the WAL only at checkpoints, not at each
+ *   commit. A committed transaction is in the WAL (in the OS page cache) when `commit` returns, so a
+ *   crash or SIGKILL of the process loses nothing committed and never leaves half a transaction; only
+ *   a power cut or OS crash may roll back the last few commits, and the file stays consistent even
+ *   then (SQLite's documentation: "WAL mode is always consistent with synchronous=NORMAL").
+ * - `foreign_keys = ON`: deleting a gallery or subject cascades to its faces and crops.
+ * - `secure_delete = ON`: SQLite puts freed pages on its freelist and, by default, leaves their old
+ *   bytes there until the page is reused (or a VACUUM rewrites the file); a deleted embedding or crop
+ *   would stay readable in the file. With secure_delete the freed content is overwritten with zeros.
+ *   In WAL mode the zeroed pages are written to the WAL first and older WAL frames may still hold
+ *   the data, so every delete is followed by `wal_checkpoint(TRUNCATE)`: the zeroed pages reach the
+ *   database file and the WAL is emptied. VACUUM stays safe (it copies live rows only).
+ *
+ * Everything one `addFaces` writes (faces, crops, the gallery's change id) is one transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ArcfaceError, badInput } from '../errors.js';
+import { openDatabase, type Database } from './better_sqlite3.js';
+import { checkModel, embeddingFromBytes, embeddingToBytes, unitEmbedding } from './embedding.js';
+import { migrate } from './schema.js';
+import { SearchIndex, discardIndexFile, type IndexRow, type SearchIndexOptions } from './search_index.js';
+import type {
+  Face,
+  Gallery,
+  GalleryStore,
+  JsonValue,
+  NewFace,
+  NewGallery,
+  NewSubject,
+  Probe,
+  ReplacementRow,
+  SearchOptions,
+  StoredFace,
+  Subject,
+  SubjectMatch,
+} from './types.js';
+
+export interface SqliteStoreOptions {
+  /** Data folder (created when missing; default `./arcface-data`). */
+  dir?: string;
+  /** Database file name inside it (default `gallery.db`). */
+  file?: string;
+  /** Search index settings (exact/HNSW switch, M, ef, quantization...). */
+  index?: SearchIndexOptions;
+  /** Build every gallery's index at open (default true); false builds each at its first search. */
+  indexAtOpen?: boolean;
+}
+
+export const DEFAULT_DATA_DIR = './arcface-data';
+
+interface GalleryRow {
+  id: number;
+  name: string;
+  model: string;
+  dim: number;
+  created_at: string;
+  change_id: number;
+}
+
+interface FaceRow {
+  id: number;
+  subject_id: number;
+  model: string;
+  image_sha256: string | null;
+  det_score: number | null;
+  created_at: string;
+  embedding: Buffer;
+  has_crop: number;
+  png?: Buffer | null;
+}
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const MAX_NAME = 200;
+
+function checkName(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_NAME || /[\u0000-\u001f]/.test(value))
+    throw badInput(`${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`);
+  return value;
+}
+
+function notFound(message: string): ArcfaceError {
+  return new ArcfaceError('NOT_FOUND', message);
+}
+
+function toFace(r: FaceRow, what: string): Face {
+  return {
+    id: r.id,
+    subjectId: r.subject_id,
+    model: r.model,
+    embedding: embeddingFromBytes(r.embedding, what),
+    imageSha256: r.image_sha256,
+    detScore: r.det_score,
+    hasCrop: r.has_crop === 1,
+    createdAt: r.created_at,
+  };
+}
+
+export class SqliteGalleryStore implements GalleryStore {
+  readonly location: string;
+  readonly dir: string;
+  private readonly db: Database;
+  private readonly indexOptions: SearchIndexOptions;
+  private readonly indexes = new Map<number, SearchIndex>();
+
+  constructor(options: SqliteStoreOptions = {}) {
+    this.dir = resolve(options.dir ?? DEFAULT_DATA_DIR);
+    const path = join(this.dir, options.file ?? 'gallery.db');
+    this.location = `sqlite:${path}`;
+    this.indexOptions = options.index ?? {};
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      this.db = openDatabase(path, { timeout: 5000 });
+    } catch (e) {
+      throw new ArcfaceError('BAD_CONFIG', `gallery store ${path}: cannot open (${(e as Error).message})`);
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('secure_delete = ON');
+    migrate(this.db, path);
+    if (options.indexAtOpen !== false)
+      for (const g of this.db.prepare('SELECT * FROM galleries').all() as GalleryRow[]) this.index(g);
+  }
+
+  /** The search index of a gallery, (re)built when missing or when another process changed the gallery. */
+  indexOf(gallery: string): SearchIndex {
+    return this.index(this.galleryRow(gallery));
+  }
+
+  async createGallery(g: NewGallery): Promise<Gallery> {
+    checkName(g.name, 'gallery name');
+    checkName(g.model, `gallery '${g.name}': model name`);
+    if (!(Number.isInteger(g.dim) && g.dim >= 1 && g.dim <= 65536))
+      throw badInput(`gallery '${g.name}': embedding dim must be an integer in 1..65536, got ${g.dim}`);
+    if (this.db.prepare('SELECT 1 FROM galleries WHERE name = ?').get(g.name))
+      throw badInput(`gallery '${g.name}' already exists in ${this.location}`);
+    this.db
+      .prepare('INSERT INTO galleries (name, model, dim, created_at) VALUES (?, ?, ?, ?)')
+      .run(g.name, g.model, g.dim, new Date().toISOString());
+    return (await this.getGallery(g.name))!;
+  }
+
+  async getGallery(name: string): Promise<Gallery | null> {
+    const r = this.db.prepare('SELECT * FROM galleries WHERE name = ?').get(name) as GalleryRow | undefined;
+    return r ? this.toGallery(r) : null;
+  }
+
+  async listGalleries(): Promise<Gallery[]> {
+    const rows = this.db.prepare('SELECT * FROM galleries ORDER BY name').all() as GalleryRow[];
+    return rows.map((r) => this.toGallery(r));
+  }
+
+  async deleteGallery(name: string): Promise<boolean> {
+    const r = this.db.prepare('SELECT * FROM galleries WHERE name = ?').get(name) as GalleryRow | undefined;
+    if (!r) return false;
+    this.db.prepare('DELETE FROM galleries WHERE id = ?').run(r.id);
+    // The saved graph holds the gallery's vectors too (biometric data): unlinked now.
+    this.indexes.get(r.id)?.close();
+    this.indexes.delete(r.id);
+    discardIndexFile(this.indexFile(r.id));
+    this.purge();
+    return true;
+  }
+
+  async addSubject(gallery: string, s: NewSubject): Promise<Subject> {
+    const g = this.galleryRow(gallery);
+    checkName(s.name, `gallery '${gallery}': subject name`);
+    const externalId = s.externalId ?? randomUUID();
+    checkName(externalId, `gallery '${gallery}': subject external id`);
+    const metadata = JSON.stringify(s.metadata ?? null);
+    if (this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ?').get(g.id, externalId))
+      throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
+    const r = this.db
+      .prepare('INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(g.id, externalId, s.name, metadata, new Date().toISOString());
+    return (await this.getSubject(gallery, Number(r.lastInsertRowid)))!;
+  }
+
+  async getSubject(gallery: string, subjectId: number): Promise<Subject | null> {
+    const g = this.galleryRow(gallery);
+    const r = this.db.prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.id = ?`).get(g.id, subjectId);
+    return r ? toSubject(r as SubjectRow) : null;
+  }
+
+  async findSubject(gallery: string, externalId: string): Promise<Subject | null> {
+    const g = this.galleryRow(gallery);
+    const r = this.db.prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.external_id = ?`).get(g.id, externalId);
+    return r ? toSubject(r as SubjectRow) : null;
+  }
+
+  async listSubjects(gallery: string): Promise<Subject[]> {
+    const g = this.galleryRow(gallery);
+    const rows = this.db.prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? ORDER BY s.id`).all(g.id) as SubjectRow[];
+    return rows.map(toSubject);
+  }
+
+  async deleteSubject(gallery: string, subjectId: number): Promise<boolean> {
+    const g = this.galleryRow(gallery);
+    const index = this.index(g);
+    const version = this.db.transaction(() => {
+      const r = this.db.prepare('DELETE FROM subjects WHERE gallery_id = ? AND id = ?').run(g.id, subjectId);
+      return r.changes ? this.bump(g.id) : null;
+    })();
+    if (version === null) return false;
+    index.removeSubject(subjectId, version);
+    this.purge();
+    return true;
+  }
+
+  async addFaces(gallery: string, subjectId: number, faces: NewFace[]): Promise<number[]> {
+    const g = this.galleryRow(gallery);
+    if (!Array.isArray(faces) || faces.length === 0) throw badInput(`gallery '${gallery}': addFaces needs faces`);
+    const prepared = faces.map((f, i) => {
+      const what = `gallery '${gallery}', face ${i}`;
+      checkModel(this.toGallery(g), f.model, `enroll (${what})`);
+      const embedding = unitEmbedding(f.embedding, g.dim, what);
+      if (f.imageSha256 !== undefined && !/^[0-9a-f]{64}$/.test(f.imageSha256))
+        throw badInput(`${what}: imageSha256 must be 64 lower-case hex digits`);
+      if (f.detScore !== undefined && !Number.isFinite(f.detScore)) throw badInput(`${what}: detScore is not finite`);
+      if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
+        throw badInput(`${what}: the crop must be PNG bytes`);
+      return { ...f, embedding };
+    });
+    const index = this.index(g);
+    const insertFace = this.db.prepare(
+      'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, created_at, embedding) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    const insertCrop = this.db.prepare('INSERT INTO crops (face_id, png) VALUES (?, ?)');
+    const { ids, version } = this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, subjectId))
+        throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+      const now = new Date().toISOString();
+      const ids = prepared.map((f) => {
+        const r = insertFace.run(
+          subjectId,
+          g.id,
+          f.model,
+          f.imageSha256 ?? null,
+          f.detScore ?? null,
+          now,
+          embeddingToBytes(f.embedding),
+        );
+        const id = Number(r.lastInsertRowid);
+        if (f.crop) insertCrop.run(id, Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength));
+        return id;
+      });
+      return { ids, version: this.bump(g.id) };
+    })();
+    index.add(
+      prepared.map((f, i) => ({ faceId: ids[i], subjectId, embedding: f.embedding })),
+      version,
+    );
+    return ids;
+  }
+
+  async listFaces(gallery: string, subjectId: number): Promise<Face[]> {
+    const g = this.galleryRow(gallery);
+    const rows = this.db
+      .prepare(`${FACE_SQL} WHERE f.gallery_id = ? AND f.subject_id = ? ORDER BY f.id`)
+      .all(g.id, subjectId) as FaceRow[];
+    return rows.map((r) => toFace(r, `${this.location}: face ${r.id}`));
+  }
+
+  async getCrop(gallery: string, faceId: number): Promise<Uint8Array | null> {
+    const g = this.galleryRow(gallery);
+    const r = this.db
+      .prepare('SELECT c.png FROM faces f LEFT JOIN crops c ON c.face_id = f.id WHERE f.gallery_id = ? AND f.id = ?')
+      .get(g.id, faceId) as { png: Buffer | null } | undefined;
+    if (!r) throw notFound(`gallery '${gallery}' has no face ${faceId}`);
+    return r.png ? new Uint8Array(r.png) : null;
+  }
+
+  async deleteFace(gallery: string, faceId: number): Promise<boolean> {
+    const g = this.galleryRow(gallery);
+    const index = this.index(g);
+    const version = this.db.transaction(() => {
+      const r = this.db.prepare('DELETE FROM faces WHERE gallery_id = ? AND id = ?').run(g.id, faceId);
+      return r.changes ? this.bump(g.id) : null;
+    })();
+    if (version === null) return false;
+    index.remove([faceId], version);
+    this.purge();
+    return true;
+  }
+
+  async search(gallery: string, probe: Probe, options: SearchOptions = {}): Promise<SubjectMatch[]> {
+    const g = this.galleryRow(gallery);
+    const k = options.k ?? 5;
+    const aggregate = options.aggregate ?? 'max';
+    if (!(Number.isInteger(k) && k >= 1)) throw badInput(`search: k must be a positive integer, got ${k}`);
+    if (aggregate !== 'max' && aggregate !== 'mean')
+      throw badInput(`search: aggregate must be 'max' or 'mean', got '${aggregate}'`);
+    checkModel(this.toGallery(g), probe.model, 'search');
+    const q = unitEmbedding(probe.embedding, g.dim, `search in gallery '${gallery}'`);
+    const ranked = this.index(g).search(q, k, aggregate);
+    if (ranked.length === 0) return [];
+    const names = new Map(
+      (
+        this.db
+          .prepare(`SELECT id, external_id, name FROM subjects WHERE id IN (${ranked.map(() => '?').join(',')})`)
+          .all(...ranked.map((r) => r.subjectId)) as { id: number; external_id: string; name: string }[]
+      ).map((r) => [r.id, r]),
+    );
+    return ranked.map((r) => ({
+      subjectId: r.subjectId,
+      externalId: names.get(r.subjectId)!.external_id,
+      name: names.get(r.subjectId)!.name,
+      score: r.score,
+      faceId: r.faceId,
+      faceScore: r.faceScore,
+    }));
+  }
+
+  /** Pages by id (not one long-running statement), so the caller may write to the store between faces. */
+  async *faces(gallery: string, options: { crops?: boolean } = {}): AsyncIterable<StoredFace> {
+    const g = this.galleryRow(gallery);
+    const page = this.db.prepare(
+      `${options.crops ? FACE_SQL.replace('SELECT', 'SELECT c.png AS png,') : FACE_SQL} ` +
+        'WHERE f.gallery_id = ? AND f.id > ? ORDER BY f.id LIMIT 500',
+    );
+    let last = 0;
+    for (;;) {
+      const rows = page.all(g.id, last) as FaceRow[];
+      if (rows.length === 0) return;
+      for (const r of rows) {
+        last = r.id;
+        yield { ...toFace(r, `${this.location}: face ${r.id}`), crop: r.png ? new Uint8Array(r.png) : null };
+      }
+    }
+  }
+
+  async replaceEmbeddings(gallery: string, model: string, rows: ReplacementRow[]): Promise<void> {
+    const g = this.galleryRow(gallery);
+    checkName(model, `reindex of gallery '${gallery}': model name`);
+    const dim = rows[0]?.embedding.length ?? g.dim;
+    const prepared = rows.map((r) => ({
+      faceId: r.faceId,
+      embedding: unitEmbedding(r.embedding, dim, `reindex of gallery '${gallery}', face ${r.faceId}`),
+    }));
+    const update = this.db.prepare('UPDATE faces SET embedding = ?, model = ? WHERE gallery_id = ? AND id = ?');
+    this.db.transaction(() => {
+      const ids = this.db.prepare('SELECT id FROM faces WHERE gallery_id = ?').all(g.id) as { id: number }[];
+      const given = new Set(prepared.map((r) => r.faceId));
+      if (given.size !== prepared.length) throw badInput(`reindex of gallery '${gallery}': a face id is repeated`);
+      const missing = ids.filter((r) => !given.has(r.id));
+      if (missing.length || ids.length !== prepared.length)
+        throw badInput(
+          `reindex of gallery '${gallery}': ${prepared.length} new embeddings for ${ids.length} faces ` +
+            `(every face needs one${missing.length ? `; face ${missing[0].id} has none` : ''})`,
+        );
+      for (const r of prepared) update.run(embeddingToBytes(r.embedding), model, g.id, r.faceId);
+      this.db.prepare('UPDATE galleries SET model = ?, dim = ? WHERE id = ?').run(model, dim, g.id);
+      this.bump(g.id);
+    })();
+    // Old-model vectors leave the saved graph too: the rebuilt index overwrites or unlinks it.
+    this.indexes.get(g.id)?.discard();
+    this.indexes.delete(g.id);
+    this.purge();
+    this.indexOf(gallery);
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    for (const index of this.indexes.values()) index.close();
+    this.indexes.clear();
+    this.db.close();
+  }
+
+  private galleryRow(name: string): GalleryRow {
+    if (!this.db.open) throw badInput(`${this.location}: the store is closed`);
+    const r = this.db.prepare('SELECT * FROM galleries WHERE name = ?').get(name) as GalleryRow | undefined;
+    if (!r) throw notFound(`no gallery '${name}' in ${this.location}`);
+    return r;
+  }
+
+  private toGallery(r: GalleryRow): Gallery {
+    const c = this.db
+      .prepare(
+        'SELECT (SELECT count(*) FROM subjects WHERE gallery_id = ?) AS s, (SELECT count(*) FROM faces WHERE gallery_id = ?) AS f',
+      )
+      .get(r.id, r.id) as { s: number; f: number };
+    return { name: r.name, model: r.model, dim: r.dim, createdAt: r.created_at, subjects: c.s, faces: c.f };
+  }
+
+  /** Bumps a gallery's change id inside the caller's transaction; returns the new one. */
+  private bump(galleryId: number): number {
+    this.db.prepare('UPDATE galleries SET change_id = change_id + 1 WHERE id = ?').run(galleryId);
+    return (this.db.prepare('SELECT change_id FROM galleries WHERE id = ?').get(galleryId) as { change_id: number })
+      .change_id;
+  }
+
+  private indexFile(galleryId: number): string {
+    return join(this.dir, `gallery-${galleryId}.usearch`);
+  }
+
+  /** The gallery's index, rebuilt from the database when absent or behind it (a write by another process). */
+  private index(g: GalleryRow): SearchIndex {
+    const have = this.indexes.get(g.id);
+    if (have && have.dim === g.dim && have.version === g.change_id) return have;
+    have?.close();
+    const rows: IndexRow[] = [];
+    const stmt = this.db.prepare('SELECT id, subject_id, embedding FROM faces WHERE gallery_id = ? ORDER BY id');
+    for (const r of stmt.all(g.id) as { id: number; subject_id: number; embedding: Buffer }[])
+      rows.push({
+        faceId: r.id,
+        subjectId: r.subject_id,
+        embedding: embeddingFromBytes(r.embedding, `${this.location}: face ${r.id}`),
+      });
+    const index = new SearchIndex(g.dim, rows, g.change_id, this.indexOptions, this.indexFile(g.id));
+    this.indexes.set(g.id, index);
+    return index;
+  }
+
+  /** After a delete: the zeroed pages (secure_delete) go into the file and the WAL is emptied. */
+  private purge(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+}
+
+interface SubjectRow {
+  id: number;
+  external_id: string;
+  name: string;
+  metadata: string;
+  created_at: string;
+  faces: number;
+}
+
+const SUBJECT_SQL =
+  'SELECT s.id, s.external_id, s.name, s.metadata, s.created_at, ' +
+  '(SELECT count(*) FROM faces f WHERE f.subject_id = s.id) AS faces FROM subjects s';
+
+const FACE_SQL =
+  'SELECT f.id, f.subject_id, f.model, f.image_sha256, f.det_score, f.created_at, f.embedding, ' +
+  '(c.face_id IS NOT NULL) AS has_crop FROM faces f LEFT JOIN crops c ON c.face_id = f.id';
+
+function toSubject(r: SubjectRow): Subject {
+  return {
+    id: r.id,
+    externalId: r.external_id,
+    name: r.name,
+    metadata: JSON.parse(r.metadata) as JsonValue,
+    createdAt: r.created_at,
+    faces: r.faces,
+  };
+}
+
+/** Opens (creating) the embedded store. */
+export function openSqliteStore(options: SqliteStoreOptions = {}): SqliteGalleryStore {
+  return new SqliteGalleryStore(options);
+}

@@ -1,0 +1,156 @@
+/**
+ * The gallery's data model and the one interface every store implements (the embedded SQLite store
+ * here, a PostgreSQL/pgvector store beside it), so the CLI, the HTTP API and the shared test suite
+ * never know which one they talk to. Every method is async for that reason, even where SQLite is not.
+ *
+ * A gallery is a collection made with one recognition model: its model name and embedding size are
+ * fixed at creation (changed only by `replaceEmbeddings`, the `reindex` path), because cosines
+ * between embeddings of two different models mean nothing. Subjects are the identities; faces are
+ * their enrolled embeddings, each with the aligned 112x112 crop it was made from.
+ */
+
+/** A JSON value, for a subject's free metadata (CompreFace's and deepface's users keep ids, notes...). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface Gallery {
+  name: string;
+  /** The recognition model's name (a zoo name or a manifest's `name`): every embedding comes from it. */
+  model: string;
+  /** Embedding length of that model. */
+  dim: number;
+  /** ISO 8601 time of creation. */
+  createdAt: string;
+  subjects: number;
+  faces: number;
+}
+
+export interface NewGallery {
+  name: string;
+  model: string;
+  dim: number;
+}
+
+export interface Subject {
+  id: number;
+  /** The caller's own id for the person, unique within the gallery (a random UUID when not given). */
+  externalId: string;
+  /** Display name. */
+  name: string;
+  metadata: JsonValue;
+  createdAt: string;
+  faces: number;
+}
+
+export interface NewSubject {
+  name: string;
+  externalId?: string;
+  metadata?: JsonValue;
+}
+
+/** One face to enroll: the embedding with what it was made from. */
+export interface NewFace {
+  /** The face's embedding (stored L2-normalised; a zero or non-finite vector is refused). */
+  embedding: Float32Array;
+  /** The model that made it: must be the gallery's model. */
+  model: string;
+  /** sha256 (hex) of the source image's bytes, to find duplicates and trace a face to its photo. */
+  imageSha256?: string;
+  /** The detector's score for this face. */
+  detScore?: number;
+  /** The aligned 112x112 crop as PNG bytes: the thumbnail, and what `reindex` re-embeds. */
+  crop?: Uint8Array;
+}
+
+export interface Face {
+  id: number;
+  subjectId: number;
+  model: string;
+  /** Unit-norm embedding. */
+  embedding: Float32Array;
+  imageSha256: string | null;
+  detScore: number | null;
+  hasCrop: boolean;
+  createdAt: string;
+}
+
+/** A face as `faces()` yields it for export and reindex. */
+export interface StoredFace extends Face {
+  crop: Uint8Array | null;
+}
+
+/** The probe of a search: an embedding and the model it came from (checked against the gallery's). */
+export interface Probe {
+  embedding: Float32Array;
+  model: string;
+}
+
+/**
+ * How a subject with several faces is scored against a probe: 'max' is the best cosine over its
+ * faces (deepface's `find`, CompreFace), 'mean' the mean cosine over all of them.
+ */
+export type Aggregate = 'max' | 'mean';
+
+export interface SearchOptions {
+  /** Subjects to return (default 5). */
+  k?: number;
+  aggregate?: Aggregate;
+}
+
+export interface SubjectMatch {
+  subjectId: number;
+  externalId: string;
+  name: string;
+  /** Best or mean cosine, as `aggregate` says. */
+  score: number;
+  /** The subject's face with the highest cosine to the probe. */
+  faceId: number;
+  /** That face's cosine (equals `score` for 'max'). */
+  faceScore: number;
+}
+
+/** A new embedding for an existing face, for `replaceEmbeddings`. */
+export interface ReplacementRow {
+  faceId: number;
+  embedding: Float32Array;
+}
+
+export interface GalleryStore {
+  /** What this store is, for messages: 'sqlite:/path/gallery.db', 'postgres://host/db'. */
+  readonly location: string;
+
+  createGallery(gallery: NewGallery): Promise<Gallery>;
+  /** null when there is no gallery of that name. */
+  getGallery(name: string): Promise<Gallery | null>;
+  listGalleries(): Promise<Gallery[]>;
+  /** Deletes the gallery with all its subjects, faces and crops. false when it did not exist. */
+  deleteGallery(name: string): Promise<boolean>;
+
+  addSubject(gallery: string, subject: NewSubject): Promise<Subject>;
+  getSubject(gallery: string, subjectId: number): Promise<Subject | null>;
+  findSubject(gallery: string, externalId: string): Promise<Subject | null>;
+  listSubjects(gallery: string): Promise<Subject[]>;
+  /** Deletes the subject, its faces, embeddings and crops for good (no soft delete). */
+  deleteSubject(gallery: string, subjectId: number): Promise<boolean>;
+
+  /** Enrolls faces of one subject in one transaction: all of them are stored or none. Returns their ids. */
+  addFaces(gallery: string, subjectId: number, faces: NewFace[]): Promise<number[]>;
+  /** A subject's faces, oldest first (embeddings included, crops not). */
+  listFaces(gallery: string, subjectId: number): Promise<Face[]>;
+  /** The crop's PNG bytes, null when the face has none; NOT_FOUND when there is no such face. */
+  getCrop(gallery: string, faceId: number): Promise<Uint8Array | null>;
+  deleteFace(gallery: string, faceId: number): Promise<boolean>;
+
+  /** Top-k subjects for a probe, best first. */
+  search(gallery: string, probe: Probe, options?: SearchOptions): Promise<SubjectMatch[]>;
+
+  /** Every face of a gallery in id order (for export and reindex); crops only when asked. */
+  faces(gallery: string, options?: { crops?: boolean }): AsyncIterable<StoredFace>;
+
+  /**
+   * Re-embeds a gallery with another model (`reindex`): one row per face of the gallery, all in one
+   * transaction, after which the gallery's model and dim are the new ones.
+   */
+  replaceEmbeddings(gallery: string, model: string, rows: ReplacementRow[]): Promise<void>;
+
+  close(): Promise<void>;
+}
