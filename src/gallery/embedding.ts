@@ -21,7 +21,8 @@ export function checkModel(gallery: Gallery, model: string, action: string): voi
 /** A unit-norm copy of `v`, after checking its length against the gallery's and that it can be normalised. */
 export function unitEmbedding(v: Float32Array, dim: number, what: string): Float32Array {
   if (!(v instanceof Float32Array)) throw badInput(`${what}: the embedding must be a Float32Array`);
-  if (v.length !== dim) throw badShape(`${what}: embedding of length ${v.length}, the gallery's model makes ${dim}`);
+  if (v.length !== dim)
+    throw badShape(`${what}: embedding of length ${v.length}, the gallery's model makes ${dim}`);
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i] * v[i];
   if (!Number.isFinite(s) || s === 0) throw badInput(`${what}: the embedding is zero or not finite`);

@@ -2,7 +2,19 @@
 export * from './types.js';
 export { checkModel, unitEmbedding, embeddingToBytes, embeddingFromBytes } from './embedding.js';
 export { SubjectRanker, type RankedSubject } from './rank.js';
-export { SearchIndex, discardIndexFile, type SearchIndexOptions, type IndexRow, type IndexOrigin } from './search_index.js';
+export {
+  SearchIndex,
+  discardIndexFile,
+  type SearchIndexOptions,
+  type IndexRow,
+  type IndexOrigin,
+} from './search_index.js';
 export { SqliteGalleryStore, openSqliteStore, DEFAULT_DATA_DIR, type SqliteStoreOptions } from './sqlite.js';
 export { SCHEMA_VERSION } from './schema.js';
-export { identify, verifySubject, type IdentifyOptions, type Identification, type SubjectVerification } from './identify.js';
+export {
+  identify,
+  verifySubject,
+  type IdentifyOptions,
+  type Identification,
+  type SubjectVerification,
+} from './identify.js';

@@ -34,7 +34,12 @@ export class SubjectRanker {
   top(k: number, aggregate: Aggregate): RankedSubject[] {
     const out: RankedSubject[] = [];
     for (const [subjectId, a] of this.acc)
-      out.push({ subjectId, score: aggregate === 'max' ? a.best : a.sum / a.n, faceId: a.face, faceScore: a.best });
+      out.push({
+        subjectId,
+        score: aggregate === 'max' ? a.best : a.sum / a.n,
+        faceId: a.face,
+        faceScore: a.best,
+      });
     out.sort((x, y) => y.score - x.score || x.subjectId - y.subjectId);
     return out.slice(0, k);
   }

@@ -108,14 +108,31 @@ export class SearchIndex {
    * Builds the index of a gallery from all its rows. `version` is the store's change id of the gallery
    * (bumped by every write); `file` is where the HNSW graph is saved (none: never saved).
    */
-  constructor(dim: number, rows: Iterable<IndexRow>, version: number, options: SearchIndexOptions = {}, file?: string) {
+  constructor(
+    dim: number,
+    rows: Iterable<IndexRow>,
+    version: number,
+    options: SearchIndexOptions = {},
+    file?: string,
+  ) {
     this.dim = dim;
-    this.opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
-    for (const key of ['annThreshold', 'connectivity', 'expansionAdd', 'expansionSearch', 'minCandidates'] as const)
+    this.opts = {
+      ...DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    };
+    for (const key of [
+      'annThreshold',
+      'connectivity',
+      'expansionAdd',
+      'expansionSearch',
+      'minCandidates',
+    ] as const)
       if (!(Number.isInteger(this.opts[key]) && this.opts[key] >= 1))
         throw badInput(`search index: option ${key} must be a positive integer, got ${this.opts[key]}`);
     if (!['f16', 'f32'].includes(this.opts.quantization))
-      throw badInput(`search index: option quantization must be 'f16' or 'f32', got '${this.opts.quantization}'`);
+      throw badInput(
+        `search index: option quantization must be 'f16' or 'f32', got '${this.opts.quantization}'`,
+      );
     if (!['auto', 'exact', 'hnsw'].includes(this.opts.ann))
       throw badInput(`search index: option ann must be 'auto', 'exact' or 'hnsw', got '${this.opts.ann}'`);
     this.file = file;
@@ -202,7 +219,8 @@ export class SearchIndex {
   /** The exact cosine of a unit probe with every face of a subject (face id -> cosine). */
   scoreSubject(probe: Float32Array, subjectId: number): Map<number, number> {
     const out = new Map<number, number>();
-    for (const id of this.facesOf.get(subjectId) ?? []) out.set(id, dotRow(probe, this.matrix, this.rowOf.get(id)!));
+    for (const id of this.facesOf.get(subjectId) ?? [])
+      out.set(id, dotRow(probe, this.matrix, this.rowOf.get(id)!));
     return out;
   }
 
@@ -278,7 +296,9 @@ export class SearchIndex {
 
   private append(r: IndexRow): void {
     if (r.embedding.length !== this.dim)
-      throw badInput(`search index: face ${r.faceId} has ${r.embedding.length} values, the index ${this.dim}`);
+      throw badInput(
+        `search index: face ${r.faceId} has ${r.embedding.length} values, the index ${this.dim}`,
+      );
     if (this.rowOf.has(r.faceId)) throw badInput(`search index: face ${r.faceId} is already indexed`);
     if ((this.n + 1) * this.dim > this.matrix.length) {
       const cap = Math.max(64, this.faceIds.length * 2);

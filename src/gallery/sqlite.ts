@@ -82,8 +82,15 @@ const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const MAX_NAME = 200;
 
 function checkName(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_NAME || /[\u0000-\u001f]/.test(value))
-    throw badInput(`${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`);
+  if (
+    typeof value !== 'string' ||
+    value.trim() === '' ||
+    value.length > MAX_NAME ||
+    /[\u0000-\u001f]/.test(value)
+  )
+    throw badInput(
+      `${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`,
+    );
   return value;
 }
 
@@ -177,10 +184,14 @@ export class SqliteGalleryStore implements GalleryStore {
     const externalId = s.externalId ?? randomUUID();
     checkName(externalId, `gallery '${gallery}': subject external id`);
     const metadata = JSON.stringify(s.metadata ?? null);
-    if (this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ?').get(g.id, externalId))
+    if (
+      this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ?').get(g.id, externalId)
+    )
       throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
     const r = this.db
-      .prepare('INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
+      )
       .run(g.id, externalId, s.name, metadata, new Date().toISOString());
     return (await this.getSubject(gallery, Number(r.lastInsertRowid)))!;
   }
@@ -193,13 +204,17 @@ export class SqliteGalleryStore implements GalleryStore {
 
   async findSubject(gallery: string, externalId: string): Promise<Subject | null> {
     const g = this.galleryRow(gallery);
-    const r = this.db.prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.external_id = ?`).get(g.id, externalId);
+    const r = this.db
+      .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.external_id = ?`)
+      .get(g.id, externalId);
     return r ? toSubject(r as SubjectRow) : null;
   }
 
   async listSubjects(gallery: string): Promise<Subject[]> {
     const g = this.galleryRow(gallery);
-    const rows = this.db.prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? ORDER BY s.id`).all(g.id) as SubjectRow[];
+    const rows = this.db
+      .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? ORDER BY s.id`)
+      .all(g.id) as SubjectRow[];
     return rows.map(toSubject);
   }
 
@@ -218,14 +233,16 @@ export class SqliteGalleryStore implements GalleryStore {
 
   async addFaces(gallery: string, subjectId: number, faces: NewFace[]): Promise<number[]> {
     const g = this.galleryRow(gallery);
-    if (!Array.isArray(faces) || faces.length === 0) throw badInput(`gallery '${gallery}': addFaces needs faces`);
+    if (!Array.isArray(faces) || faces.length === 0)
+      throw badInput(`gallery '${gallery}': addFaces needs faces`);
     const prepared = faces.map((f, i) => {
       const what = `gallery '${gallery}', face ${i}`;
       checkModel(this.toGallery(g), f.model, `enroll (${what})`);
       const embedding = unitEmbedding(f.embedding, g.dim, what);
       if (f.imageSha256 !== undefined && !/^[0-9a-f]{64}$/.test(f.imageSha256))
         throw badInput(`${what}: imageSha256 must be 64 lower-case hex digits`);
-      if (f.detScore !== undefined && !Number.isFinite(f.detScore)) throw badInput(`${what}: detScore is not finite`);
+      if (f.detScore !== undefined && !Number.isFinite(f.detScore))
+        throw badInput(`${what}: detScore is not finite`);
       if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
         throw badInput(`${what}: the crop must be PNG bytes`);
       return { ...f, embedding };
@@ -274,7 +291,9 @@ export class SqliteGalleryStore implements GalleryStore {
   async getCrop(gallery: string, faceId: number): Promise<Uint8Array | null> {
     const g = this.galleryRow(gallery);
     const r = this.db
-      .prepare('SELECT c.png FROM faces f LEFT JOIN crops c ON c.face_id = f.id WHERE f.gallery_id = ? AND f.id = ?')
+      .prepare(
+        'SELECT c.png FROM faces f LEFT JOIN crops c ON c.face_id = f.id WHERE f.gallery_id = ? AND f.id = ?',
+      )
       .get(g.id, faceId) as { png: Buffer | null } | undefined;
     if (!r) throw notFound(`gallery '${gallery}' has no face ${faceId}`);
     return r.png ? new Uint8Array(r.png) : null;
@@ -307,7 +326,9 @@ export class SqliteGalleryStore implements GalleryStore {
     const names = new Map(
       (
         this.db
-          .prepare(`SELECT id, external_id, name FROM subjects WHERE id IN (${ranked.map(() => '?').join(',')})`)
+          .prepare(
+            `SELECT id, external_id, name FROM subjects WHERE id IN (${ranked.map(() => '?').join(',')})`,
+          )
           .all(...ranked.map((r) => r.subjectId)) as { id: number; external_id: string; name: string }[]
       ).map((r) => [r.id, r]),
     );
@@ -347,11 +368,14 @@ export class SqliteGalleryStore implements GalleryStore {
       faceId: r.faceId,
       embedding: unitEmbedding(r.embedding, dim, `reindex of gallery '${gallery}', face ${r.faceId}`),
     }));
-    const update = this.db.prepare('UPDATE faces SET embedding = ?, model = ? WHERE gallery_id = ? AND id = ?');
+    const update = this.db.prepare(
+      'UPDATE faces SET embedding = ?, model = ? WHERE gallery_id = ? AND id = ?',
+    );
     this.db.transaction(() => {
       const ids = this.db.prepare('SELECT id FROM faces WHERE gallery_id = ?').all(g.id) as { id: number }[];
       const given = new Set(prepared.map((r) => r.faceId));
-      if (given.size !== prepared.length) throw badInput(`reindex of gallery '${gallery}': a face id is repeated`);
+      if (given.size !== prepared.length)
+        throw badInput(`reindex of gallery '${gallery}': a face id is repeated`);
       const missing = ids.filter((r) => !given.has(r.id));
       if (missing.length || ids.length !== prepared.length)
         throw badInput(
@@ -395,8 +419,9 @@ export class SqliteGalleryStore implements GalleryStore {
   /** Bumps a gallery's change id inside the caller's transaction; returns the new one. */
   private bump(galleryId: number): number {
     this.db.prepare('UPDATE galleries SET change_id = change_id + 1 WHERE id = ?').run(galleryId);
-    return (this.db.prepare('SELECT change_id FROM galleries WHERE id = ?').get(galleryId) as { change_id: number })
-      .change_id;
+    return (
+      this.db.prepare('SELECT change_id FROM galleries WHERE id = ?').get(galleryId) as { change_id: number }
+    ).change_id;
   }
 
   private indexFile(galleryId: number): string {
@@ -409,7 +434,9 @@ export class SqliteGalleryStore implements GalleryStore {
     if (have && have.dim === g.dim && have.version === g.change_id) return have;
     have?.close();
     const rows: IndexRow[] = [];
-    const stmt = this.db.prepare('SELECT id, subject_id, embedding FROM faces WHERE gallery_id = ? ORDER BY id');
+    const stmt = this.db.prepare(
+      'SELECT id, subject_id, embedding FROM faces WHERE gallery_id = ? ORDER BY id',
+    );
     for (const r of stmt.all(g.id) as { id: number; subject_id: number; embedding: Buffer }[])
       rows.push({
         faceId: r.id,

@@ -1,0 +1,145 @@
+/**
+ * The embedded SQLite gallery store: the shared store suite (test/gallery_suite.ts), then what is
+ * SQLite's own: deletion overwrites the bytes in the file (secure_delete + WAL checkpoint), the
+ * schema version, and a batch enroll killed with SIGKILL leaves only complete, searchable faces.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../src/gallery/better_sqlite3.js';
+import { embeddingToBytes, unitEmbedding } from '../src/gallery/embedding.js';
+import { SCHEMA_VERSION } from '../src/gallery/schema.js';
+import { openSqliteStore } from '../src/gallery/sqlite.js';
+import { clusteredVectors, fakePng, galleryStoreSuite } from './gallery_suite.js';
+
+const tmpDir = () => mkdtempSync(join(tmpdir(), 'arcface-gallery-'));
+
+galleryStoreSuite('sqlite', async () => {
+  const dir = tmpDir();
+  return {
+    open: async () => openSqliteStore({ dir }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+/** Every byte the store keeps on disk: the database, its WAL, and the saved search graphs. */
+function diskBytes(dir: string): Buffer {
+  const files = ['gallery.db', 'gallery.db-wal', 'gallery-1.usearch']
+    .map((f) => join(dir, f))
+    .filter(existsSync);
+  return Buffer.concat(files.map((f) => readFileSync(f)));
+}
+
+test('sqlite: a deleted subject leaves no byte of its embeddings or crops in the files (secure_delete, checkpoint)', async () => {
+  const dir = tmpDir();
+  try {
+    // ann 'hnsw' with f32 vectors: the saved graph holds the embedding bytes as the database does.
+    const store = openSqliteStore({ dir, index: { ann: 'hnsw', quantization: 'f32', buildThreads: 1 } });
+    await store.createGallery({ name: 'g', model: 'm', dim: 64 });
+    const { rows } = clusteredVectors(5, 20, 2, 64, 0.2);
+    const ids: number[] = [];
+    for (let c = 0; c < 20; c++) {
+      const s = await store.addSubject('g', { name: `p${c}` });
+      ids.push(s.id);
+      await store.addFaces(
+        'g',
+        s.id,
+        rows
+          .slice(2 * c, 2 * c + 2)
+          .map((r, j) => ({ embedding: r.v, model: 'm', crop: fakePng(100 + 2 * c + j, 3000) })),
+      );
+    }
+    await store.close(); // saves the graph
+    const victim = [rows[10].v, rows[11].v].map((v) => embeddingToBytes(unitEmbedding(v, 64, 'x')));
+    const crop = Buffer.from(fakePng(110, 3000).subarray(8));
+    const keep = embeddingToBytes(unitEmbedding(rows[12].v, 64, 'x'));
+    const before = diskBytes(dir);
+    // The test can fail: the bytes are there before the delete.
+    for (const b of [...victim, crop]) assert.ok(before.includes(b));
+    assert.ok(readFileSync(join(dir, 'gallery-1.usearch')).includes(victim[0]));
+
+    const again = openSqliteStore({ dir, index: { ann: 'hnsw', quantization: 'f32', buildThreads: 1 } });
+    assert.equal(again.indexOf('g').origin, 'mapped');
+    assert.equal(await again.deleteSubject('g', ids[5]), true);
+    const after = diskBytes(dir);
+    for (const b of [...victim, crop]) assert.ok(!after.includes(b), 'deleted bytes still on disk');
+    assert.ok(after.includes(keep));
+    await again.close();
+    const third = openSqliteStore({ dir });
+    assert.equal(await third.getSubject('g', ids[5]), null);
+    assert.equal((await third.getGallery('g'))!.faces, 38);
+    await third.close();
+    for (const b of victim) assert.ok(!diskBytes(dir).includes(b));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite: WAL mode and schema version; a database from a newer arcface is refused', async () => {
+  const dir = tmpDir();
+  try {
+    await openSqliteStore({ dir }).close();
+    const db = openDatabase(join(dir, 'gallery.db'));
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    assert.throws(
+      () => openSqliteStore({ dir }),
+      (e: any) => e.code === 'BAD_CONFIG' && e.message.includes('gallery.db') && /newer/.test(e.message),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite: a batch enroll killed by SIGKILL leaves only complete, searchable faces', async () => {
+  const dir = tmpDir();
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/gallery_enroll_child.ts', dir, '1000'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let committed = -1;
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = out.match(/committed (\d+)\n(?![\s\S]*committed)/);
+        if (m) committed = Number(m[1]);
+        if (committed >= 40 && !child.killed) child.kill('SIGKILL');
+      });
+      child.on('exit', (code, signal) =>
+        signal === 'SIGKILL' ? resolve() : reject(new Error(`child ended with ${code} before the kill`)),
+      );
+    });
+    assert.ok(committed >= 40);
+    const store = openSqliteStore({ dir });
+    try {
+      const subjects = await store.listSubjects('batch');
+      const withFaces = subjects.filter((s) => s.faces > 0);
+      // Every reported commit is there; the batch was killed before its end.
+      assert.ok(withFaces.length >= committed + 1 && withFaces.length < 1000, `${withFaces.length} enrolled`);
+      // All of an addFaces or none of it: 3 faces each (a subject row may exist without faces).
+      for (const s of subjects) assert.ok(s.faces === 0 || s.faces === 3, `${s.name} has ${s.faces} faces`);
+      const { rows } = clusteredVectors(11, 1000, 3, 64, 0.1);
+      for (const s of withFaces) {
+        const i = Number(s.externalId.slice(1));
+        const faces = await store.listFaces('batch', s.id);
+        for (const [j, f] of faces.entries()) {
+          assert.deepEqual(f.embedding, unitEmbedding(rows[i * 3 + j].v, 64, 'x'));
+          assert.deepEqual(await store.getCrop('batch', f.id), fakePng(i * 3 + j, 16_000));
+        }
+        const hit = await store.search('batch', { embedding: faces[1].embedding, model: 'm' }, { k: 1 });
+        assert.equal(hit[0].subjectId, s.id);
+        assert.ok(hit[0].score > 0.99999);
+      }
+    } finally {
+      await store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
