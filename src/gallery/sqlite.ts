@@ -86,7 +86,7 @@ function checkName(value: unknown, what: string): string {
     typeof value !== 'string' ||
     value.trim() === '' ||
     value.length > MAX_NAME ||
-    /[\u0000-\u001f]/.test(value)
+    [...value].some((ch) => ch.charCodeAt(0) < 32)
   )
     throw badInput(
       `${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`,
