@@ -101,8 +101,11 @@ export {
   clipByGlobalNorm,
   saveCheckpoint,
   loadCheckpoint,
+  GradientPool,
+  headFromConfig,
   type TrainConfig,
   type TrainableModel,
+  type TrainableHead,
   type BatchSource,
 } from './train/index.js';
 // Backbones (IResNet, MobileFaceNet) as arcface_torch defines them.
@@ -119,3 +122,5 @@ export { runTraining, loadTrainedBackbone } from './train/run.js';
 export { backboneToOnnx, writeModelPackage } from './export/backbone.js';
 // ONNX export.
 export { encodeOnnx, type OnnxModel, type OnnxNode, type OnnxTensor } from './export/onnx.js';
+// The gallery: enrolled subjects, open-set identification, the embedded SQLite store.
+export * from './gallery/index.js';
