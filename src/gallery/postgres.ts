@@ -1,0 +1,804 @@
+/**
+ * The scale-out gallery store: PostgreSQL with the `vector` extension (pgvector 0.8), through `pg`
+ * and `pgvector`, selected by a `postgres://` URL (src/gallery/open.ts). Same behaviour as the
+ * embedded store (sqlite.ts), checked by the same suite (test/gallery_suite.ts).
+ *
+ * Design, and why:
+ * - One `faces` table for every gallery with an untyped `vector` column (float32, exact: it is what
+ *   `listFaces`, export and re-scoring read). A `vector(dim)` column cannot vary per row, and one
+ *   table per dimension would split subjects, crops and counts across tables for nothing: the
+ *   per-gallery dimension lives in `galleries.dim`, checked on every write.
+ * - One partial HNSW index per gallery (dim <= 4000, pgvector's halfvec HNSW limit) on the
+ *   expression `(embedding::halfvec(dim)) halfvec_cosine_ops WHERE gallery_id = <id>`: each graph
+ *   holds only its gallery (no filtering loss, no other gallery's dimension), in half precision
+ *   (half the index size; the error is removed by re-scoring). The query repeats the same
+ *   expression and predicate, with the gallery id inlined, so the planner can prove the predicate.
+ * - Search: below `annThreshold` faces (default 10,000: a sequential scan of 20 MB is a few ms)
+ *   the candidate subjects come from an exact scan; above, from the HNSW index with
+ *   `hnsw.ef_search` = max(128, candidates) set per transaction (pgvector's default 40 gave recall
+ *   0.88 at 100k in issue 5's measurements, 128 gave 0.994). Either way every face of each candidate
+ *   subject is re-scored in float64 from the stored float32 embedding (as search_index.ts does)
+ *   before ranking, so open-set thresholds never see an approximate or half-precision score.
+ * - `galleries.face_count` is kept by statement-level triggers (any delete path, cascades
+ *   included), so choosing exact vs HNSW never counts a million rows.
+ * - Enrolling is one transaction that first locks the gallery row (FOR NO KEY UPDATE): a
+ *   concurrent `replaceEmbeddings` cannot switch the model between the check and the insert, and
+ *   enrolls into one gallery queue there rather than deadlock on the face counter.
+ * - The tables live in their own Postgres schema (default `arcface`, `?schema=` in the URL or the
+ *   `schema` option), with a version table `arcface_schema`; migrations run under an advisory lock,
+ *   so two processes opening a new database at once do not race.
+ *
+ * Deleting is permanent at the SQL level: the rows (embedding, crop, and the halfvec copy in the
+ * HNSW index) are gone from every query when the DELETE commits. Physically, PostgreSQL's MVCC
+ * leaves the deleted tuples in their pages as dead tuples until VACUUM (autovacuum, or `vacuum()`
+ * here, or `vacuumAfterDelete`) removes them from the heap, the TOAST table (the crops) and the
+ * indexes and marks the space reusable; the freed bytes are not overwritten until reused, and WAL
+ * segments, replicas and base backups keep copies until they are recycled or expire. For erasure
+ * on disk: `vacuum({ full: true })` (VACUUM FULL rewrites the tables into new files and unlinks the
+ * old ones), with a WAL and backup retention that fits the deployment's policy.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import pgvector from 'pgvector';
+import { ArcfaceError, badInput } from '../errors.js';
+import { checkModel, dotRow, unitEmbedding } from './embedding.js';
+import { SubjectRanker } from './rank.js';
+import type {
+  Face,
+  Gallery,
+  GalleryStore,
+  JsonValue,
+  NewFace,
+  NewGallery,
+  NewSubject,
+  Probe,
+  ReplacementRow,
+  SearchOptions,
+  StoredFace,
+  Subject,
+  SubjectMatch,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  /** Postgres schema holding the store's tables (default `arcface`, or `?schema=` in the URL). */
+  schema?: string;
+  /** Faces from which a gallery is searched through its HNSW index (default 10,000). */
+  annThreshold?: number;
+  /** HNSW `m` and `ef_construction` for new galleries' indexes (defaults 16 and 64). */
+  hnswM?: number;
+  hnswEfConstruction?: number;
+  /** `hnsw.ef_search` at least this (default 128); raised to the candidate count when larger. */
+  efSearch?: number;
+  /** Faces taken from the index and subjects from the exact scan: max(`minCandidates`, `candidatesPerK` x k) (64, 4). */
+  minCandidates?: number;
+  candidatesPerK?: number;
+  /** Run VACUUM on the store's tables after every delete (default false: autovacuum does it). */
+  vacuumAfterDelete?: boolean;
+  /** Pool size (default 4). */
+  maxConnections?: number;
+}
+
+/** Version of the tables below; `arcface_schema.version` in the database. */
+export const POSTGRES_SCHEMA_VERSION = 1;
+/** pgvector's HNSW supports halfvec up to 4,000 dimensions; larger galleries are searched exactly. */
+const HNSW_MAX_DIM = 4000;
+/** pgvector's `vector` type holds at most 16,000 dimensions. */
+const VECTOR_MAX_DIM = 16000;
+/** pgvector's limit for hnsw.ef_search. */
+const EF_MAX = 1000;
+const MAX_NAME = 200;
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Step i takes the schema from version i to i + 1 (run with search_path = the store's schema). */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE galleries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    model text NOT NULL,
+    dim integer NOT NULL CHECK (dim >= 1),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- kept by the triggers below: the exact/HNSW switch reads it instead of counting
+    face_count bigint NOT NULL DEFAULT 0
+  );
+  CREATE TABLE subjects (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    gallery_id bigint NOT NULL REFERENCES galleries (id) ON DELETE CASCADE,
+    external_id text NOT NULL,
+    name text NOT NULL,
+    metadata jsonb NOT NULL DEFAULT 'null',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (gallery_id, external_id)
+  );
+  CREATE TABLE faces (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    subject_id bigint NOT NULL REFERENCES subjects (id) ON DELETE CASCADE,
+    gallery_id bigint NOT NULL REFERENCES galleries (id) ON DELETE CASCADE,
+    model text NOT NULL,
+    image_sha256 text,
+    det_score double precision,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    embedding vector NOT NULL
+  );
+  CREATE INDEX faces_gallery ON faces (gallery_id, id);
+  CREATE INDEX faces_subject ON faces (subject_id, id);
+  CREATE INDEX subjects_gallery ON subjects (gallery_id, id);
+  -- crops apart, so scans of faces never touch the PNGs' TOAST pages
+  CREATE TABLE crops (
+    face_id bigint PRIMARY KEY REFERENCES faces (id) ON DELETE CASCADE,
+    png bytea NOT NULL
+  );
+  CREATE FUNCTION faces_counted_in() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    UPDATE galleries g SET face_count = g.face_count + c.n
+      FROM (SELECT gallery_id, count(*) AS n FROM changed GROUP BY gallery_id) c WHERE g.id = c.gallery_id;
+    RETURN NULL;
+  END $$;
+  CREATE FUNCTION faces_counted_out() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    UPDATE galleries g SET face_count = g.face_count - c.n
+      FROM (SELECT gallery_id, count(*) AS n FROM changed GROUP BY gallery_id) c WHERE g.id = c.gallery_id;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER faces_count_insert AFTER INSERT ON faces REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION faces_counted_in();
+  CREATE TRIGGER faces_count_delete AFTER DELETE ON faces REFERENCING OLD TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION faces_counted_out();
+  `,
+];
+
+interface GalleryRow {
+  id: number;
+  name: string;
+  model: string;
+  dim: number;
+  created_at: Date;
+  face_count: number;
+}
+
+interface SubjectRow {
+  id: number;
+  external_id: string;
+  name: string;
+  metadata: JsonValue;
+  created_at: Date;
+  faces: number;
+}
+
+interface FaceRow {
+  id: number;
+  subject_id: number;
+  model: string;
+  image_sha256: string | null;
+  det_score: number | null;
+  created_at: Date;
+  embedding: Float32Array;
+  has_crop: boolean;
+  png?: Buffer | null;
+}
+
+function checkName(value: unknown, what: string): string {
+  if (
+    typeof value !== 'string' ||
+    value.trim() === '' ||
+    value.length > MAX_NAME ||
+    [...value].some((ch) => ch.charCodeAt(0) < 32)
+  )
+    throw badInput(
+      `${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`,
+    );
+  return value;
+}
+
+function notFound(message: string): ArcfaceError {
+  return new ArcfaceError('NOT_FOUND', message);
+}
+
+/** The probe or an embedding as pgvector's text form (float32 values print and parse back exactly). */
+function vectorParam(v: Float32Array): string {
+  return pgvector.toSql(Array.from(v)) as string;
+}
+
+function parseVector(text: string): Float32Array {
+  return Float32Array.from(pgvector.fromSql(text) as number[]);
+}
+
+/** The URL without its password, and the `schema` query parameter taken out of it. */
+function parseUrl(url: string): { connectionString: string; location: string; schema: string | null } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ArcfaceError('BAD_CONFIG', `gallery store: '${url}' is not a postgres:// URL`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
+    throw new ArcfaceError('BAD_CONFIG', `gallery store: '${url}' is not a postgres:// URL`);
+  const schema = u.searchParams.get('schema');
+  u.searchParams.delete('schema');
+  const connectionString = u.toString();
+  if (u.password) u.password = '***';
+  return { connectionString, location: u.toString(), schema };
+}
+
+const SUBJECT_SQL =
+  'SELECT s.id, s.external_id, s.name, s.metadata, s.created_at, ' +
+  '(SELECT count(*) FROM faces f WHERE f.subject_id = s.id) AS faces FROM subjects s';
+
+const FACE_SQL =
+  'SELECT f.id, f.subject_id, f.model, f.image_sha256, f.det_score, f.created_at, f.embedding, ' +
+  '(c.face_id IS NOT NULL) AS has_crop FROM faces f LEFT JOIN crops c ON c.face_id = f.id';
+
+function toSubject(r: SubjectRow): Subject {
+  return {
+    id: r.id,
+    externalId: r.external_id,
+    name: r.name,
+    metadata: r.metadata,
+    createdAt: r.created_at.toISOString(),
+    faces: r.faces,
+  };
+}
+
+function toFace(r: FaceRow): Face {
+  return {
+    id: r.id,
+    subjectId: r.subject_id,
+    model: r.model,
+    embedding: r.embedding,
+    imageSha256: r.image_sha256,
+    detScore: r.det_score,
+    hasCrop: r.has_crop,
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+export class PostgresGalleryStore implements GalleryStore {
+  readonly location: string;
+  /** The Postgres schema of the store's tables. */
+  readonly schema: string;
+  private readonly opts: Required<Omit<PostgresStoreOptions, 'schema'>>;
+  private readonly pool: pg.Pool;
+  private closed = false;
+
+  /** Use `openPostgresStore`: the constructor does not create the schema. */
+  private constructor(location: string, schema: string, pool: pg.Pool, opts: PostgresStoreOptions) {
+    this.location = location;
+    this.schema = schema;
+    this.pool = pool;
+    this.opts = {
+      annThreshold: opts.annThreshold ?? 10_000,
+      hnswM: opts.hnswM ?? 16,
+      hnswEfConstruction: opts.hnswEfConstruction ?? 64,
+      efSearch: opts.efSearch ?? 128,
+      minCandidates: opts.minCandidates ?? 64,
+      candidatesPerK: opts.candidatesPerK ?? 4,
+      vacuumAfterDelete: opts.vacuumAfterDelete ?? false,
+      maxConnections: opts.maxConnections ?? 4,
+    };
+    for (const key of [
+      'annThreshold',
+      'hnswM',
+      'hnswEfConstruction',
+      'efSearch',
+      'minCandidates',
+      'candidatesPerK',
+      'maxConnections',
+    ] as const)
+      if (!(Number.isInteger(this.opts[key]) && this.opts[key] >= 1))
+        throw badInput(`${location}: option ${key} must be a positive integer, got ${this.opts[key]}`);
+  }
+
+  /** Connects, creates the extension, schema and tables on first use (migrating older ones), and opens a pool. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresGalleryStore> {
+    const { connectionString, location, schema: fromUrl } = parseUrl(url);
+    const schema = options.schema ?? fromUrl ?? 'arcface';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+      throw new ArcfaceError(
+        'BAD_CONFIG',
+        `${location}: schema '${schema}' must be lower-case letters, digits and _ (at most 63)`,
+      );
+    const boot = new pg.Client({ connectionString });
+    let vectorOid: number;
+    let extSchema: string;
+    try {
+      await boot.connect();
+    } catch (e) {
+      throw new ArcfaceError(
+        'BAD_CONFIG',
+        `gallery store ${location}: cannot connect (${(e as Error).message})`,
+      );
+    }
+    try {
+      await boot.query('BEGIN');
+      // One opener at a time creates or migrates (the key: 'arcface' in ASCII).
+      await boot.query('SELECT pg_advisory_xact_lock(6310561947067754853)');
+      try {
+        await boot.query('CREATE EXTENSION IF NOT EXISTS vector');
+      } catch (e) {
+        throw new ArcfaceError(
+          'BAD_CONFIG',
+          `gallery store ${location}: the pgvector extension 'vector' is not available or may not be ` +
+            `created by this user (${(e as Error).message}); install pgvector 0.8 (tools/ci/postgres.sh ` +
+            `install) and run CREATE EXTENSION vector as a superuser`,
+        );
+      }
+      const ext = await boot.query<{ schema: string; oid: number }>(
+        `SELECT n.nspname AS schema, t.oid::int AS oid FROM pg_extension e
+           JOIN pg_namespace n ON n.oid = e.extnamespace
+           JOIN pg_type t ON t.typname = 'vector' AND t.typnamespace = e.extnamespace
+          WHERE e.extname = 'vector'`,
+      );
+      [{ schema: extSchema, oid: vectorOid }] = ext.rows;
+      await boot.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await boot.query(`SET LOCAL search_path TO ${schema}, ${quoteIdent(extSchema)}`);
+      await boot.query('CREATE TABLE IF NOT EXISTS arcface_schema (version integer NOT NULL)');
+      const have = await boot.query<{ version: number }>('SELECT version FROM arcface_schema');
+      const version = have.rows[0]?.version ?? 0;
+      if (version > POSTGRES_SCHEMA_VERSION)
+        throw new ArcfaceError(
+          'BAD_CONFIG',
+          `${location}: gallery schema '${schema}' is at version ${version}, newer than this arcface ` +
+            `understands (${POSTGRES_SCHEMA_VERSION}); upgrade arcface`,
+        );
+      for (let v = version; v < POSTGRES_SCHEMA_VERSION; v++) await boot.query(MIGRATIONS[v]);
+      if (have.rows.length === 0)
+        await boot.query('INSERT INTO arcface_schema (version) VALUES ($1)', [POSTGRES_SCHEMA_VERSION]);
+      else await boot.query('UPDATE arcface_schema SET version = $1', [POSTGRES_SCHEMA_VERSION]);
+      await boot.query('COMMIT');
+    } catch (e) {
+      await boot.query('ROLLBACK').catch(() => {});
+      if (e instanceof ArcfaceError) throw e;
+      throw new ArcfaceError('BAD_CONFIG', `gallery store ${location}: ${(e as Error).message}`);
+    } finally {
+      await boot.end();
+    }
+    const pool = new pg.Pool({
+      connectionString,
+      max: options.maxConnections ?? 4,
+      // Every connection sees the store's tables, then the extension's types and operators.
+      options: `-c search_path=${schema},${extSchema}`,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+          if (oid === vectorOid) return parseVector;
+          if (oid === pg.types.builtins.INT8) return Number;
+          return pg.types.getTypeParser(oid, format);
+        }) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle connection dropped by the server must not crash the process (pg emits 'error').
+    pool.on('error', () => {});
+    return new PostgresGalleryStore(location, schema, pool, options);
+  }
+
+  async createGallery(g: NewGallery): Promise<Gallery> {
+    checkName(g.name, 'gallery name');
+    checkName(g.model, `gallery '${g.name}': model name`);
+    if (!(Number.isInteger(g.dim) && g.dim >= 1 && g.dim <= VECTOR_MAX_DIM))
+      throw badInput(
+        `gallery '${g.name}': embedding dim must be an integer in 1..${VECTOR_MAX_DIM} (pgvector's limit), got ${g.dim}`,
+      );
+    await this.transaction(async (c) => {
+      const r = await c.query<{ id: number }>(
+        'INSERT INTO galleries (name, model, dim) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id',
+        [g.name, g.model, g.dim],
+      );
+      if (r.rows.length === 0) throw badInput(`gallery '${g.name}' already exists in ${this.location}`);
+      await this.createIndex(c, r.rows[0].id, g.dim);
+    });
+    return (await this.getGallery(g.name))!;
+  }
+
+  async getGallery(name: string): Promise<Gallery | null> {
+    const r = await this.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1', [name]);
+    return r.rows[0] ? this.toGallery(r.rows[0]) : null;
+  }
+
+  async listGalleries(): Promise<Gallery[]> {
+    const r = await this.query<GalleryRow>('SELECT * FROM galleries ORDER BY name');
+    return Promise.all(r.rows.map((g) => this.toGallery(g)));
+  }
+
+  async deleteGallery(name: string): Promise<boolean> {
+    const deleted = await this.transaction(async (c) => {
+      const r = await c.query<{ id: number }>('DELETE FROM galleries WHERE name = $1 RETURNING id', [name]);
+      if (r.rows.length === 0) return false;
+      await c.query(`DROP INDEX IF EXISTS ${indexName(r.rows[0].id)}`);
+      return true;
+    });
+    if (deleted) await this.afterDelete();
+    return deleted;
+  }
+
+  async addSubject(gallery: string, s: NewSubject): Promise<Subject> {
+    const g = await this.galleryRow(gallery);
+    checkName(s.name, `gallery '${gallery}': subject name`);
+    const externalId = s.externalId ?? randomUUID();
+    checkName(externalId, `gallery '${gallery}': subject external id`);
+    const r = await this.query<{ id: number }>(
+      'INSERT INTO subjects (gallery_id, external_id, name, metadata) VALUES ($1, $2, $3, $4) ' +
+        'ON CONFLICT (gallery_id, external_id) DO NOTHING RETURNING id',
+      [g.id, externalId, s.name, JSON.stringify(s.metadata ?? null)],
+    );
+    if (r.rows.length === 0)
+      throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
+    return (await this.getSubject(gallery, r.rows[0].id))!;
+  }
+
+  async getSubject(gallery: string, subjectId: number): Promise<Subject | null> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<SubjectRow>(`${SUBJECT_SQL} WHERE s.gallery_id = $1 AND s.id = $2`, [
+      g.id,
+      subjectId,
+    ]);
+    return r.rows[0] ? toSubject(r.rows[0]) : null;
+  }
+
+  async findSubject(gallery: string, externalId: string): Promise<Subject | null> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<SubjectRow>(`${SUBJECT_SQL} WHERE s.gallery_id = $1 AND s.external_id = $2`, [
+      g.id,
+      externalId,
+    ]);
+    return r.rows[0] ? toSubject(r.rows[0]) : null;
+  }
+
+  async listSubjects(gallery: string): Promise<Subject[]> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<SubjectRow>(`${SUBJECT_SQL} WHERE s.gallery_id = $1 ORDER BY s.id`, [g.id]);
+    return r.rows.map(toSubject);
+  }
+
+  async deleteSubject(gallery: string, subjectId: number): Promise<boolean> {
+    const g = await this.galleryRow(gallery);
+    // Cascades to faces (the count trigger fires) and their crops.
+    const r = await this.query('DELETE FROM subjects WHERE gallery_id = $1 AND id = $2', [g.id, subjectId]);
+    if (!r.rowCount) return false;
+    await this.afterDelete();
+    return true;
+  }
+
+  async addFaces(gallery: string, subjectId: number, faces: NewFace[]): Promise<number[]> {
+    this.live();
+    if (!Array.isArray(faces) || faces.length === 0)
+      throw badInput(`gallery '${gallery}': addFaces needs faces`);
+    return this.transaction(async (c) => {
+      // Locked until commit: the model and dim checked here are the ones the faces are stored under.
+      const gr = await c.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1 FOR NO KEY UPDATE', [
+        gallery,
+      ]);
+      if (!gr.rows[0]) throw notFound(`no gallery '${gallery}' in ${this.location}`);
+      const g = gr.rows[0];
+      const asGallery = { name: g.name, model: g.model, dim: g.dim } as Gallery;
+      const prepared = faces.map((f, i) => {
+        const what = `gallery '${gallery}', face ${i}`;
+        checkModel(asGallery, f.model, `enroll (${what})`);
+        const embedding = unitEmbedding(f.embedding, g.dim, what);
+        if (f.imageSha256 !== undefined && !/^[0-9a-f]{64}$/.test(f.imageSha256))
+          throw badInput(`${what}: imageSha256 must be 64 lower-case hex digits`);
+        if (f.detScore !== undefined && !Number.isFinite(f.detScore))
+          throw badInput(`${what}: detScore is not finite`);
+        if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
+          throw badInput(`${what}: the crop must be PNG bytes`);
+        return { ...f, embedding };
+      });
+      const s = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
+        g.id,
+        subjectId,
+      ]);
+      if (s.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+      const ids: number[] = [];
+      for (const f of prepared) {
+        const r = await c.query<{ id: number }>(
+          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding) ' +
+            'VALUES ($1, $2, $3, $4, $5, $6::vector) RETURNING id',
+          [subjectId, g.id, f.model, f.imageSha256 ?? null, f.detScore ?? null, vectorParam(f.embedding)],
+        );
+        const id = r.rows[0].id;
+        if (f.crop)
+          await c.query('INSERT INTO crops (face_id, png) VALUES ($1, $2)', [
+            id,
+            Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength),
+          ]);
+        ids.push(id);
+      }
+      return ids;
+    });
+  }
+
+  async listFaces(gallery: string, subjectId: number): Promise<Face[]> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<FaceRow>(
+      `${FACE_SQL} WHERE f.gallery_id = $1 AND f.subject_id = $2 ORDER BY f.id`,
+      [g.id, subjectId],
+    );
+    return r.rows.map(toFace);
+  }
+
+  async getCrop(gallery: string, faceId: number): Promise<Uint8Array | null> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<{ png: Buffer | null }>(
+      'SELECT c.png FROM faces f LEFT JOIN crops c ON c.face_id = f.id WHERE f.gallery_id = $1 AND f.id = $2',
+      [g.id, faceId],
+    );
+    if (!r.rows[0]) throw notFound(`gallery '${gallery}' has no face ${faceId}`);
+    const png = r.rows[0].png;
+    return png ? new Uint8Array(png) : null;
+  }
+
+  async deleteFace(gallery: string, faceId: number): Promise<boolean> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query('DELETE FROM faces WHERE gallery_id = $1 AND id = $2', [g.id, faceId]);
+    if (!r.rowCount) return false;
+    await this.afterDelete();
+    return true;
+  }
+
+  async search(gallery: string, probe: Probe, options: SearchOptions = {}): Promise<SubjectMatch[]> {
+    const k = options.k ?? 5;
+    const aggregate = options.aggregate ?? 'max';
+    if (!(Number.isInteger(k) && k >= 1)) throw badInput(`search: k must be a positive integer, got ${k}`);
+    if (aggregate !== 'max' && aggregate !== 'mean')
+      throw badInput(`search: aggregate must be 'max' or 'mean', got '${aggregate}'`);
+    const g = await this.galleryRow(gallery);
+    checkModel(await this.toGallery(g), probe.model, 'search');
+    const q = unitEmbedding(probe.embedding, g.dim, `search in gallery '${gallery}'`);
+    if (g.face_count === 0) return [];
+    const c = Math.max(this.opts.minCandidates, this.opts.candidatesPerK * k);
+    const qv = vectorParam(q);
+    let subjects: number[] | null = null;
+    if (this.usesIndex(g)) {
+      subjects = await this.annCandidates(g, qv, Math.min(c, EF_MAX));
+      // Too few distinct subjects among the graph's candidates (many faces per subject, or k
+      // beyond what ef allows): the exact scan decides.
+      if (subjects.length < Math.min(k, g.face_count)) subjects = null;
+    }
+    if (!subjects) {
+      // Candidate subjects by their max or mean inner product (unit vectors: the cosine) in
+      // pgvector's float32 arithmetic; a margin of c >= 4k subjects absorbs its rounding.
+      // <#> is the negative inner product: the best face has the smallest.
+      const agg = aggregate === 'max' ? 'min' : 'avg';
+      const r = await this.query<{ subject_id: number }>(
+        `SELECT subject_id FROM faces WHERE gallery_id = $1 GROUP BY subject_id ` +
+          `ORDER BY ${agg}(embedding <#> $2::vector) ASC, subject_id LIMIT $3`,
+        [g.id, qv, c],
+      );
+      subjects = r.rows.map((x) => x.subject_id);
+    }
+    // Exact float64 cosines over every face of each candidate subject, as search_index.ts scores.
+    const faces = await this.query<{ id: number; subject_id: number; embedding: Float32Array }>(
+      'SELECT id, subject_id, embedding FROM faces WHERE gallery_id = $1 AND subject_id = ANY($2::bigint[])',
+      [g.id, subjects],
+    );
+    const ranker = new SubjectRanker();
+    for (const f of faces.rows) ranker.add(f.subject_id, f.id, dotRow(q, f.embedding, 0));
+    const ranked = ranker.top(k, aggregate);
+    if (ranked.length === 0) return [];
+    const names = new Map(
+      (
+        await this.query<{ id: number; external_id: string; name: string }>(
+          'SELECT id, external_id, name FROM subjects WHERE id = ANY($1::bigint[])',
+          [ranked.map((r) => r.subjectId)],
+        )
+      ).rows.map((r) => [r.id, r]),
+    );
+    return ranked.map((r) => ({
+      subjectId: r.subjectId,
+      externalId: names.get(r.subjectId)!.external_id,
+      name: names.get(r.subjectId)!.name,
+      score: r.score,
+      faceId: r.faceId,
+      faceScore: r.faceScore,
+    }));
+  }
+
+  /** Pages by id (not one long-running cursor), so the caller may write to the store between faces. */
+  async *faces(gallery: string, options: { crops?: boolean } = {}): AsyncIterable<StoredFace> {
+    const g = await this.galleryRow(gallery);
+    const sql =
+      `${options.crops ? FACE_SQL.replace('SELECT', 'SELECT c.png AS png,') : FACE_SQL} ` +
+      'WHERE f.gallery_id = $1 AND f.id > $2 ORDER BY f.id LIMIT 500';
+    let last = 0;
+    for (;;) {
+      const rows = (await this.query<FaceRow>(sql, [g.id, last])).rows;
+      if (rows.length === 0) return;
+      for (const r of rows) {
+        last = r.id;
+        yield { ...toFace(r), crop: r.png ? new Uint8Array(r.png) : null };
+      }
+    }
+  }
+
+  async replaceEmbeddings(gallery: string, model: string, rows: ReplacementRow[]): Promise<void> {
+    checkName(model, `reindex of gallery '${gallery}': model name`);
+    await this.transaction(async (c) => {
+      const gr = await c.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1 FOR UPDATE', [gallery]);
+      if (!gr.rows[0]) throw notFound(`no gallery '${gallery}' in ${this.location}`);
+      const g = gr.rows[0];
+      const dim = rows[0]?.embedding.length ?? g.dim;
+      if (dim > VECTOR_MAX_DIM)
+        throw badInput(
+          `reindex of gallery '${gallery}': ${dim} dimensions, pgvector holds at most ${VECTOR_MAX_DIM}`,
+        );
+      const prepared = rows.map((r) => ({
+        faceId: r.faceId,
+        embedding: unitEmbedding(r.embedding, dim, `reindex of gallery '${gallery}', face ${r.faceId}`),
+      }));
+      const given = new Set(prepared.map((r) => r.faceId));
+      if (given.size !== prepared.length)
+        throw badInput(`reindex of gallery '${gallery}': a face id is repeated`);
+      const ids = (await c.query<{ id: number }>('SELECT id FROM faces WHERE gallery_id = $1', [g.id])).rows;
+      const missing = ids.filter((r) => !given.has(r.id));
+      if (missing.length || ids.length !== prepared.length)
+        throw badInput(
+          `reindex of gallery '${gallery}': ${prepared.length} new embeddings for ${ids.length} faces ` +
+            `(every face needs one${missing.length ? `; face ${missing[0].id} has none` : ''})`,
+        );
+      // The old graph indexes the old dimension: dropped, and built again on the new vectors.
+      await c.query(`DROP INDEX IF EXISTS ${indexName(g.id)}`);
+      await c.query(
+        'UPDATE faces f SET embedding = v.e::vector, model = $1 ' +
+          'FROM unnest($2::bigint[], $3::text[]) AS v (id, e) WHERE f.gallery_id = $4 AND f.id = v.id',
+        [model, prepared.map((r) => r.faceId), prepared.map((r) => vectorParam(r.embedding)), g.id],
+      );
+      await c.query('UPDATE galleries SET model = $1, dim = $2 WHERE id = $3', [model, dim, g.id]);
+      await this.createIndex(c, g.id, dim);
+    });
+    // The old model's vectors are dead tuples now, like deleted ones.
+    await this.afterDelete();
+  }
+
+  /**
+   * VACUUM of the store's tables: removes dead tuples (deleted faces and crops, replaced embeddings)
+   * from the heap, TOAST and index pages. `full` rewrites the tables into new files (an ACCESS
+   * EXCLUSIVE lock for its duration), which leaves no deleted row in the live files.
+   */
+  async vacuum(options: { full?: boolean } = {}): Promise<void> {
+    this.live();
+    await this.pool.query(`VACUUM ${options.full ? '(FULL) ' : ''}faces, crops, subjects, galleries`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** The HNSW candidates' subjects, in the graph's order, within a transaction that raises ef_search. */
+  private async annCandidates(g: GalleryRow, qv: string, c: number): Promise<number[]> {
+    return this.transaction(async (client) => {
+      await this.annSettings(client, c);
+      const r = await client.query<{ subject_id: number }>(annSql(g.id, g.dim), [qv, c]);
+      return [...new Set(r.rows.map((x) => x.subject_id))];
+    });
+  }
+
+  /** PostgreSQL's plan for a gallery's ANN candidate query (to check that its HNSW index serves it). */
+  async explainSearch(gallery: string, probe: Float32Array): Promise<string> {
+    const g = await this.galleryRow(gallery);
+    const qv = vectorParam(unitEmbedding(probe, g.dim, `explain in gallery '${gallery}'`));
+    return this.transaction(async (client) => {
+      await this.annSettings(client, this.opts.minCandidates);
+      const r = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${annSql(g.id, g.dim)}`, [
+        qv,
+        this.opts.minCandidates,
+      ]);
+      return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+    });
+  }
+
+  /**
+   * Per transaction: ef_search at least the candidates asked for, and sorts priced out, so the
+   * planner takes the HNSW index (the only ordered path) even with stale statistics that make a
+   * scan of the gallery and a sort look cheap (a fresh, never-analysed table does).
+   */
+  private async annSettings(client: pg.PoolClient, c: number): Promise<void> {
+    await client.query(`SET LOCAL hnsw.ef_search = ${Math.min(EF_MAX, Math.max(this.opts.efSearch, c))}`);
+    await client.query('SET LOCAL enable_sort = off');
+  }
+
+  /** True when the gallery is large enough and has an HNSW index (its dim fits halfvec HNSW). */
+  private usesIndex(g: GalleryRow): boolean {
+    return g.dim <= HNSW_MAX_DIM && g.face_count >= this.opts.annThreshold;
+  }
+
+  private async createIndex(c: pg.PoolClient, galleryId: number, dim: number): Promise<void> {
+    if (dim > HNSW_MAX_DIM) return;
+    await c.query(
+      `CREATE INDEX ${indexName(galleryId)} ON faces USING hnsw ((embedding::halfvec(${dim})) halfvec_cosine_ops) ` +
+        `WITH (m = ${this.opts.hnswM}, ef_construction = ${this.opts.hnswEfConstruction}) WHERE gallery_id = ${galleryId}`,
+    );
+  }
+
+  private async afterDelete(): Promise<void> {
+    if (this.opts.vacuumAfterDelete) await this.vacuum();
+  }
+
+  private live(): void {
+    if (this.closed) throw badInput(`${this.location}: the store is closed`);
+  }
+
+  private async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    this.live();
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.live();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.wrap(e);
+    }
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw this.wrap(e);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** ArcfaceErrors pass; a database error becomes BACKEND naming the store (no password). */
+  private wrap(e: unknown): Error {
+    if (e instanceof ArcfaceError) return e;
+    const err = e as Error & { code?: string };
+    if (err.code === '23503') return notFound(`${this.location}: ${err.message} (deleted meanwhile?)`);
+    return new ArcfaceError('BACKEND', `gallery store ${this.location}: ${err.message}`);
+  }
+
+  private async galleryRow(name: string): Promise<GalleryRow> {
+    const r = await this.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1', [name]);
+    if (!r.rows[0]) throw notFound(`no gallery '${name}' in ${this.location}`);
+    return r.rows[0];
+  }
+
+  private async toGallery(r: GalleryRow): Promise<Gallery> {
+    const s = await this.query<{ n: number }>('SELECT count(*) AS n FROM subjects WHERE gallery_id = $1', [
+      r.id,
+    ]);
+    return {
+      name: r.name,
+      model: r.model,
+      dim: r.dim,
+      createdAt: r.created_at.toISOString(),
+      subjects: s.rows[0].n,
+      faces: r.face_count,
+    };
+  }
+}
+
+function indexName(galleryId: number): string {
+  return `faces_hnsw_${galleryId}`;
+}
+
+/** The ANN query: the same expression and predicate as the gallery's partial index, the id inlined. */
+function annSql(galleryId: number, dim: number): string {
+  return (
+    `SELECT subject_id FROM faces WHERE gallery_id = ${galleryId} ` +
+    `ORDER BY embedding::halfvec(${dim}) <=> $1::halfvec(${dim}) LIMIT $2`
+  );
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Opens (creating on first use) the store at a `postgres://` or `postgresql://` URL. */
+export function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<PostgresGalleryStore> {
+  return PostgresGalleryStore.open(url, options);
+}
