@@ -540,7 +540,8 @@ export class PostgresGalleryStore implements GalleryStore {
     if (aggregate !== 'max' && aggregate !== 'mean')
       throw badInput(`search: aggregate must be 'max' or 'mean', got '${aggregate}'`);
     const g = await this.galleryRow(gallery);
-    checkModel(await this.toGallery(g), probe.model, 'search');
+    // checkModel reads the name and model only: no counting on the search path.
+    checkModel({ name: g.name, model: g.model } as Gallery, probe.model, 'search');
     const q = unitEmbedding(probe.embedding, g.dim, `search in gallery '${gallery}'`);
     if (g.face_count === 0) return [];
     const c = Math.max(this.opts.minCandidates, this.opts.candidatesPerK * k);
