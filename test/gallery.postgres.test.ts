@@ -2,7 +2,7 @@
  * The PostgreSQL/pgvector gallery store: the shared store suite (test/gallery_suite.ts), then what is
  * Postgres' own: the HNSW path (the partial index serves the query, and re-scored results equal a
  * brute-force reference on clustered vectors), the schema version, connection errors. Needs a server
- * with pgvector: ARCFACE_TEST_POSTGRES_URL (a superuser URL; tools/ci/test_postgres.sh starts a
+ * with pgvector: ARCFACE_TEST_POSTGRES_URL (a superuser URL; tools/ci/with_postgres.sh starts a
  * throw-away cluster and sets it). Each test gets its own database, dropped after.
  */
 import { test, type TestContext } from 'node:test';
@@ -25,7 +25,7 @@ const URL_ENV = 'ARCFACE_TEST_POSTGRES_URL';
 const adminUrl = process.env[URL_ENV];
 const skip = adminUrl
   ? false
-  : `${URL_ENV} is not set: no PostgreSQL with pgvector to test against (tools/ci/test_postgres.sh starts one)`;
+  : `${URL_ENV} is not set: no PostgreSQL with pgvector to test against (tools/ci/with_postgres.sh starts one)`;
 
 test('openStore: a postgres:// or postgresql:// URL is Postgres, anything else a data folder', async () => {
   assert.ok(isPostgresUrl('postgres://u@h/db') && isPostgresUrl('postgresql://h/db'));

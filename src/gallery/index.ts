@@ -18,3 +18,10 @@ export {
   type Identification,
   type SubjectVerification,
 } from './identify.js';
+export {
+  PostgresGalleryStore,
+  openPostgresStore,
+  POSTGRES_SCHEMA_VERSION,
+  type PostgresStoreOptions,
+} from './postgres.js';
+export { openStore, isPostgresUrl, type OpenStoreOptions } from './open.js';
