@@ -292,6 +292,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   try {
     while (pos.step < total && !stopRequested) {
+      // One turn of the event loop per step: prefetched batches resolve as microtasks, and a loop
+      // of them alone never reaches the poll phase where SIGINT / SIGTERM are delivered.
+      await new Promise<void>((r) => setImmediate(r));
+      if (stopRequested) break;
       const stepStart = Date.now();
       let sums = new Map<string, tf.Tensor>();
       let lossSum = 0;
