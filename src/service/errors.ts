@@ -6,7 +6,14 @@
 import { ArcfaceError } from '../errors.js';
 
 export type ServiceErrorKind =
-  'BAD_INPUT' | 'CONFLICT' | 'NO_FACE' | 'TOO_LARGE' | 'UNSUPPORTED_MEDIA' | 'UNAUTHORIZED' | 'FORBIDDEN';
+  | 'BAD_INPUT'
+  | 'CONFLICT'
+  | 'TIMEOUT'
+  | 'NO_FACE'
+  | 'TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN';
 
 /** One image's failure inside a call that takes several (enroll). */
 export interface ImageFailure {

@@ -1,0 +1,111 @@
+/**
+ * The HTTP API (`arcface serve`): a Fastify app over a RecognitionService. Every route validates its
+ * input with a JSON schema (the same schemas make /openapi.json), images come as multipart files or
+ * base64 JSON, every error is `{"error": {"code", "message"}}` with its status (errors.ts), and keys
+ * are checked per route (auth.ts). buildServer does not listen: tests use `inject`, listen.ts binds.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import type { KeyStore } from '../service/keys.js';
+import type { RecognitionService } from '../service/service.js';
+import { ServiceError } from '../service/errors.js';
+import { VERSION } from '../version.js';
+import { authHook } from './auth.js';
+import type { ServerContext } from './context.js';
+import { toHttpError } from './errors.js';
+import { galleryRoutes } from './gallery_routes.js';
+import { recognitionRoutes } from './recognition_routes.js';
+import { multipartToJson } from './uploads.js';
+import { webRoutes } from './web.js';
+
+export interface ServerOptions {
+  service: RecognitionService;
+  keys: KeyStore;
+  /** Bytes of one uploaded image (default 10 MB). */
+  maxUploadBytes?: number;
+  /** Images in one enroll request (default 20). */
+  maxImages?: number;
+  /** Milliseconds a request may take, receiving and working (default 60 s). */
+  requestTimeoutMs?: number;
+  /** Fastify's logger (default off). */
+  logger?: boolean;
+  /** The web page's folder (default src/server/web). */
+  webDir?: string | null;
+}
+
+export const DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024;
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
+  const maxImages = opts.maxImages ?? 20;
+  const timeout = opts.requestTimeoutMs ?? 60_000;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // A JSON body carries base64 (4/3 of the bytes): room for the two images of /verify.
+    bodyLimit: Math.ceil((maxUploadBytes * 2 * 4) / 3) + 64 * 1024,
+    requestTimeout: timeout,
+    connectionTimeout: timeout,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+  });
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: {
+      fileSize: maxUploadBytes,
+      files: maxImages,
+      fields: 20,
+      fieldSize: 64 * 1024,
+      parts: maxImages + 20,
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'arcface recognition API',
+        version: VERSION,
+        description:
+          'Face detection, embedding, verification and open-set identification against enrolled galleries. ' +
+          'Send an API key as x-api-key (or Authorization: Bearer); recognise keys read, admin keys also write.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }],
+    },
+  });
+  app.addHook('onRequest', authHook(opts.keys));
+  app.addHook('preValidation', multipartToJson);
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) req.log.error(err);
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
+
+  const within = <T>(work: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ServiceError('TIMEOUT', `the request took over ${timeout} ms; try a smaller image`)),
+        timeout,
+      );
+    });
+    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+  };
+  const ctx: ServerContext = { service: opts.service, maxUploadBytes, maxImages, within };
+  recognitionRoutes(app, ctx);
+  galleryRoutes(app, ctx);
+  webRoutes(app, opts.webDir);
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  await app.ready();
+  return app;
+}

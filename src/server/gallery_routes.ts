@@ -1,0 +1,269 @@
+/** Galleries, subjects and faces: CRUD, enroll, identify, verify against a subject. */
+import type { FastifyInstance } from 'fastify';
+import type { Aggregate, Face, JsonValue } from '../gallery/index.js';
+import { ArcfaceError } from '../errors.js';
+import type { ServerContext } from './context.js';
+import { imageFromField } from './uploads.js';
+import { GALLERY_NAME } from '../service/names.js';
+import {
+  errorResponse,
+  faceParams,
+  galleryParams,
+  image,
+  imageConsumes,
+  subjectParams,
+  threshold,
+} from './schemas.js';
+
+type G = { gallery: string };
+type S = G & { subject: number };
+type F = S & { face: number };
+
+const errors = { '4xx': errorResponse, '5xx': errorResponse };
+const aggregate = { type: 'string', enum: ['max', 'mean'] } as const;
+const faceInfo = ({ embedding: _e, ...f }: Face) => f;
+
+export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { service, maxUploadBytes: max, maxImages, within } = ctx;
+  const tags = ['galleries'];
+
+  app.get(
+    '/galleries',
+    { config: { access: 'recognise' }, schema: { summary: 'All galleries', tags } },
+    async () => ({
+      galleries: await service.store.listGalleries(),
+    }),
+  );
+
+  app.post<{ Body: { name: string } }>(
+    '/galleries',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: "A new gallery, bound to the server's recognition model",
+        tags,
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: { name: { type: 'string', pattern: GALLERY_NAME.source } },
+        },
+        response: errors,
+      },
+    },
+    async (req, reply) => reply.code(201).send(await service.createGallery(req.body.name)),
+  );
+
+  app.get<{ Params: G }>(
+    '/galleries/:gallery',
+    {
+      config: { access: 'recognise' },
+      schema: { summary: 'One gallery', tags, params: galleryParams, response: errors },
+    },
+    async (req) => service.gallery(req.params.gallery),
+  );
+
+  app.delete<{ Params: G }>(
+    '/galleries/:gallery',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'Deletes a gallery with every subject, embedding and crop, for good',
+        tags,
+        params: galleryParams,
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      await service.deleteGallery(req.params.gallery);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: G }>(
+    '/galleries/:gallery/subjects',
+    {
+      config: { access: 'recognise' },
+      schema: { summary: 'Subjects of a gallery', tags, params: galleryParams, response: errors },
+    },
+    async (req) => {
+      await service.gallery(req.params.gallery);
+      return { subjects: await service.store.listSubjects(req.params.gallery) };
+    },
+  );
+
+  app.post<{ Params: G; Body: { name: string; externalId?: string; metadata?: JsonValue } }>(
+    '/galleries/:gallery/subjects',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'A new subject (a person); enroll faces to it next',
+        tags,
+        params: galleryParams,
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            externalId: { type: 'string', minLength: 1, maxLength: 200 },
+            metadata: {},
+          },
+        },
+        response: errors,
+      },
+    },
+    async (req, reply) => reply.code(201).send(await service.addSubject(req.params.gallery, req.body)),
+  );
+
+  app.get<{ Params: S }>(
+    '/galleries/:gallery/subjects/:subject',
+    {
+      config: { access: 'recognise' },
+      schema: { summary: 'One subject', tags, params: subjectParams, response: errors },
+    },
+    async (req) => service.subject(req.params.gallery, req.params.subject),
+  );
+
+  app.delete<{ Params: S }>(
+    '/galleries/:gallery/subjects/:subject',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'Deletes a subject with its embeddings and crops, for good',
+        tags,
+        params: subjectParams,
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      await service.deleteSubject(req.params.gallery, req.params.subject);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Params: S }>(
+    '/galleries/:gallery/subjects/:subject/faces',
+    {
+      config: { access: 'recognise' },
+      schema: { summary: "A subject's enrolled faces", tags, params: subjectParams, response: errors },
+    },
+    async (req) => {
+      await service.subject(req.params.gallery, req.params.subject);
+      return { faces: (await service.store.listFaces(req.params.gallery, req.params.subject)).map(faceInfo) };
+    },
+  );
+
+  app.post<{ Params: S; Body: { images: string[]; partial?: boolean } }>(
+    '/galleries/:gallery/subjects/:subject/faces',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary:
+          'Enrolls the largest face of each image, all in one transaction; any failed image refuses the ' +
+          'request with every failure listed, unless partial is true',
+        tags,
+        consumes: imageConsumes,
+        params: subjectParams,
+        body: {
+          type: 'object',
+          required: ['images'],
+          properties: {
+            images: { type: 'array', minItems: 1, maxItems: maxImages, items: image },
+            partial: { type: 'boolean' },
+          },
+        },
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      const { gallery, subject } = req.params;
+      const imgs = req.body.images.map((s, i) => imageFromField(s, `images[${i}]`, max));
+      const r = await within(service.enroll(gallery, { id: subject }, imgs, { partial: req.body.partial }));
+      return reply.code(201).send(r);
+    },
+  );
+
+  app.get<{ Params: F }>(
+    '/galleries/:gallery/subjects/:subject/faces/:face/crop',
+    {
+      config: { access: 'recognise' },
+      schema: { summary: "The face's aligned crop (PNG)", tags, params: faceParams, produces: ['image/png'] },
+    },
+    async (req, reply) => {
+      const { gallery, subject, face } = req.params;
+      await service.subject(gallery, subject);
+      const faces = await service.store.listFaces(gallery, subject);
+      if (!faces.some((f) => f.id === face))
+        throw new ArcfaceError('NOT_FOUND', `subject ${subject} of gallery '${gallery}' has no face ${face}`);
+      const png = await service.store.getCrop(gallery, face);
+      if (!png) throw new ArcfaceError('NOT_FOUND', `face ${face} was enrolled without a crop`);
+      return reply.type('image/png').header('cache-control', 'private, max-age=3600').send(Buffer.from(png));
+    },
+  );
+
+  app.delete<{ Params: F }>(
+    '/galleries/:gallery/subjects/:subject/faces/:face',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'Deletes one face (embedding and crop), for good',
+        tags,
+        params: faceParams,
+        response: errors,
+      },
+    },
+    async (req, reply) => {
+      const { gallery, subject, face } = req.params;
+      await service.subject(gallery, subject);
+      const faces = await service.store.listFaces(gallery, subject);
+      if (!faces.some((f) => f.id === face))
+        throw new ArcfaceError('NOT_FOUND', `subject ${subject} of gallery '${gallery}' has no face ${face}`);
+      await service.store.deleteFace(gallery, face);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: G; Body: { image: string; k?: number; threshold?: number; aggregate?: Aggregate } }>(
+    '/galleries/:gallery/identify',
+    {
+      config: { access: 'recognise' },
+      schema: {
+        summary: 'Who is in this photo? Every face, each named or unknown, with its candidates',
+        tags,
+        consumes: imageConsumes,
+        params: galleryParams,
+        body: {
+          type: 'object',
+          required: ['image'],
+          properties: { image, k: { type: 'integer', minimum: 1, maximum: 100 }, threshold, aggregate },
+        },
+        response: errors,
+      },
+    },
+    async (req) => {
+      const { image: img, ...opts } = req.body;
+      return within(service.identify(req.params.gallery, imageFromField(img, 'image', max), opts));
+    },
+  );
+
+  app.post<{ Params: S; Body: { image: string; threshold?: number; aggregate?: Aggregate } }>(
+    '/galleries/:gallery/subjects/:subject/verify',
+    {
+      config: { access: 'recognise' },
+      schema: {
+        summary: "1:1: is the photo's largest face this subject?",
+        tags,
+        consumes: imageConsumes,
+        params: subjectParams,
+        body: { type: 'object', required: ['image'], properties: { image, threshold, aggregate } },
+        response: errors,
+      },
+    },
+    async (req) => {
+      const { image: img, ...opts } = req.body;
+      const { gallery, subject } = req.params;
+      return within(service.verifySubject(gallery, subject, imageFromField(img, 'image', max), opts));
+    },
+  );
+}
