@@ -8,10 +8,15 @@ import { compareDirCommand } from './commands/compare_dir.js';
 import { curvesCommand } from './commands/curves.js';
 import { detectCommand } from './commands/detect.js';
 import { embedCommand } from './commands/embed.js';
+import { enrollCommand } from './commands/enroll.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
+import { galleryCommand } from './commands/gallery.js';
+import { identifyCommand } from './commands/identify.js';
+import { keysCommand } from './commands/keys.js';
 import { modelsCommand } from './commands/models.js';
 import { prepareCommand } from './commands/prepare.js';
+import { serveCommand } from './commands/serve.js';
 import { toyCommand } from './commands/toy.js';
 import { trainCommand } from './commands/train.js';
 import { verifyCommand } from './commands/verify.js';
@@ -24,6 +29,11 @@ const commands: Command[] = [
   compareDirCommand,
   evalCommand,
   calibrateCommand,
+  enrollCommand,
+  identifyCommand,
+  galleryCommand,
+  keysCommand,
+  serveCommand,
   modelsCommand,
   prepareCommand,
   trainCommand,

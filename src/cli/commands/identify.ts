@@ -1,0 +1,106 @@
+/** `arcface identify GALLERY IMAGE...`: every face of each photo, named or "unknown". */
+import { parseArgs } from 'node:util';
+import { ArcfaceError } from '../../errors.js';
+import { expandImageArgs } from '../../pipeline/inputs.js';
+import { errorKind, RecognitionService } from '../../service/service.js';
+import { UsageError, parseNumber, type Command } from '../command.js';
+import { modelNotice } from '../notices.js';
+import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import { storeOption, storeUsage } from './gallery.js';
+
+const r4 = (v: number | null) => (v === null ? null : Math.round(v * 1e4) / 1e4);
+
+export const identifyCommand: Command = {
+  name: 'identify',
+  summary: 'who is in these photos? every face against a gallery, or "unknown"',
+  usage: `arcface identify GALLERY IMAGE|DIR... [options]
+
+  Every face in each photo (largest first) is identified on its own: the best subject when its
+  cosine reaches the threshold (-t, default the model's calibrated one), else "unknown".
+
+${storeUsage}
+  -k, --top K           candidates per face (default 5)
+  --aggregate max|mean  a subject's score: its best face (default) or the mean over its faces
+  --max-faces N         faces identified per photo, the largest first (default 20)
+
+${recognitionUsage}
+  (--json: one line per image: {image, faces:[{box, detScore, subject, externalId, score, candidates}]})
+
+Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 bad input.`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...recognitionOptions,
+        ...storeOption,
+        top: { type: 'string', short: 'k' },
+        aggregate: { type: 'string' },
+        'max-faces': { type: 'string' },
+      },
+      strict: true,
+    });
+    if (positionals.length < 2) throw new UsageError('give GALLERY and at least one image');
+    const [gallery, ...inputs] = positionals as [string, ...string[]];
+    const k = parseNumber(values.top, 'top', (v) => Number.isInteger(v) && v >= 1 && v <= 100);
+    const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
+    const aggregate = values.aggregate;
+    if (aggregate !== undefined && aggregate !== 'max' && aggregate !== 'mean')
+      throw new UsageError(`bad value for --aggregate: "${aggregate}" (max or mean)`);
+    const images = await expandImageArgs(inputs);
+    const rec = await recognizerFromArgs(values);
+    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
+    let worst = 0;
+    try {
+      if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
+      await service.gallery(gallery); // a missing gallery is one error, not one per image
+      for (const image of images) {
+        try {
+          const r = await service.identify(gallery, image, { k, aggregate });
+          if (r.faces.length === 0 || r.faces.some((f) => !f.subject)) worst = Math.max(worst, 1);
+          if (values.json) {
+            process.stdout.write(
+              JSON.stringify({
+                image,
+                threshold: r4(r.threshold),
+                facesFound: r.facesFound,
+                faces: r.faces.map((f) => ({
+                  box: f.box,
+                  detScore: r4(f.detScore),
+                  subject: f.subject?.name ?? null,
+                  externalId: f.subject?.externalId ?? null,
+                  score: r4(f.score),
+                  candidates: f.candidates.map((c) => ({
+                    externalId: c.externalId,
+                    name: c.name,
+                    score: r4(c.score),
+                  })),
+                })),
+              }) + '\n',
+            );
+          } else if (r.faces.length === 0) process.stdout.write(`${image}: no face found\n`);
+          else
+            r.faces.forEach((f, i) => {
+              const b = f.box;
+              const where = `face ${i + 1} at ${Math.round(b.x1)},${Math.round(b.y1)} ${Math.round(b.x2 - b.x1)}x${Math.round(b.y2 - b.y1)}`;
+              const who = f.subject
+                ? `${f.subject.name} (${f.subject.externalId}) ${f.score!.toFixed(4)}`
+                : `unknown${f.score === null ? ' (empty gallery)' : ` (best ${f.candidates[0]!.externalId} ${f.score.toFixed(4)})`}`;
+              process.stdout.write(`${image}: ${where}: ${who}\n`);
+            });
+        } catch (err) {
+          if (!(err instanceof ArcfaceError) || images.length === 1) throw err;
+          worst = 2;
+          if (values.json)
+            process.stdout.write(
+              JSON.stringify({ image, error: { code: errorKind(err), message: err.message } }) + '\n',
+            );
+          process.stderr.write(`arcface identify: ${err.message}\n`);
+        }
+      }
+      return worst;
+    } finally {
+      await service.close();
+    }
+  },
+};

@@ -1,0 +1,95 @@
+/**
+ * `arcface serve`: the HTTP API (and the web page) on a store, until SIGINT or SIGTERM. The server
+ * modules (Fastify) are imported when the command runs, so other commands do not load them.
+ */
+import { parseArgs } from 'node:util';
+import { RecognitionService } from '../../service/service.js';
+import { parseNumber, type Command } from '../command.js';
+import { modelNotice } from '../notices.js';
+import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import { storeOption, storeUsage } from './gallery.js';
+import { keyStoreFromArgs, keysOption, keysUsage } from './keys.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the HTTP API and web page (galleries, enroll, identify, verify)',
+  usage: `arcface serve [options]
+
+${storeUsage}
+${keysUsage}
+  --host H             address to listen on (default 127.0.0.1; another needs an API key first)
+  --port P             port (default 8080; 0 picks a free one)
+  --max-upload BYTES   bytes per uploaded image (default 10 MiB)
+  --max-faces N        faces detected or identified per image (default 20)
+  --timeout S          seconds a request may take (default 60)
+  --log                log every request (JSON lines on stdout)
+
+${recognitionUsage}
+
+With no API key ("arcface keys create") the API is open to anyone on this machine, and only 127.0.0.1
+may be bound. The OpenAPI document is at /openapi.json.`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        ...recognitionOptions,
+        ...storeOption,
+        ...keysOption,
+        host: { type: 'string' },
+        port: { type: 'string', short: 'p' },
+        'max-upload': { type: 'string' },
+        'max-faces': { type: 'string' },
+        timeout: { type: 'string' },
+        log: { type: 'boolean' },
+      },
+      strict: true,
+    });
+    const { DEFAULT_HOST, DEFAULT_PORT, checkBind, startServer } = await import('../../server/listen.js');
+    const host = values.host ?? DEFAULT_HOST;
+    const port =
+      parseNumber(values.port, 'port', (v) => Number.isInteger(v) && v >= 0 && v < 65536) ?? DEFAULT_PORT;
+    const maxUploadBytes = parseNumber(
+      values['max-upload'],
+      'max-upload',
+      (v) => Number.isInteger(v) && v > 0,
+    );
+    const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
+    const timeout = parseNumber(values.timeout, 'timeout', (v) => v > 0);
+    const keys = keyStoreFromArgs(values);
+    checkBind(host, keys); // before loading any model
+    const rec = await recognizerFromArgs(values);
+    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
+    process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
+    let app;
+    try {
+      ({ app } = await startServer({
+        service,
+        keys,
+        host,
+        port,
+        maxUploadBytes,
+        requestTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
+        logger: values.log,
+      }).then((r) => {
+        process.stdout.write(
+          `arcface serving ${service.store.location} on ${r.url} ` +
+            `(${keys.size ? `${keys.size} API key(s) in ${keys.file}` : 'no API key: open, loopback only'})\n`,
+        );
+        return r;
+      }));
+    } catch (err) {
+      await service.close();
+      throw err;
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    process.stderr.write('arcface serve: stopping\n');
+    await app.close();
+    await service.close();
+    return 0;
+  },
+};
