@@ -59,8 +59,8 @@ may be bound. The OpenAPI document is at /openapi.json.`,
     const keys = keyStoreFromArgs(values);
     checkBind(host, keys); // before loading any model
     const rec = await recognizerFromArgs(values);
-    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
     process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
+    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
     let app;
     try {
       ({ app } = await startServer({
