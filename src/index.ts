@@ -124,3 +124,19 @@ export { backboneToOnnx, writeModelPackage } from './export/backbone.js';
 export { encodeOnnx, type OnnxModel, type OnnxNode, type OnnxTensor } from './export/onnx.js';
 // The gallery: enrolled subjects, open-set identification, the embedded SQLite store.
 export * from './gallery/index.js';
+// Recognition as a service: enroll / identify over a gallery store, API keys, the HTTP server.
+export {
+  RecognitionService,
+  ServiceError,
+  KeyStore,
+  exportGallery,
+  importGallery,
+  type ServiceOptions,
+  type OpenServiceOptions,
+  type EnrollResult,
+  type IdentifyResult,
+  type IdentifiedFace,
+  type IdentifyOptions as ServiceIdentifyOptions,
+  type ImageArg,
+} from './service/index.js';
+export { buildServer, startServer } from './server/index.js';
