@@ -1,10 +1,11 @@
 /** Stateless routes: health, model info, detect, embed, verify two images. */
 import type { FastifyInstance } from 'fastify';
 import type { Face } from '../face/types.js';
+import { decodeImage, encodeImage } from '../image/decode.js';
 import type { RecognitionService } from '../service/service.js';
 import type { ServerContext } from './context.js';
 import { imageFromField } from './uploads.js';
-import { errorResponse, image, imageConsumes, threshold } from './schemas.js';
+import { errorResponse, image, imageConsumes, threshold, verifyCrops } from './schemas.js';
 
 export const faceJson = (f: Face) => ({ box: f.box, score: f.score, landmarks: f.landmarks });
 
@@ -29,6 +30,22 @@ function modelInfo(service: RecognitionService) {
 }
 
 const errors = { '4xx': errorResponse, '5xx': errorResponse };
+
+/**
+ * The aligned crop (the model's input, e.g. 112x112) of `face` in an image already accepted by the
+ * service, as a PNG data URL: the web page shows what was compared. The image is decoded a second
+ * time, only when asked for, so the service's verify stays as it is.
+ */
+async function cropDataUrl(
+  service: RecognitionService,
+  bytes: Uint8Array,
+  face: Face,
+  label: string,
+): Promise<string> {
+  const img = await decodeImage(bytes, { maxPixels: service.maxPixels, name: label });
+  const png = await encodeImage(service.recognizer.align(img, face), 'png');
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
 
 export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { service, maxUploadBytes: max, within } = ctx;
@@ -104,7 +121,7 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
     },
   );
 
-  app.post<{ Body: { a: string; b: string; threshold?: number } }>(
+  app.post<{ Body: { a: string; b: string; threshold?: number; crops?: boolean } }>(
     '/verify',
     {
       config: { access: 'recognise' },
@@ -112,14 +129,27 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
         summary: '1:1: are the largest faces of two images the same person?',
         tags: ['recognition'],
         consumes: imageConsumes,
-        body: { type: 'object', required: ['a', 'b'], properties: { a: image, b: image, threshold } },
+        body: {
+          type: 'object',
+          required: ['a', 'b'],
+          properties: { a: image, b: image, threshold, crops: verifyCrops },
+        },
         response: errors,
       },
     },
     async (req) => {
-      const { a, b, threshold: t } = req.body;
-      const v = await within(service.verify(imageFromField(a, 'a', max), imageFromField(b, 'b', max), t));
-      return { ...v, model: service.model, faces: v.faces.map(faceJson) };
+      const { a, b, threshold: t, crops } = req.body;
+      const [ia, ib] = [imageFromField(a, 'a', max), imageFromField(b, 'b', max)];
+      const v = await within(service.verify(ia, ib, t));
+      const out = { ...v, model: service.model, faces: v.faces.map(faceJson) };
+      if (!crops) return out;
+      const pngs = await within(
+        Promise.all([
+          cropDataUrl(service, (ia as { bytes: Uint8Array }).bytes, v.faces[0], 'a'),
+          cropDataUrl(service, (ib as { bytes: Uint8Array }).bytes, v.faces[1], 'b'),
+        ]),
+      );
+      return { ...out, crops: pngs };
     },
   );
 }

@@ -25,6 +25,13 @@ export const faceParams = {
   properties: { ...subjectParams.properties, face: { type: 'integer', minimum: 1 } },
 } as const;
 
+/** /verify: also answer `crops`, the two aligned faces as PNG data URLs (what the web page shows). */
+export const verifyCrops = {
+  type: 'boolean',
+  default: false,
+  description: 'also return crops: the two aligned face crops (the model input) as PNG data URLs',
+} as const;
+
 export const threshold = { type: 'number', minimum: -1, maximum: 1 } as const;
 
 export const errorResponse = {
