@@ -9,6 +9,8 @@ import { photoPicker } from './picker.js';
 
 const enc = encodeURIComponent;
 let cropUrls = [];
+// Each redraw takes a number; one overtaken by a newer redraw drops its result instead of showing it.
+let generation = 0;
 
 export function galleryName() {
   return document.getElementById('gallery').value.trim();
@@ -87,13 +89,13 @@ export async function refreshGrid() {
   const grid = document.getElementById('enroll-grid');
   const errorBox = document.getElementById('enroll-error');
   const gallery = galleryName();
+  const mine = ++generation;
   document.getElementById('grid-title').textContent = `Gallery “${gallery}”`;
-  for (const u of cropUrls) URL.revokeObjectURL(u);
-  cropUrls = [];
   let subjects;
   try {
     subjects = (await api(`/galleries/${enc(gallery)}/subjects`)).subjects;
   } catch (err) {
+    if (mine !== generation) return;
     if (err instanceof ApiError && err.status === 404) {
       grid.replaceChildren(para('No one enrolled yet: this gallery is created on the first enroll.'));
       return;
@@ -102,11 +104,16 @@ export async function refreshGrid() {
     showError(errorBox, err);
     return;
   }
+  const urls = [];
+  const cards = await Promise.all(subjects.map((s) => card(gallery, s, urls)));
+  const stale = mine !== generation;
+  for (const u of stale ? urls : cropUrls) URL.revokeObjectURL(u);
+  if (stale) return;
+  cropUrls = urls;
   if (!subjects.length) {
     grid.replaceChildren(para('No one enrolled yet.'));
     return;
   }
-  const cards = await Promise.all(subjects.map((s) => card(gallery, s)));
   const list = document.createElement('ul');
   list.className = 'subjects';
   list.append(...cards);
@@ -117,7 +124,7 @@ function para(text) {
   return Object.assign(document.createElement('p'), { className: 'status', textContent: text });
 }
 
-async function card(gallery, s) {
+async function card(gallery, s, urls) {
   const li = document.createElement('li');
   li.className = 'subject';
   li.dataset.subject = String(s.id);
@@ -136,7 +143,7 @@ async function card(gallery, s) {
         as: 'blob',
       });
       const url = URL.createObjectURL(blob);
-      cropUrls.push(url);
+      urls.push(url);
       crops.append(
         Object.assign(document.createElement('img'), {
           src: url,
@@ -174,8 +181,8 @@ async function card(gallery, s) {
       yes.disabled = true;
       try {
         await api(`/galleries/${enc(gallery)}/subjects/${s.id}`, { method: 'DELETE', as: 'none' });
-        document.getElementById('enroll-status').textContent = `Deleted ${s.name}.`;
         await refreshGrid();
+        document.getElementById('enroll-status').textContent = `Deleted ${s.name}.`;
         document.getElementById('enroll-name').focus();
       } catch (err) {
         showError(document.getElementById('enroll-error'), err);
