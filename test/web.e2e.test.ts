@@ -171,6 +171,12 @@ test(
       await page.getByRole('tab', { name: 'Verify' }).focus();
       await page.keyboard.press('ArrowRight');
       assert.equal(await page.getByRole('tab', { name: 'Enroll' }).getAttribute('aria-selected'), 'true');
+      // Focus is visible: the keyboard-focused tab has the page's focus ring.
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-enroll');
+      assert.equal(
+        await page.getByRole('tab', { name: 'Enroll' }).evaluate((e) => getComputedStyle(e).outlineStyle),
+        'solid',
+      );
       assert.equal(await page.locator('#panel-enroll').isVisible(), true);
       assert.equal(await page.locator('#panel-verify').isVisible(), false);
       await page.locator('#enroll-grid', { hasText: 'No one enrolled yet' }).waitFor();
@@ -281,7 +287,7 @@ test(
       await phone.getByLabel('API key').fill(admin);
       await phone.getByLabel('API key').press('Tab');
       await phone.locator('#model-info', { hasText: 'w600k-mbf-int8' }).waitFor();
-      assert.deepEqual(await identify(phone, photo('img4.jpg')), ['Person A']);
+      assert.deepEqual(await identify(phone, photo('img7.jpg')), ['Person A']);
       const width = await phone.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 360, `the page is ${width} px wide at a 360 px viewport`);
       await screenshot('phone-identify', phone);

@@ -62,6 +62,7 @@ export function photoPicker(root) {
         remove.setAttribute('aria-label', `Remove ${f.name || 'camera photo'}`);
         remove.addEventListener('click', () => {
           files = files.filter((_, j) => j !== i);
+          input.value = '';
           changed();
           input.focus();
         });
@@ -72,7 +73,9 @@ export function photoPicker(root) {
 
   input.addEventListener('change', () => {
     add(input.files ?? []);
-    input.value = '';
+    // A multiple picker adds up choices (the thumbnails list them), so its input starts empty again;
+    // a single picker keeps showing the chosen file's name.
+    if (multiple) input.value = '';
   });
   fieldset.addEventListener('dragover', (e) => {
     e.preventDefault();
@@ -133,6 +136,7 @@ export function photoPicker(root) {
     input,
     clear() {
       files = [];
+      input.value = '';
       stop();
       changed();
     },
