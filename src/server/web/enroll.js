@@ -87,9 +87,18 @@ export function setupEnroll() {
 /** Redraws the grid of subjects of the current gallery, with each subject's crops. */
 export async function refreshGrid() {
   const grid = document.getElementById('enroll-grid');
+  const mine = ++generation;
+  grid.setAttribute('aria-busy', 'true');
+  try {
+    await redraw(grid, mine);
+  } finally {
+    if (mine === generation) grid.setAttribute('aria-busy', 'false');
+  }
+}
+
+async function redraw(grid, mine) {
   const errorBox = document.getElementById('enroll-error');
   const gallery = galleryName();
-  const mine = ++generation;
   document.getElementById('grid-title').textContent = `Gallery “${gallery}”`;
   let subjects;
   try {
