@@ -139,7 +139,10 @@ test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source 
     if (t['1e-2'] !== undefined && t['1e-3'] !== undefined) assert.ok(t['1e-3'] >= t['1e-2'], m.name);
     const src = m.thresholdsSource!;
     if (m.name === BUNDLED_RECOGNISER)
-      assert.ok(/held-out CelebA/.test(src) && /tools\/make_default_model\.ts/.test(src), `${m.name}: data and command`);
+      assert.ok(
+        /held-out CelebA/.test(src) && /tools\/make_default_model\.ts/.test(src),
+        `${m.name}: data and command`,
+      );
     else if (m.provenance?.startsWith('local-only'))
       assert.ok(/CelebA/.test(src) && /tools\/calibrate_zoo\.ts/.test(src), `${m.name}: data and command`);
     else assert.match(src, /deepinsight\/insightface web-demos\/src_recognition\/main\.py/, m.name);
