@@ -14,6 +14,8 @@ import type { Pair } from '../src/eval/pairs.js';
 import { scorePairs } from '../src/pipeline/evaluate.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { SHARED, SHARED_DETECTORS, SHARED_RECOGNISERS } from './shared_models.js';
+import { BUNDLED_RECOGNISER } from '../src/models/zoo.js';
+import type { PreprocessOverrides } from '../src/models/resolve.js';
 
 const DATA = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
 
@@ -59,7 +61,12 @@ if (!existsSync(DATA)) {
 const sets = { master: deepfacePairs('master.csv'), pivot: deepfacePairs('face-recognition-pivot.csv') };
 const detectors = values.detectors ? values.detectors.split(',') : Object.keys(SHARED_DETECTORS);
 const rows: Record<string, unknown>[] = [];
-for (const [model, m] of Object.entries(SHARED_RECOGNISERS)) {
+// The bundled default (no path: the zoo's builtin) beside the models in ../shared.
+const recognisers: [string, { path: string; preprocess: PreprocessOverrides }][] = [
+  [BUNDLED_RECOGNISER, { path: BUNDLED_RECOGNISER, preprocess: {} }],
+  ...Object.entries(SHARED_RECOGNISERS),
+];
+for (const [model, m] of recognisers) {
   for (const det of detectors) {
     const spec = SHARED_DETECTORS[det] ?? det;
     const rec = await FaceRecognizer.create({ model: m.path, preprocess: m.preprocess, detector: spec });
