@@ -16,7 +16,8 @@
  *   decoded again.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../runtime/worker.js';
 import { ArcfaceError, badInput } from '../errors.js';
 import { rng, shuffle } from '../util/random.js';
 import { CROP_SIZE, type FaceDataset } from './dataset.js';
@@ -237,27 +238,9 @@ class Loader implements FaceLoader {
   }
 }
 
-/**
- * The worker script: decode_worker.js beside this file in dist/, or decode_worker.ts under tsx
- * (tests). Loader hooks registered by `--import tsx` do not reach a worker in Node 20 (not even
- * with the parent's execArgv), so there a small bootstrap registers tsx's ESM hooks inside the
- * worker before importing the .ts file.
- */
+/** A decoder thread on decode_worker (src/runtime/worker.ts: dist .js or tsx .ts). */
 function startWorker(): Worker {
-  const workerData = { [WORKER_FLAG]: true };
-  // A worker takes the parent's execArgv but refuses `--input-type` and the code of `-e`/`-p`.
-  const execArgv: string[] = [];
-  for (let k = 0; k < process.execArgv.length; k++) {
-    const a = process.execArgv[k];
-    if (['-e', '--eval', '-p', '--print', '--input-type'].includes(a)) k++;
-    else if (!/^--(input-type|eval|print)=/.test(a)) execArgv.push(a);
-  }
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./decode_worker.js', import.meta.url), { workerData, execArgv });
-  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const file = JSON.stringify(new URL('./decode_worker.ts', import.meta.url).href);
-  const boot = `import(${api}).then((tsx) => { tsx.register(); return import(${file}); });`;
-  return new Worker(boot, { eval: true, workerData, execArgv });
+  return startModuleWorker(import.meta.url, 'decode_worker', { [WORKER_FLAG]: true });
 }
 
 interface Pending {

@@ -11,7 +11,8 @@
  * nothing). Worker w starts at r_0 with k_w micro-batches and returns (1-m)^k_w r_0 + its sum;
  * combining in order r <- (1-m)^k_w r + (r_w - (1-m)^k_w r_0) gives r_J exactly.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../runtime/worker.js';
 import { ArcfaceError, type ArcfaceErrorCode } from '../errors.js';
 import { tf, type BackendName } from '../runtime/backend.js';
 import type { TrainConfig } from './config.js';
@@ -133,24 +134,9 @@ interface Layout {
   state: Map<string, { size: number; momentum: number | null }>;
 }
 
-/**
- * The worker script: grad_worker.js beside this file in dist/, or grad_worker.ts under tsx, as
- * the data loader starts its decoders (src/data/loader.ts): tsx's hooks do not reach a worker in
- * Node 20, so a small bootstrap registers them inside it first.
- */
+/** A gradient worker on grad_worker (src/runtime/worker.ts: dist .js or tsx .ts). */
 function startWorker(workerData: GradWorkerInit): Worker {
-  const execArgv: string[] = [];
-  for (let k = 0; k < process.execArgv.length; k++) {
-    const a = process.execArgv[k];
-    if (['-e', '--eval', '-p', '--print', '--input-type'].includes(a)) k++;
-    else if (!/^--(input-type|eval|print)=/.test(a)) execArgv.push(a);
-  }
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./grad_worker.js', import.meta.url), { workerData, execArgv });
-  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const file = JSON.stringify(new URL('./grad_worker.ts', import.meta.url).href);
-  const boot = `import(${api}).then((tsx) => { tsx.register(); return import(${file}); });`;
-  return new Worker(boot, { eval: true, workerData, execArgv });
+  return startModuleWorker(import.meta.url, 'grad_worker', workerData);
 }
 
 const READY = -1;
