@@ -37,6 +37,7 @@
  * on disk: `vacuum({ full: true })` (VACUUM FULL rewrites the tables into new files and unlinks the
  * old ones), with a WAL and backup retention that fits the deployment's policy.
  */
+import { checkName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import pgvector from 'pgvector';
@@ -86,7 +87,6 @@ const HNSW_MAX_DIM = 4000;
 const VECTOR_MAX_DIM = 16000;
 /** pgvector's limit for hnsw.ef_search. */
 const EF_MAX = 1000;
-const MAX_NAME = 200;
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Step i takes the schema from version i to i + 1 (run with search_path = the store's schema). */
@@ -175,23 +175,6 @@ interface FaceRow {
   embedding: Float32Array;
   has_crop: boolean;
   png?: Buffer | null;
-}
-
-function checkName(value: unknown, what: string): string {
-  if (
-    typeof value !== 'string' ||
-    value.trim() === '' ||
-    value.length > MAX_NAME ||
-    [...value].some((ch) => ch.charCodeAt(0) < 32)
-  )
-    throw badInput(
-      `${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`,
-    );
-  return value;
-}
-
-function notFound(message: string): ArcfaceError {
-  return new ArcfaceError('NOT_FOUND', message);
 }
 
 /** The probe or an embedding as pgvector's text form (float32 values print and parse back exactly). */

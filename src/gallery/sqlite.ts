@@ -20,6 +20,7 @@
  *
  * Everything one `addFaces` writes (faces, crops, the gallery's change id) is one transaction.
  */
+import { checkName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -79,24 +80,6 @@ interface FaceRow {
 }
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAX_NAME = 200;
-
-function checkName(value: unknown, what: string): string {
-  if (
-    typeof value !== 'string' ||
-    value.trim() === '' ||
-    value.length > MAX_NAME ||
-    [...value].some((ch) => ch.charCodeAt(0) < 32)
-  )
-    throw badInput(
-      `${what} must be a non-empty string of at most ${MAX_NAME} characters without control characters`,
-    );
-  return value;
-}
-
-function notFound(message: string): ArcfaceError {
-  return new ArcfaceError('NOT_FOUND', message);
-}
 
 function toFace(r: FaceRow, what: string): Face {
   return {
