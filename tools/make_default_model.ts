@@ -29,6 +29,7 @@ import { decodeImage } from '../src/image/decode.js';
 import { Embedder } from '../src/models/embedder.js';
 import { resolveModel, type PreprocessOverrides } from '../src/models/resolve.js';
 import { SHARED_RECOGNISERS } from '../bench/shared_models.js';
+import { INSIGHTFACE_INPUT } from '../src/models/zoo.js';
 
 const { values } = parseArgs({
   options: {
@@ -149,14 +150,7 @@ async function main(): Promise<void> {
     file: 'model.onnx',
     sha256: createHash('sha256').update(bytes).digest('hex'),
     size: statSync(join(OUT, 'model.onnx')).size,
-    input: {
-      width: 112,
-      height: 112,
-      layout: 'nchw',
-      color: 'rgb',
-      mean: [127.5, 127.5, 127.5],
-      std: [127.5, 127.5, 127.5],
-    },
+    input: INSIGHTFACE_INPUT,
     output: { dim: config.embeddingSize },
     flip: true,
     licence: LICENCE,

@@ -10,7 +10,7 @@ import { ArcfaceError } from '../errors.js';
 import { initRuntime, tf } from '../runtime/backend.js';
 import { headFromConfig } from './head.js';
 import { GRAD_WORKER_FLAG, type ComputeRequest, type GradWorkerInit, type WorkerReply } from './parallel.js';
-import { lossIteration, microBatchGradients } from './trainer.js';
+import { addGradients, lossIteration, microBatchGradients } from './trainer.js';
 import { headWeights } from './types.js';
 
 function reply(port: MessagePort, m: WorkerReply, transfer: ArrayBuffer[] = []) {
@@ -83,14 +83,7 @@ async function run(port: MessagePort, init: GradWorkerInit) {
         if (iter && m.lossIteration !== null) iter.setIteration(m.lossIteration);
         const out = microBatchGradients(model, head, varList, m.images, m.labels, req.shape, m.seed);
         losses.push(out.loss);
-        for (const [name, g] of Object.entries(out.grads)) {
-          const key = keyOf.get(name)!;
-          const old = sums.get(key);
-          if (old) {
-            sums.set(key, tf.add(old, g));
-            tf.dispose([old, g]);
-          } else sums.set(key, g);
-        }
+        addGradients(sums, out.grads, keyOf);
       }
       at = undefined;
       // Copies (slice): on the cpu backend dataSync is the tensor's own storage, not ours to transfer.

@@ -343,14 +343,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
               : e;
           }
           const { loss } = out;
-          for (const [name, g] of Object.entries(out.grads)) {
-            const key = keyOf.get(name)!;
-            const old = sums.get(key);
-            if (old) {
-              sums.set(key, tf.add(old, g));
-              tf.dispose([old, g]);
-            } else sums.set(key, g);
-          }
+          addGradients(sums, out.grads, keyOf);
           if (!Number.isFinite(loss))
             throw diverged(pos.step + 1, epoch, index, `the loss is ${loss}`, lastCheckpoint);
           lossSum += loss;
@@ -496,6 +489,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (catchSignals) removeSignalHandlers();
     await batches.return(undefined);
     sgd.dispose();
+  }
+}
+
+/** Adds a micro-batch's gradients (by variable name) into `sums` (by parameter key), freeing them. */
+export function addGradients(
+  sums: Map<string, tf.Tensor>,
+  grads: tf.NamedTensorMap,
+  keyOf: ReadonlyMap<string, string>,
+): void {
+  for (const [name, g] of Object.entries(grads)) {
+    const key = keyOf.get(name)!;
+    const old = sums.get(key);
+    if (old) {
+      sums.set(key, tf.add(old, g));
+      tf.dispose([old, g]);
+    } else sums.set(key, g);
   }
 }
 
