@@ -146,6 +146,21 @@ else {
         // pgvector draws HNSW levels at random (unseeded): ranks 2..10 are far clusters at cosines
         // near 0, which a graph search may miss; 0.99 measured here, 0.95 leaves room for that.
         assert.ok(hits10 / 800 >= 0.95, `recall@10 ${hits10 / 800}`);
+
+        // Bulk loads: without the graph the search scans exactly; built again, the graph serves it.
+        const probe = { embedding: rows[7].v, model: 'm' };
+        const before = await store.search('big', probe, { k: 3 });
+        await store.dropIndex('big');
+        assert.doesNotMatch(await store.explainSearch('big', rows[0].v), /faces_hnsw/);
+        assert.deepEqual(await store.search('big', probe, { k: 3 }), before);
+        await assert.rejects(
+          store.buildIndex('big', { maintenanceWorkMem: "1GB'; DROP TABLE faces; --" }),
+          (e: any) => e.code === 'BAD_INPUT' && /maintenanceWorkMem/.test(e.message),
+        );
+        await store.buildIndex('big', { maintenanceWorkMem: '64MB' });
+        assert.match(await store.explainSearch('big', rows[0].v), /Index Scan using faces_hnsw_1 on faces/);
+        assert.deepEqual(await store.search('big', probe, { k: 3 }), before);
+        await assert.rejects(store.buildIndex('nope'), (e: any) => e.code === 'NOT_FOUND');
       } finally {
         await store.close();
       }
