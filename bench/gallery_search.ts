@@ -1,71 +1,145 @@
 /**
- * Gallery search at N x 512 random-but-clustered unit embeddings (N/4 identities of 4 faces, noise
- * like face embeddings: cos to the identity's centre about 0.8): a plain JS scan, our exact search
- * (SearchIndex 'exact': usearch's SIMD exactSearch over the contiguous matrix, re-scored), and our
- * HNSW (usearch, f16, M 32, ef 128, exact re-scoring of max(64, 4k) candidates). Recall@1 and
- * @10 of the top subjects against the exact search, QPS (one thread, 'max' aggregation, k 10),
- * build time, and memory: RSS growth for the exact matrix, the saved graph's size for HNSW (built
- * once, saved, then memory-mapped with each ef).
+ * Identify latency and throughput on galleries of N random-but-clustered 512-d unit embeddings
+ * (issue 5, §7): N/4 identities of 4 faces, each face its identity's centre plus noise of norm 0.75
+ * (cosine to the centre 0.8, between two faces of one person 0.64; centres are isotropic, so two
+ * people are at cosine 0 +- 0.044: the hardest case for a graph index, where no region of the sphere
+ * is denser than another). Probes are new faces of enrolled people, as identification sees them.
  *
- *   node --import tsx bench/gallery_search.ts [--n 10000,100000] [--queries 200] [--threads 1] [--json]
+ * Methods, all through the code the service runs, k 10, 'max' aggregation, one search thread:
+ * - `js loop`: every cosine in plain JS (the floor we started from; n <= 100k);
+ * - `exact`: SearchIndex 'exact' (usearch's SIMD exactSearch over the contiguous matrix, re-scored);
+ * - `hnsw`: SearchIndex 'hnsw' (usearch, f16), built once per M / ef_construction, saved, then
+ *   memory-mapped with each search ef; its max(64, 4k) candidates re-scored exactly;
+ * - `pgvector`: PostgresGalleryStore.search over the store's halfvec HNSW index (bulk-loaded, then
+ *   built in one pass by `buildIndex`), with each `hnsw.ef_search`, and its exact scan (n <= 100k).
+ * Recall@1 and @10 of the top subjects against `exact`; QPS; build time; memory (the exact
+ * matrix, the graph file's size, the Postgres index's size).
  *
- * --threads is for building the graph (searches always use one). Print /proc/loadavg with the
- * numbers: the machine may be busy.
+ * The memory-bandwidth bound of exact search: a scan reads n x 512 x 4 bytes; the single-thread copy
+ * bandwidth measured here (Float32Array.set over 256 MiB, best of 5) bounds the scans per second.
+ *
+ *   node --import tsx bench/gallery_search.ts [--n 10000,100000,1000000] [--queries 200]
+ *        [--hnsw 32:128] [--ef 64,128,256,512] [--methods js,exact,hnsw,pgvector] [--md FILE] [--json]
+ *   ARCFACE_PG_SETTINGS="-c shared_buffers=4GB" bash tools/ci/with_postgres.sh \
+ *     node --import tsx bench/gallery_search.ts --methods exact,hnsw,pgvector      # with PostgreSQL
+ *
+ * pgvector runs against --pg URL, else $ARCFACE_TEST_POSTGRES_URL (set by with_postgres.sh), in a
+ * schema of its own that it drops at the end. Print /proc/loadavg with the numbers: the machine may
+ * be busy.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SearchIndex, type IndexRow } from '../src/gallery/search_index.js';
+import pg from 'pg';
 import { dotRow } from '../src/gallery/embedding.js';
-import { gaussian, rng } from '../src/util/random.js';
+import { openPostgresStore, type PostgresGalleryStore } from '../src/gallery/postgres.js';
+import { SearchIndex, type IndexRow } from '../src/gallery/search_index.js';
+import { rng } from '../src/util/random.js';
 
 const { values } = parseArgs({
   options: {
     n: { type: 'string', default: '10000,100000' },
     queries: { type: 'string', default: '200' },
-    threads: { type: 'string', default: '1' },
+    hnsw: { type: 'string', default: '32:128' },
+    ef: { type: 'string', default: '64,128,256,512' },
+    'pg-hnsw': { type: 'string', default: '16:64' },
+    'pg-ef': { type: 'string', default: '128,256,512' },
+    methods: { type: 'string', default: 'js,exact,hnsw,pgvector' },
+    threads: { type: 'string', default: '0' },
+    pg: { type: 'string' },
+    md: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
 const sizes = values.n!.split(',').map(Number);
 const Q = Number(values.queries);
+const methods = new Set(values.methods!.split(','));
+const hnswSpecs = values.hnsw!.split(',').map((s) => s.split(':').map(Number) as [number, number]);
+const efs = values.ef!.split(',').map(Number);
+const pgSpec = values['pg-hnsw']!.split(':').map(Number) as [number, number];
+const pgEfs = values['pg-ef']!.split(',').map(Number);
 const threads = Number(values.threads);
+const pgUrl = values.pg ?? process.env.ARCFACE_TEST_POSTGRES_URL;
 const DIM = 512;
 const K = 10;
+const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 
-function unit(v: Float32Array): Float32Array {
-  let s = 0;
-  for (const x of v) s += x * x;
-  const inv = 1 / Math.sqrt(s);
-  return v.map((x) => x * inv);
+if (methods.has('pgvector') && !pgUrl) {
+  log(
+    'pgvector: skipped (no --pg URL and no $ARCFACE_TEST_POSTGRES_URL; see the header for with_postgres.sh)',
+  );
+  methods.delete('pgvector');
 }
 
+/** Best-of-5 single-thread copy bandwidth in bytes/s over buffers far larger than the caches. */
+function copyBandwidth(): number {
+  const src = new Float32Array(64 * 2 ** 20).fill(1); // 256 MiB
+  const dst = new Float32Array(src.length);
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    dst.set(src);
+    best = Math.min(best, performance.now() - t);
+  }
+  return src.byteLength / (best / 1000);
+}
+
+/** N faces (row i is a face of identity i >> 2) in one matrix, and Q probes; seeded by N. */
 function data(n: number) {
   const random = rng(n);
-  const ids = n / 4;
-  const spread = 0.75 / Math.sqrt(DIM); // noise norm 0.75: cos(face, centre) about 0.8
-  const centres = Array.from({ length: ids }, () =>
-    unit(Float32Array.from({ length: DIM }, () => gaussian(random))),
-  );
-  const rows: IndexRow[] = [];
-  for (let i = 0; i < n; i++)
-    rows.push({
+  // Box-Muller, both outputs used.
+  let spare = NaN;
+  const gauss = () => {
+    if (!Number.isNaN(spare)) {
+      const s = spare;
+      spare = NaN;
+      return s;
+    }
+    const r = Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12)));
+    const a = 2 * Math.PI * random();
+    spare = r * Math.sin(a);
+    return r * Math.cos(a);
+  };
+  const normalise = (v: Float32Array) => {
+    let s = 0;
+    for (const x of v) s += x * x;
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < v.length; i++) v[i] *= inv;
+    return v;
+  };
+  const spread = 0.75 / Math.sqrt(DIM);
+  const centre = new Float32Array(DIM);
+  const newCentre = () => {
+    for (let j = 0; j < DIM; j++) centre[j] = gauss();
+    normalise(centre);
+  };
+  const face = (out: Float32Array) => {
+    for (let j = 0; j < DIM; j++) out[j] = centre[j] + spread * gauss();
+    normalise(out);
+  };
+  const matrix = new Float32Array(n * DIM);
+  const probes: Float32Array[] = [];
+  const probeOf = new Set(Array.from({ length: Q }, () => Math.floor(random() * (n / 4))));
+  for (let id = 0; id < n / 4; id++) {
+    newCentre();
+    for (let f = 0; f < 4; f++) face(matrix.subarray((4 * id + f) * DIM, (4 * id + f + 1) * DIM));
+    if (probeOf.has(id)) face((probes[probes.length] = new Float32Array(DIM)));
+  }
+  while (probes.length < Q) probes.push(probes[probes.length % probeOf.size]);
+  const rows = (): IndexRow[] =>
+    Array.from({ length: n }, (_, i) => ({
       faceId: i + 1,
-      subjectId: Math.floor(i / 4) + 1,
-      embedding: unit(Float32Array.from(centres[Math.floor(i / 4)], (x) => x + spread * gaussian(random))),
-    });
-  const probes = Array.from({ length: Q }, () =>
-    unit(Float32Array.from(centres[Math.floor(random() * ids)], (x) => x + spread * gaussian(random))),
-  );
-  return { rows, probes };
+      subjectId: (i >> 2) + 1,
+      embedding: matrix.subarray(i * DIM, (i + 1) * DIM),
+    }));
+  return { matrix, rows, probes };
 }
-
-const rss = () => process.memoryUsage().rss / 2 ** 20;
 
 interface Row {
   n: number;
   method: string;
+  params: string;
   qps: number;
   recall1: number;
   recall10: number;
@@ -74,85 +148,281 @@ interface Row {
 }
 
 const table: Row[] = [];
-for (const n of sizes) {
-  const { rows, probes } = data(n);
+const bandwidth = copyBandwidth();
+log(`copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s (one thread)`);
+const bounds: { n: number; boundQps: number; exactQps: number }[] = [];
 
-  const m0 = rss();
+async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Array[], truth: number[][]) {
+  const schema = `bench_${n}_${process.pid}`;
+  const url = `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}schema=${schema}`;
+  const [m, efc] = pgSpec;
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  const stores: PostgresGalleryStore[] = [];
+  try {
+    const store = await openPostgresStore(url, { annThreshold: 1, hnswM: m, hnswEfConstruction: efc });
+    stores.push(store);
+    await store.createGallery({ name: 'bench', model: 'synthetic', dim: DIM });
+    // Bulk load: subjects, then faces in batches with the graph dropped (built in one pass after).
+    await store.dropIndex('bench');
+    let t0 = performance.now();
+    await admin.query(`SET search_path = ${schema}, public`);
+    const gid = (await admin.query('SELECT id FROM galleries WHERE name = $1', ['bench'])).rows[0].id;
+    await admin.query(
+      'INSERT INTO subjects (gallery_id, external_id, name) ' +
+        `SELECT $1, i::text, 'p' || i FROM generate_series(1, $2::int) i`,
+      [gid, n / 4],
+    );
+    const subjectOf = new Map<number, number>(
+      (await admin.query('SELECT id, external_id FROM subjects WHERE gallery_id = $1', [gid])).rows.map(
+        (r: { id: string; external_id: string }) => [Number(r.external_id), Number(r.id)],
+      ),
+    );
+    const pgToBench = new Map([...subjectOf].map(([b, p]) => [p, b]));
+    const B = 2000;
+    for (let i = 0; i < n; i += B) {
+      const ids: number[] = [];
+      const vecs: string[] = [];
+      for (let r = i; r < Math.min(n, i + B); r++) {
+        ids.push(subjectOf.get((r >> 2) + 1)!);
+        vecs.push(`[${matrix.subarray(r * DIM, (r + 1) * DIM).join(',')}]`);
+      }
+      await admin.query(
+        'INSERT INTO faces (subject_id, gallery_id, model, embedding) ' +
+          `SELECT s, $1, 'synthetic', e::vector FROM unnest($2::bigint[], $3::text[]) AS v (s, e)`,
+        [gid, ids, vecs],
+      );
+      if ((i / B) % 50 === 0) log(`pgvector n ${n}: loaded ${i + ids.length}`);
+    }
+    await admin.query('ANALYZE faces');
+    const loadS = (performance.now() - t0) / 1000;
+    log(
+      `pgvector n ${n}: loaded in ${loadS.toFixed(0)} s; building the index (m ${m}, ef_construction ${efc})`,
+    );
+    t0 = performance.now();
+    await store.buildIndex('bench', { maintenanceWorkMem: '8GB' });
+    const buildS = (performance.now() - t0) / 1000;
+    const size = (
+      await admin.query(`SELECT pg_relation_size($1::regclass) AS b`, [`${schema}.faces_hnsw_${gid}`])
+    ).rows[0].b;
+    const memMiB = Number(size) / 2 ** 20;
+    log(`pgvector n ${n}: index built in ${buildS.toFixed(0)} s, ${memMiB.toFixed(0)} MiB`);
+    await store.close();
+    stores.length = 0;
+    for (const ef of pgEfs) {
+      const s = await openPostgresStore(url, { annThreshold: 1, efSearch: ef, maxConnections: 1 });
+      stores.push(s);
+      const fn = async (p: Float32Array) =>
+        (await s.search('bench', { embedding: p, model: 'synthetic' }, { k: K })).map((r) =>
+          pgToBench.get(r.subjectId)!,
+        );
+      await fn(probes[0]); // warm: pool connection, plan
+      await measureAsync(
+        n,
+        'pgvector hnsw',
+        `halfvec m${m} efc${efc} ef${ef}`,
+        fn,
+        probes,
+        truth,
+        buildS,
+        memMiB,
+      );
+      await s.close();
+      stores.length = 0;
+    }
+    if (n <= 100_000) {
+      const s = await openPostgresStore(url, { annThreshold: Number.MAX_SAFE_INTEGER, maxConnections: 1 });
+      stores.push(s);
+      const fn = async (p: Float32Array) =>
+        (await s.search('bench', { embedding: p, model: 'synthetic' }, { k: K })).map((r) =>
+          pgToBench.get(r.subjectId)!,
+        );
+      await fn(probes[0]);
+      await measureAsync(n, 'pgvector exact', 'seq scan', fn, probes, truth, loadS, 0, Math.min(Q, 20));
+    }
+  } finally {
+    for (const s of stores) await s.close();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+function score(got: number[], want: number[]): [number, number] {
+  const w = new Set(want);
+  return [got[0] === want[0] ? 1 : 0, got.filter((s) => w.has(s)).length / K];
+}
+
+function measure(
+  n: number,
+  method: string,
+  params: string,
+  fn: (p: Float32Array) => number[],
+  probes: Float32Array[],
+  truth: number[][],
+  buildS: number,
+  memMiB: number,
+  q = probes.length,
+) {
+  let r1 = 0;
+  let r10 = 0;
+  const t = performance.now();
+  for (let i = 0; i < q; i++) {
+    const [a, b] = score(fn(probes[i]), truth[i]);
+    r1 += a;
+    r10 += b;
+  }
+  const s = (performance.now() - t) / 1000;
+  table.push({ n, method, params, qps: q / s, recall1: r1 / q, recall10: r10 / q, buildS, memMiB });
+  log(`n ${n} ${method} ${params}: ${(q / s).toFixed(1)} QPS, recall@1 ${(r1 / q).toFixed(3)}`);
+}
+
+async function measureAsync(
+  n: number,
+  method: string,
+  params: string,
+  fn: (p: Float32Array) => Promise<number[]>,
+  probes: Float32Array[],
+  truth: number[][],
+  buildS: number,
+  memMiB: number,
+  q = probes.length,
+) {
+  let r1 = 0;
+  let r10 = 0;
+  const t = performance.now();
+  for (let i = 0; i < q; i++) {
+    const [a, b] = score(await fn(probes[i]), truth[i]);
+    r1 += a;
+    r10 += b;
+  }
+  const s = (performance.now() - t) / 1000;
+  table.push({ n, method, params, qps: q / s, recall1: r1 / q, recall10: r10 / q, buildS, memMiB });
+  log(`n ${n} ${method} ${params}: ${(q / s).toFixed(1)} QPS, recall@1 ${(r1 / q).toFixed(3)}`);
+}
+
+for (const n of sizes) {
+  if (!(Number.isInteger(n / 4) && n > 0)) throw new Error(`--n: ${n} is not a positive multiple of 4`);
   let t0 = performance.now();
-  const exact = new SearchIndex(DIM, rows, 1, { ann: 'exact' });
+  const { matrix, rows, probes } = data(n);
+  log(`n ${n}: data in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  t0 = performance.now();
+  const exact = new SearchIndex(DIM, rows(), 1, { ann: 'exact' });
   const exactBuild = (performance.now() - t0) / 1000;
-  const exactMem = rss() - m0;
+  // The index's own copy of the vectors (RSS moves with GC too much to read at small n).
+  const exactMem = (n * DIM * 4) / 2 ** 20;
   const truth = probes.map((p) => exact.search(p, K, 'max').map((r) => r.subjectId));
 
-  // Plain JS: every cosine, best per subject (the subject of row i is i / 4).
-  const matrix = new Float32Array(n * DIM);
-  rows.forEach((r, i) => matrix.set(r.embedding, i * DIM));
-  const jsTop = (p: Float32Array) => {
-    const best = new Float32Array(n / 4).fill(-2);
-    for (let i = 0; i < n; i++) {
-      const s = dotRow(p, matrix, i);
-      if (s > best[i >> 2]) best[i >> 2] = s;
-    }
-    return [...best.keys()]
-      .sort((a, b) => best[b] - best[a])
-      .slice(0, K)
-      .map((s) => s + 1);
-  };
-
-  const measure = (
-    method: string,
-    fn: (p: Float32Array) => number[],
-    buildS: number,
-    memMiB: number,
-    q = Q,
-  ) => {
-    let r1 = 0;
-    let r10 = 0;
-    const t = performance.now();
-    for (let i = 0; i < q; i++) {
-      const got = fn(probes[i]);
-      if (got[0] === truth[i][0]) r1++;
-      const want = new Set(truth[i]);
-      r10 += got.filter((s) => want.has(s)).length / K;
-    }
-    const s = (performance.now() - t) / 1000;
-    table.push({ n, method, qps: q / s, recall1: r1 / q, recall10: r10 / q, buildS, memMiB });
-  };
-
-  measure('js loop', jsTop, 0, (n * DIM * 4) / 2 ** 20, Math.min(Q, 50));
-  measure('exact (ours)', (p) => exact.search(p, K, 'max').map((r) => r.subjectId), exactBuild, exactMem);
-
-  // Built once (f16, M 32), saved, then mapped with each ef (ef is a search-time setting, not in the file).
-  const dir = mkdtempSync(join(tmpdir(), 'arcface-bench-'));
-  const file = join(dir, 'g.usearch');
-  t0 = performance.now();
-  new SearchIndex(DIM, rows, 1, { ann: 'hnsw', buildThreads: threads }, file).close();
-  const build = (performance.now() - t0) / 1000;
-  const graphMiB = statSync(file).size / 2 ** 20;
-  for (const ef of [128, 512]) {
-    t0 = performance.now();
-    const ann = new SearchIndex(DIM, rows, 1, { ann: 'hnsw', expansionSearch: ef }, file);
-    const mapS = (performance.now() - t0) / 1000;
-    if (ann.origin !== 'mapped') throw new Error('the saved graph was not mapped');
-    measure(`hnsw f16 M32 ef${ef}`, (p) => ann.search(p, K, 'max').map((r) => r.subjectId), build, graphMiB);
-    console.error(`n ${n} ef ${ef}: open (matrix + map) ${mapS.toFixed(2)} s`);
-    ann.close();
+  if (methods.has('js') && n <= 100_000) {
+    const jsTop = (p: Float32Array) => {
+      const best = new Float32Array(n / 4).fill(-2);
+      for (let i = 0; i < n; i++) {
+        const s = dotRow(p, matrix, i);
+        if (s > best[i >> 2]) best[i >> 2] = s;
+      }
+      return [...best.keys()]
+        .sort((a, b) => best[b] - best[a])
+        .slice(0, K)
+        .map((s) => s + 1);
+    };
+    measure(n, 'js loop', 'float64 dot', jsTop, probes, truth, 0, (n * DIM * 4) / 2 ** 20, Math.min(Q, 20));
   }
-  rmSync(dir, { recursive: true, force: true });
+  const eq = n >= 1_000_000 ? Math.min(Q, 50) : Q;
+  measure(
+    n,
+    'exact (ours)',
+    'usearch exactSearch f32',
+    (p) => exact.search(p, K, 'max').map((r) => r.subjectId),
+    probes,
+    truth,
+    exactBuild,
+    exactMem,
+    eq,
+  );
+  const exactQps = table[table.length - 1].qps;
+  bounds.push({ n, boundQps: bandwidth / (n * DIM * 4), exactQps });
+
+  if (methods.has('hnsw'))
+    for (const [M, efAdd] of hnswSpecs) {
+      const dir = mkdtempSync(join(tmpdir(), 'arcface-bench-'));
+      const file = join(dir, 'g.usearch');
+      t0 = performance.now();
+      new SearchIndex(
+        DIM,
+        rows(),
+        1,
+        { ann: 'hnsw', connectivity: M, expansionAdd: efAdd, buildThreads: threads },
+        file,
+      ).close();
+      const build = (performance.now() - t0) / 1000;
+      const graphMiB = statSync(file).size / 2 ** 20;
+      log(`n ${n} hnsw M ${M} ef_construction ${efAdd}: built and saved in ${build.toFixed(1)} s`);
+      for (const ef of efs) {
+        t0 = performance.now();
+        const ann = new SearchIndex(
+          DIM,
+          rows(),
+          1,
+          { ann: 'hnsw', connectivity: M, expansionSearch: ef },
+          file,
+        );
+        if (ann.origin !== 'mapped') throw new Error('the saved graph was not mapped');
+        measure(
+          n,
+          'hnsw (ours)',
+          `f16 M${M} efc${efAdd} ef${ef}`,
+          (p) => ann.search(p, K, 'max').map((r) => r.subjectId),
+          probes,
+          truth,
+          build,
+          graphMiB,
+        );
+        ann.close();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+  if (methods.has('pgvector')) await pgvectorRows(n, matrix, probes, truth);
+  exact.close();
 }
 
 const load = readFileSync('/proc/loadavg', 'utf8').trim();
-if (values.json) console.log(JSON.stringify({ loadavg: load, threads, rows: table }));
-else {
-  console.log(`gallery search, ${DIM}-d, k ${K}, 'max', 1 search thread, build threads ${threads}`);
-  console.log('n        method                 QPS     recall@1  recall@10  build s  mem MiB');
-  for (const r of table)
-    console.log(
-      `${String(r.n).padEnd(8)} ${r.method.padEnd(20)} ${r.qps.toFixed(1).padStart(7)} ${r.recall1
-        .toFixed(3)
-        .padStart(9)} ${r.recall10.toFixed(3).padStart(10)} ${r.buildS.toFixed(2).padStart(8)} ${r.memMiB
-        .toFixed(0)
-        .padStart(8)}`,
-    );
-  console.log(`/proc/loadavg: ${load}`);
-}
+const head = `gallery search, ${DIM}-d clustered (4 faces a person), ${Q} probes, k ${K}, 'max', one search thread`;
+const lines = [
+  '| n | method | parameters | QPS | recall@1 | recall@10 | build s | memory MiB |',
+  '|---|---|---|---|---|---|---|---|',
+  ...table.map(
+    (r) =>
+      `| ${r.n.toLocaleString('en')} | ${r.method} | ${r.params} | ${r.qps.toFixed(1)} | ${r.recall1.toFixed(3)} | ` +
+      `${r.recall10.toFixed(3)} | ${r.buildS.toFixed(1)} | ${r.memMiB.toFixed(0)} |`,
+  ),
+];
+const bw = [
+  `Copy bandwidth (one thread, 256 MiB): ${(bandwidth / 1e9).toFixed(1)} GB/s.`,
+  '',
+  '| n | bytes a scan | bound QPS | exact QPS | bound / exact |',
+  '|---|---|---|---|---|',
+  ...bounds.map(
+    (b) =>
+      `| ${b.n.toLocaleString('en')} | ${((b.n * DIM * 4) / 2 ** 20).toFixed(0)} MiB | ${b.boundQps.toFixed(1)} | ` +
+      `${b.exactQps.toFixed(1)} | ${(b.boundQps / b.exactQps).toFixed(2)} |`,
+  ),
+];
+if (values.json) console.log(JSON.stringify({ loadavg: load, bandwidth, bounds, rows: table }));
+else console.log([head, '', ...lines, '', ...bw, '', `/proc/loadavg: ${load}`].join('\n'));
+if (values.md)
+  writeFileSync(
+    values.md,
+    [
+      `# ${head}`,
+      '',
+      `Command: \`${process.argv.slice(1).join(' ')}\``,
+      '',
+      ...lines,
+      '',
+      ...bw,
+      '',
+      `/proc/loadavg at the end: ${load}`,
+      '',
+    ].join('\n'),
+  );

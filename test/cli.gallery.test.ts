@@ -146,6 +146,26 @@ test('enroll, identify --json, gallery list/show/export/import/remove', { skip }
   const idb = await arcface('identify', 'moved', img('img5.jpg'), '-m', MODEL, '--store', b, '--json');
   assert.equal(idb.code, 0, idb.err);
   assert.equal(lines(idb.out)[0].faces[0].externalId, 'id01');
+  // The same answer through an HNSW graph (re-scored exactly: the same score); bad flags are exit 2.
+  const viaGraph = await arcface(
+    'identify',
+    'moved',
+    img('img5.jpg'),
+    '-m',
+    MODEL,
+    '--store',
+    b,
+    '--json',
+    '--ann',
+    'hnsw',
+    '--ef',
+    '16',
+  );
+  assert.equal(viaGraph.code, 0, viaGraph.err);
+  assert.deepEqual(lines(viaGraph.out)[0].faces[0], lines(idb.out)[0].faces[0]);
+  const badAnn = await arcface('identify', 'moved', img('img5.jpg'), '--store', b, '--ann', 'faiss');
+  assert.equal(badAnn.code, 2);
+  assert.match(badAnn.err, /bad value for --ann: "faiss"/);
 
   const rm = await arcface('gallery', 'remove', 'moved', 'id02', '--store', b);
   assert.equal(rm.code, 0, rm.err);

@@ -20,6 +20,7 @@ import {
 } from '../src/gallery/postgres.js';
 import { SqliteGalleryStore } from '../src/gallery/sqlite.js';
 import { bruteForce, clusteredVectors, galleryStoreSuite } from './gallery_suite.js';
+import { exportGallery, importGallery } from '../src/service/portable.js';
 
 const URL_ENV = 'ARCFACE_TEST_POSTGRES_URL';
 const adminUrl = process.env[URL_ENV];
@@ -161,6 +162,15 @@ else {
         assert.match(await store.explainSearch('big', rows[0].v), /Index Scan using faces_hnsw_1 on faces/);
         assert.deepEqual(await store.search('big', probe, { k: 3 }), before);
         await assert.rejects(store.buildIndex('nope'), (e: any) => e.code === 'NOT_FOUND');
+
+        // `gallery import` loads without the graph and builds it once at the end.
+        const file = join(mkdtempSync(join(tmpdir(), 'arcface-pg-')), 'big.jsonl');
+        await exportGallery(store, 'big', file);
+        const imported = await importGallery(store, file, { as: 'big2' });
+        assert.equal(imported.faces, 5000);
+        assert.match(await store.explainSearch('big2', rows[0].v), /Index Scan using faces_hnsw_2 on faces/);
+        assert.equal((await store.search('big2', probe, { k: 3 }))[0].name, before[0].name);
+        assert.equal((await store.search('big2', probe, { k: 3 }))[0].score, before[0].score);
       } finally {
         await store.close();
       }

@@ -493,4 +493,33 @@ test('HTTP API', { skip }, async (t) => {
     );
     assert.equal((await app.inject({ method: 'GET', url: '/galleries/people', headers: R })).statusCode, 404);
   });
+
+  await t.test('a request over the time limit is 503 TIMEOUT; the server goes on answering', async () => {
+    // The same service behind a 1 ms limit: no photo is embedded that fast.
+    const slow = await buildServer({ service, keys, requestTimeoutMs: 1, webDir: null });
+    try {
+      const r = await slow.inject({
+        method: 'POST',
+        url: '/embed',
+        headers: R,
+        payload: { image: b64('img1.jpg') },
+      });
+      assert.equal(r.statusCode, 503);
+      assert.deepEqual(Object.keys(json(r).error).sort(), ['code', 'message']);
+      assert.equal(json(r).error.code, 'TIMEOUT');
+      assert.match(json(r).error.message, /over 1 ms/);
+      // Cheap routes are not held to it, and the normal server is unaffected.
+      assert.equal((await slow.inject({ method: 'GET', url: '/health' })).statusCode, 200);
+    } finally {
+      await slow.close();
+    }
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/embed',
+      headers: R,
+      payload: { image: b64('img1.jpg') },
+    });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(json(ok).faces[0].embedding.length, 512);
+  });
 });

@@ -152,5 +152,12 @@ export interface GalleryStore {
    */
   replaceEmbeddings(gallery: string, model: string, rows: ReplacementRow[]): Promise<void>;
 
+  /**
+   * For bulk loads into stores whose ANN index lives in the database (PostgreSQL): drop a gallery's
+   * index before, build it in one pass after. Stores that index in memory have neither.
+   */
+  dropIndex?(gallery: string): Promise<void>;
+  buildIndex?(gallery: string): Promise<void>;
+
   close(): Promise<void>;
 }

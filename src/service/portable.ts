@@ -146,6 +146,8 @@ export async function importGallery(
           );
         gallery = await store.createGallery({ name, model: h.model, dim: h.dim as number });
         created = true;
+        // PostgreSQL: one graph build at the end instead of one graph insertion per face.
+        await store.dropIndex?.(name);
       } else if (isObj(rec.subject)) {
         const s = rec.subject;
         if (!Number.isInteger(s.id) || typeof s.name !== 'string') throw bad('subject without id or name');
@@ -187,6 +189,7 @@ export async function importGallery(
     }
     if (!gallery) throw badInput(`${file}: empty file`);
     if (!ended) throw badInput(`${file}: no end record: the file is truncated, nothing was imported`);
+    await store.buildIndex?.(gallery.name);
     return { gallery: (await store.getGallery(gallery.name))!, subjects: subjectIds.size, faces };
   } catch (err) {
     if (created && gallery) await store.deleteGallery(gallery.name).catch(() => undefined);

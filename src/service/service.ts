@@ -17,6 +17,7 @@ import {
   type Gallery,
   type GalleryStore,
   type JsonValue,
+  type OpenStoreOptions,
   type NewFace,
   type Subject,
   type SubjectMatch,
@@ -42,6 +43,8 @@ export interface ServiceOptions {
 export interface OpenServiceOptions extends ServiceOptions {
   /** A `postgres://` URL or a data folder (default ./arcface-data), or an open store. */
   store?: string | GalleryStore;
+  /** Options of the store opened from `store` (search index: exact/HNSW switch, ef...). */
+  storeOptions?: OpenStoreOptions;
   /** A ready recogniser, or the options to create one (default: the bundled model, faceapi). */
   recognizer?: FaceRecognizer | RecognizerOptions;
 }
@@ -151,7 +154,10 @@ export class RecognitionService {
 
   /** Opens the store and loads the models (the detector too, so the first request is not the slow one). */
   static async open(options: OpenServiceOptions = {}): Promise<RecognitionService> {
-    const store = typeof options.store === 'object' ? options.store : await openStore(options.store);
+    const store =
+      typeof options.store === 'object'
+        ? options.store
+        : await openStore(options.store, options.storeOptions);
     try {
       const recognizer =
         options.recognizer instanceof FaceRecognizer

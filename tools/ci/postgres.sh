@@ -4,6 +4,7 @@
 #
 #   tools/ci/postgres.sh install          postgresql-15, postgresql-server-dev-15, pgvector 0.8.x
 #   tools/ci/postgres.sh start DIR PORT   a throw-away cluster in DIR on 127.0.0.1:PORT; prints its URL
+#                                         (extra server settings: ARCFACE_PG_SETTINGS="-c shared_buffers=4GB")
 #   tools/ci/postgres.sh stop DIR         stops it (DIR is left for the caller to remove)
 #
 # Bookworm has no pgvector binary package, so `install` builds it from Debian's own source package
@@ -125,7 +126,7 @@ start() {
   if ! as_postgres "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
     # The socket goes into DIR too: /var/run/postgresql may not exist (no system cluster).
     as_postgres "$PG_BIN/pg_ctl" -D "$dir" -w -t 60 -l "$dir/server.log" \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c full_page_writes=off ${ARCFACE_PG_SETTINGS:-}" \
       start >/dev/null || {
       tail -n 20 "$dir/server.log" >&2
       die "start: the cluster in $dir did not start"

@@ -6,7 +6,7 @@ import { RecognitionService } from '../../service/service.js';
 import { UsageError, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
-import { storeOption, storeUsage } from './gallery.js';
+import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
 
 export const enrollCommand: Command = {
   name: 'enroll',
@@ -18,7 +18,7 @@ export const enrollCommand: Command = {
   All faces of one call are stored in one transaction: if any image fails (unreadable, no face),
   nothing is enrolled and every failure is listed, unless --partial.
 
-${storeUsage}
+${searchUsage}
   --partial            enroll the images that worked and list the others
   --display-name N     the subject's display name (default NAME)
 
@@ -31,7 +31,7 @@ Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`
       allowPositionals: true,
       options: {
         ...recognitionOptions,
-        ...storeOption,
+        ...searchOptions,
         partial: { type: 'boolean' },
         'display-name': { type: 'string' },
       },
@@ -41,7 +41,11 @@ Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`
     const [gallery, name, ...inputs] = positionals as [string, string, ...string[]];
     const images = await expandImageArgs(inputs);
     const rec = await recognizerFromArgs(values);
-    const service = await RecognitionService.open({ store: values.store, recognizer: rec });
+    const service = await RecognitionService.open({
+      store: values.store,
+      storeOptions: storeOptionsFromArgs(values),
+      recognizer: rec,
+    });
     try {
       if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
       const r = await service.enroll(

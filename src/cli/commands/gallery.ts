@@ -1,17 +1,14 @@
 /** `arcface gallery list | show | remove | export | import | reindex`: galleries in a store, no model needed (but reindex). */
 import { parseArgs } from 'node:util';
 import { ArcfaceError } from '../../errors.js';
-import { DEFAULT_DATA_DIR, openStore, type GalleryStore, type Subject } from '../../gallery/index.js';
+import { openStore, type GalleryStore, type Subject } from '../../gallery/index.js';
 import { exportGallery, importGallery } from '../../service/portable.js';
 import { RecognitionService } from '../../service/service.js';
 import { checkGalleryName } from '../../service/names.js';
 import { UsageError, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognizerFromArgs } from '../recognition_options.js';
-
-/** `--store URL|DIR`, shared by every gallery command. */
-export const storeOption = { store: { type: 'string', short: 's' } } as const;
-export const storeUsage = `  -s, --store URL|DIR  a postgres:// URL or the data folder (default ${DEFAULT_DATA_DIR})`;
+import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
 
 /** A subject by external id (what `arcface enroll` names it), else by numeric id. */
 export async function findSubjectArg(store: GalleryStore, gallery: string, arg: string): Promise<Subject> {
@@ -40,7 +37,7 @@ export const galleryCommand: Command = {
        arcface gallery import FILE [--as NAME]    read one into a new gallery (any store)
        arcface gallery reindex GALLERY -m MODEL   re-embed the stored crops with another model
 
-${storeUsage}
+${searchUsage}
   --json               machine-readable output on stdout
 
 Deleting removes embeddings and face crops for good (biometric data: no soft delete).
@@ -49,7 +46,7 @@ Exit status: 0 done, 2 bad input or nothing of that name.`,
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...storeOption, ...recognitionOptions, as: { type: 'string' } },
+      options: { ...searchOptions, ...recognitionOptions, as: { type: 'string' } },
       strict: true,
     });
     const [action, ...args] = positionals;
@@ -57,7 +54,7 @@ Exit status: 0 done, 2 bad input or nothing of that name.`,
       if (args.length !== n) throw new UsageError(`gallery ${action}: give ${what}`);
     };
     const out = (s: string) => process.stdout.write(s + '\n');
-    const store = await openStore(values.store);
+    const store = await openStore(values.store, storeOptionsFromArgs(values));
     try {
       switch (action) {
         case 'list': {

@@ -6,7 +6,7 @@ import { errorKind, RecognitionService } from '../../service/service.js';
 import { UsageError, parseNumber, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
-import { storeOption, storeUsage } from './gallery.js';
+import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
 
 const r4 = (v: number | null) => (v === null ? null : Math.round(v * 1e4) / 1e4);
 
@@ -18,7 +18,7 @@ export const identifyCommand: Command = {
   Every face in each photo (largest first) is identified on its own: the best subject when its
   cosine reaches the threshold (-t, default the model's calibrated one), else "unknown".
 
-${storeUsage}
+${searchUsage}
   -k, --top K           candidates per face (default 5)
   --aggregate max|mean  a subject's score: its best face (default) or the mean over its faces
   --max-faces N         faces identified per photo, the largest first (default 20)
@@ -33,7 +33,7 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
       allowPositionals: true,
       options: {
         ...recognitionOptions,
-        ...storeOption,
+        ...searchOptions,
         top: { type: 'string', short: 'k' },
         aggregate: { type: 'string' },
         'max-faces': { type: 'string' },
@@ -49,7 +49,12 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
       throw new UsageError(`bad value for --aggregate: "${aggregate}" (max or mean)`);
     const images = await expandImageArgs(inputs);
     const rec = await recognizerFromArgs(values);
-    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
+    const service = await RecognitionService.open({
+      store: values.store,
+      storeOptions: storeOptionsFromArgs(values),
+      recognizer: rec,
+      maxFaces,
+    });
     let worst = 0;
     try {
       if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);

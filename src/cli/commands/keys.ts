@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { KEY_KINDS, KeyStore, keysFileFor, type KeyKind } from '../../service/keys.js';
 import { UsageError, type Command } from '../command.js';
-import { storeOption, storeUsage } from './gallery.js';
+import { storeOption, storeUsage } from '../store_options.js';
 
 export const keysOption = { keys: { type: 'string' } } as const;
 export const keysUsage = `  --keys FILE          the keys file (default keys.json in the data folder)`;

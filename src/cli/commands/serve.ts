@@ -7,7 +7,7 @@ import { RecognitionService } from '../../service/service.js';
 import { parseNumber, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
-import { storeOption, storeUsage } from './gallery.js';
+import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
 import { keyStoreFromArgs, keysOption, keysUsage } from './keys.js';
 
 export const serveCommand: Command = {
@@ -15,7 +15,7 @@ export const serveCommand: Command = {
   summary: 'run the HTTP API and web page (galleries, enroll, identify, verify)',
   usage: `arcface serve [options]
 
-${storeUsage}
+${searchUsage}
 ${keysUsage}
   --host H             address to listen on (default 127.0.0.1; another needs an API key first)
   --port P             port (default 8080; 0 picks a free one)
@@ -34,7 +34,7 @@ may be bound. The OpenAPI document is at /openapi.json.`,
       allowPositionals: false,
       options: {
         ...recognitionOptions,
-        ...storeOption,
+        ...searchOptions,
         ...keysOption,
         host: { type: 'string' },
         port: { type: 'string', short: 'p' },
@@ -60,7 +60,12 @@ may be bound. The OpenAPI document is at /openapi.json.`,
     checkBind(host, keys); // before loading any model
     const rec = await recognizerFromArgs(values);
     process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
-    const service = await RecognitionService.open({ store: values.store, recognizer: rec, maxFaces });
+    const service = await RecognitionService.open({
+      store: values.store,
+      storeOptions: storeOptionsFromArgs(values),
+      recognizer: rec,
+      maxFaces,
+    });
     let app;
     try {
       ({ app } = await startServer({
