@@ -50,8 +50,21 @@ const { values } = parseArgs({
     pg: { type: 'string' },
     md: { type: 'string' },
     json: { type: 'boolean', default: false },
+    data: { type: 'string', default: 'iso' },
+    spectrum: { type: 'string', default: join(import.meta.dirname, 'fixtures/face_spectrum.json') },
   },
 });
+if (values.data !== 'iso' && values.data !== 'face') throw new Error('--data: iso or face');
+
+/** tools/face_spectrum.ts's statistics of real embeddings. */
+interface FaceSpectrum {
+  model: string;
+  meanNorm: number;
+  withinSq: number;
+  eigenvalues: number[];
+  genuine: { mean: number; std: number };
+  impostor: { mean: number; std: number };
+}
 const sizes = values.n!.split(',').map(Number);
 const Q = Number(values.queries);
 const methods = new Set(values.methods!.split(','));
@@ -108,12 +121,27 @@ function data(n: number) {
     for (let i = 0; i < v.length; i++) v[i] *= inv;
     return v;
   };
-  const spread = 0.75 / Math.sqrt(DIM);
   const centre = new Float32Array(DIM);
-  const newCentre = () => {
-    for (let j = 0; j < DIM; j++) centre[j] = gauss();
-    normalise(centre);
-  };
+  let newCentre: () => void;
+  let spread: number;
+  if (values.data === 'face') {
+    // Centres ~ N(mean, diag(eigenvalues)) (every method here is rotation invariant, so the
+    // eigenbasis may as well be the axes; the mean on the last, weakest axis), faces = centre +
+    // isotropic noise with the measured within-class spread, then unit norm.
+    const spec = JSON.parse(readFileSync(values.spectrum!, 'utf8')) as FaceSpectrum;
+    const sd = spec.eigenvalues.map(Math.sqrt);
+    spread = Math.sqrt(spec.withinSq / DIM);
+    newCentre = () => {
+      for (let j = 0; j < DIM; j++) centre[j] = sd[j] * gauss();
+      centre[DIM - 1] += spec.meanNorm;
+    };
+  } else {
+    spread = 0.75 / Math.sqrt(DIM);
+    newCentre = () => {
+      for (let j = 0; j < DIM; j++) centre[j] = gauss();
+      normalise(centre);
+    };
+  }
   const face = (out: Float32Array) => {
     for (let j = 0; j < DIM; j++) out[j] = centre[j] + spread * gauss();
     normalise(out);
@@ -133,7 +161,22 @@ function data(n: number) {
       subjectId: (i >> 2) + 1,
       embedding: matrix.subarray(i * DIM, (i + 1) * DIM),
     }));
-  return { matrix, rows, probes };
+  // Genuine (two faces of one person) and impostor cosines of what was generated, to compare with
+  // the real ones (tools/face_spectrum.ts) and to print with the table.
+  const cos = (a: number, b: number) => dotRow(matrix.subarray(a * DIM, (a + 1) * DIM), matrix, b);
+  const gen: number[] = [];
+  const imp: number[] = [];
+  for (let t = 0; t < 2000; t++) {
+    const id = Math.floor(random() * (n / 4));
+    gen.push(cos(4 * id, 4 * id + 1 + (t % 3)));
+    imp.push(cos(Math.floor(random() * n), Math.floor(random() * n)));
+  }
+  const ms = (xs: number[]) => {
+    const m = xs.reduce((a, x) => a + x, 0) / xs.length;
+    return `${m.toFixed(3)} +- ${Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length).toFixed(3)}`;
+  };
+  const cosines = `genuine cosine ${ms(gen)}, impostor ${ms(imp)}`;
+  return { matrix, rows, probes, cosines };
 }
 
 interface Row {
@@ -151,6 +194,7 @@ const table: Row[] = [];
 const bandwidth = copyBandwidth();
 log(`copy bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s (one thread)`);
 const bounds: { n: number; boundQps: number; exactQps: number }[] = [];
+const dataNotes = new Set<string>();
 
 async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Array[], truth: number[][]) {
   const schema = `bench_${n}_${process.pid}`;
@@ -303,8 +347,9 @@ async function measureAsync(
 for (const n of sizes) {
   if (!(Number.isInteger(n / 4) && n > 0)) throw new Error(`--n: ${n} is not a positive multiple of 4`);
   let t0 = performance.now();
-  const { matrix, rows, probes } = data(n);
-  log(`n ${n}: data in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const { matrix, rows, probes, cosines } = data(n);
+  log(`n ${n}: data in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${cosines}`);
+  dataNotes.add(cosines);
 
   t0 = performance.now();
   const exact = new SearchIndex(DIM, rows(), 1, { ann: 'exact' });
@@ -387,7 +432,10 @@ for (const n of sizes) {
 }
 
 const load = readFileSync('/proc/loadavg', 'utf8').trim();
-const head = `gallery search, ${DIM}-d clustered (4 faces a person), ${Q} probes, k ${K}, 'max', one search thread`;
+const head =
+  `gallery search, ${DIM}-d clustered (4 faces a person), ` +
+  `${values.data === 'face' ? 'face-like spectrum' : 'isotropic'} centres, ${Q} probes, k ${K}, 'max', one search thread`;
+const dataLine = `Generated data: ${[...dataNotes].join('; ')}.`;
 const lines = [
   '| n | method | parameters | QPS | recall@1 | recall@10 | build s | memory MiB |',
   '|---|---|---|---|---|---|---|---|',
@@ -409,7 +457,7 @@ const bw = [
   ),
 ];
 if (values.json) console.log(JSON.stringify({ loadavg: load, bandwidth, bounds, rows: table }));
-else console.log([head, '', ...lines, '', ...bw, '', `/proc/loadavg: ${load}`].join('\n'));
+else console.log([head, '', dataLine, '', ...lines, '', ...bw, '', `/proc/loadavg: ${load}`].join('\n'));
 if (values.md)
   writeFileSync(
     values.md,
@@ -417,6 +465,8 @@ if (values.md)
       `# ${head}`,
       '',
       `Command: \`${process.argv.slice(1).join(' ')}\``,
+      '',
+      dataLine,
       '',
       ...lines,
       '',
