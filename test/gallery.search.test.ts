@@ -56,6 +56,24 @@ test('HNSW (f16, M 32, ef 128) with exact re-scoring: recall@10 >= 0.99 against 
   assert.ok(top1 / Q >= 0.99, `recall@1 ${top1 / Q}`);
 });
 
+test('a graph build reports its progress chunk by chunk and finds what exact search finds', () => {
+  const { rows, probe } = indexRows(5, 5000, 5, 32, 0.05);
+  const calls: [number, number][] = [];
+  const ann = new SearchIndex(32, rows, 1, {
+    ann: 'hnsw',
+    buildThreads: 1,
+    onBuildProgress: (done, total) => calls.push([done, total]),
+  });
+  // 25k faces in chunks of 10k: 0, 10k, 20k, 25k, all of 25k.
+  assert.deepEqual(calls, [0, 10_000, 20_000, 25_000].map((d) => [d, 25_000]));
+  assert.equal(ann.size, 25_000);
+  const exact = new SearchIndex(32, rows, 1, { ann: 'exact' });
+  for (let q = 0; q < 50; q++) {
+    const p = unit(probe());
+    assert.deepEqual(ann.search(p, 1, 'max'), exact.search(p, 1, 'max'));
+  }
+});
+
 test('exact index: top-k equals a float64 brute force for max and mean, across adds and removes', () => {
   const { rows: raw, random } = clusteredVectors(4, 30, 5, 24, 0.2);
   // Subjects of 1..5 faces from a cluster each.

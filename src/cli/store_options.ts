@@ -7,6 +7,7 @@
  */
 import { DEFAULT_DATA_DIR, type OpenStoreOptions } from '../gallery/index.js';
 import { parseNumber, UsageError } from './command.js';
+import { Progress } from './progress.js';
 
 /** `--store URL|DIR`: also the only store flag of `arcface keys` (keys.json lives in the data folder). */
 export const storeOption = { store: { type: 'string', short: 's' } } as const;
@@ -29,10 +30,26 @@ export function storeOptionsFromArgs(values: { ann?: string; ef?: string }): Ope
   // pgvector's hnsw.ef_search tops out at 1,000; usearch has no limit but gains nothing there.
   const ef = parseNumber(values.ef, 'ef', (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
   return {
-    sqlite: { index: { ann, expansionSearch: ef } },
+    sqlite: { index: { ann, expansionSearch: ef }, onIndexProgress: graphProgress() },
     postgres: {
       efSearch: ef,
       annThreshold: ann === 'exact' ? Number.MAX_SAFE_INTEGER : ann === 'hnsw' ? 1 : undefined,
     },
+  };
+}
+
+/** A progress bar on stderr for each HNSW graph the embedded store builds (minutes from 100k faces). */
+function graphProgress(): (gallery: string, done: number, total: number) => void {
+  let bar: Progress | null = null;
+  let last = 0;
+  return (gallery, done, total) => {
+    if (done === 0) {
+      bar = new Progress({ label: `search graph of gallery '${gallery}'`, total, unit: 'faces' });
+      last = 0;
+      return;
+    }
+    bar?.tick(done - last);
+    last = done;
+    if (done === total) bar?.finish('built, saved beside the database');
   };
 }

@@ -42,6 +42,11 @@ export interface SearchIndexOptions {
   candidatesPerK?: number;
   /** Threads for building the graph (default 0: usearch's choice, all cores); searches use 1. */
   buildThreads?: number;
+  /**
+   * Called as a graph is built (faces added so far, all of them): a build blocks its thread, for
+   * about 35 min at 1M faces on 2 cores (bench/gallery_search.ts), so callers show a progress bar.
+   */
+  onBuildProgress?: (done: number, total: number) => void;
 }
 
 export interface IndexRow {
@@ -65,7 +70,9 @@ interface Stamp {
   bytes: number;
 }
 
-const DEFAULTS: Required<SearchIndexOptions> = {
+type Settings = Required<Omit<SearchIndexOptions, 'onBuildProgress'>>;
+
+const DEFAULTS: Settings = {
   ann: 'auto',
   annThreshold: 100_000,
   quantization: 'f16',
@@ -87,7 +94,8 @@ function mixId(id: number): number {
 
 export class SearchIndex {
   readonly dim: number;
-  private readonly opts: Required<SearchIndexOptions>;
+  private readonly opts: Settings;
+  private readonly onBuildProgress: SearchIndexOptions['onBuildProgress'];
   private readonly file: string | undefined;
   private matrix: Float32Array;
   private n = 0;
@@ -116,9 +124,11 @@ export class SearchIndex {
     file?: string,
   ) {
     this.dim = dim;
+    const { onBuildProgress, ...settings } = options;
+    this.onBuildProgress = onBuildProgress;
     this.opts = {
       ...DEFAULTS,
-      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+      ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
     };
     for (const key of [
       'annThreshold',
@@ -379,12 +389,18 @@ export class SearchIndex {
 
   private buildGraph(): void {
     const g = this.newGraph();
-    if (this.n > 0)
+    // In chunks, to report progress; each chunk is still added by all build threads.
+    const chunk = Math.max(10_000, Math.ceil(this.n / 200));
+    this.onBuildProgress?.(0, this.n);
+    for (let a = 0; a < this.n; a += chunk) {
+      const b = Math.min(this.n, a + chunk);
       g.add(
-        BigUint64Array.from(this.faceIds.subarray(0, this.n), (id) => BigInt(id)),
-        this.matrix.slice(0, this.n * this.dim),
+        BigUint64Array.from(this.faceIds.subarray(a, b), (id) => BigInt(id)),
+        this.matrix.slice(a * this.dim, b * this.dim),
         this.opts.buildThreads,
       );
+      this.onBuildProgress?.(b, this.n);
+    }
     this.hnsw = g;
     this.mapped = false;
     this.removed = false;

@@ -54,6 +54,8 @@ export interface SqliteStoreOptions {
   index?: SearchIndexOptions;
   /** Build every gallery's index at open (default true); false builds each at its first search. */
   indexAtOpen?: boolean;
+  /** Progress of a gallery's HNSW graph build (faces added, all), for a progress bar. */
+  onIndexProgress?: (gallery: string, done: number, total: number) => void;
 }
 
 export const DEFAULT_DATA_DIR = './arcface-data';
@@ -100,12 +102,14 @@ export class SqliteGalleryStore implements GalleryStore {
   private readonly db: Database;
   private readonly indexOptions: SearchIndexOptions;
   private readonly indexes = new Map<number, SearchIndex>();
+  private readonly onIndexProgress: SqliteStoreOptions['onIndexProgress'];
 
   constructor(options: SqliteStoreOptions = {}) {
     this.dir = resolve(options.dir ?? DEFAULT_DATA_DIR);
     const path = join(this.dir, options.file ?? 'gallery.db');
     this.location = `sqlite:${path}`;
     this.indexOptions = options.index ?? {};
+    this.onIndexProgress = options.onIndexProgress;
     try {
       mkdirSync(this.dir, { recursive: true });
       this.db = openDatabase(path, { timeout: 5000 });
@@ -426,7 +430,16 @@ export class SqliteGalleryStore implements GalleryStore {
         subjectId: r.subject_id,
         embedding: embeddingFromBytes(r.embedding, `${this.location}: face ${r.id}`),
       });
-    const index = new SearchIndex(g.dim, rows, g.change_id, this.indexOptions, this.indexFile(g.id));
+    const progress = this.onIndexProgress;
+    const index = new SearchIndex(
+      g.dim,
+      rows,
+      g.change_id,
+      progress
+        ? { ...this.indexOptions, onBuildProgress: (done, total) => progress(g.name, done, total) }
+        : this.indexOptions,
+      this.indexFile(g.id),
+    );
     this.indexes.set(g.id, index);
     return index;
   }
