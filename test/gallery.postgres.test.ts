@@ -20,6 +20,7 @@ import {
 } from '../src/gallery/postgres.js';
 import { SqliteGalleryStore } from '../src/gallery/sqlite.js';
 import { bruteForce, clusteredVectors, galleryStoreSuite } from './gallery_suite.js';
+import { killMidEnroll } from './gallery_kill.js';
 import { exportGallery, importGallery } from '../src/service/portable.js';
 
 const URL_ENV = 'ARCFACE_TEST_POSTGRES_URL';
@@ -176,6 +177,10 @@ else {
       }
     },
   );
+
+  withDb('a batch enroll killed by SIGKILL leaves only complete, searchable faces', async (url) => {
+    await killMidEnroll(url, () => openPostgresStore(url));
+  });
 
   withDb(
     'schema: version recorded, a newer one refused; a second schema is a separate store',

@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { embeddingToBytes, unitEmbedding } from '../src/gallery/embedding.js';
 import { SCHEMA_VERSION } from '../src/gallery/schema.js';
 import { openSqliteStore } from '../src/gallery/sqlite.js';
 import { clusteredVectors, fakePng, galleryStoreSuite } from './gallery_suite.js';
+import { killMidEnroll } from './gallery_kill.js';
 
 const tmpDir = () => mkdtempSync(join(tmpdir(), 'arcface-gallery-'));
 
@@ -99,46 +99,7 @@ test('sqlite: WAL mode and schema version; a database from a newer arcface is re
 test('sqlite: a batch enroll killed by SIGKILL leaves only complete, searchable faces', async () => {
   const dir = tmpDir();
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/gallery_enroll_child.ts', dir, '1000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let committed = -1;
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = out.match(/committed (\d+)\n(?![\s\S]*committed)/);
-        if (m) committed = Number(m[1]);
-        if (committed >= 40 && !child.killed) child.kill('SIGKILL');
-      });
-      child.on('exit', (code, signal) =>
-        signal === 'SIGKILL' ? resolve() : reject(new Error(`child ended with ${code} before the kill`)),
-      );
-    });
-    assert.ok(committed >= 40);
-    const store = openSqliteStore({ dir });
-    try {
-      const subjects = await store.listSubjects('batch');
-      const withFaces = subjects.filter((s) => s.faces > 0);
-      // Every reported commit is there; the batch was killed before its end.
-      assert.ok(withFaces.length >= committed + 1 && withFaces.length < 1000, `${withFaces.length} enrolled`);
-      // All of an addFaces or none of it: 3 faces each (a subject row may exist without faces).
-      for (const s of subjects) assert.ok(s.faces === 0 || s.faces === 3, `${s.name} has ${s.faces} faces`);
-      const { rows } = clusteredVectors(11, 1000, 3, 64, 0.1);
-      for (const s of withFaces) {
-        const i = Number(s.externalId.slice(1));
-        const faces = await store.listFaces('batch', s.id);
-        for (const [j, f] of faces.entries()) {
-          assert.deepEqual(f.embedding, unitEmbedding(rows[i * 3 + j].v, 64, 'x'));
-          assert.deepEqual(await store.getCrop('batch', f.id), fakePng(i * 3 + j, 16_000));
-        }
-        const hit = await store.search('batch', { embedding: faces[1].embedding, model: 'm' }, { k: 1 });
-        assert.equal(hit[0].subjectId, s.id);
-        assert.ok(hit[0].score > 0.99999);
-      }
-    } finally {
-      await store.close();
-    }
+    await killMidEnroll(dir, async () => openSqliteStore({ dir }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,15 +1,15 @@
 /**
- * Child process of test/gallery.store.test.ts: a batch enroll that the test kills with SIGKILL
- * midway. Image i becomes subject `s<i>` with 3 faces (one addFaces call, one transaction), each
+ * Child process of test/gallery_kill.ts: a batch enroll that the test kills with SIGKILL midway,
+ * into a data folder or a postgres:// URL. Image i becomes subject `s<i>` with 3 faces (one addFaces call, one transaction), each
  * with a ~16 KB crop; after each commit it prints `committed <i>`.
  *
- *   node --import tsx test/gallery_enroll_child.ts DIR COUNT
+ *   node --import tsx test/gallery_enroll_child.ts DIR|URL COUNT
  */
-import { openSqliteStore } from '../src/gallery/sqlite.js';
+import { openStore } from '../src/gallery/open.js';
 import { clusteredVectors, fakePng } from './gallery_suite.js';
 
-const [dir, count] = [process.argv[2], Number(process.argv[3])];
-const store = openSqliteStore({ dir });
+const [location, count] = [process.argv[2], Number(process.argv[3])];
+const store = await openStore(location);
 if (!(await store.getGallery('batch'))) await store.createGallery({ name: 'batch', model: 'm', dim: 64 });
 const { rows } = clusteredVectors(11, count, 3, 64, 0.1);
 for (let i = 0; i < count; i++) {
