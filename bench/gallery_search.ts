@@ -261,16 +261,7 @@ async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Arra
           pgToBench.get(r.subjectId)!,
         );
       await fn(probes[0]); // warm: pool connection, plan
-      await measureAsync(
-        n,
-        'pgvector hnsw',
-        `halfvec m${m} efc${efc} ef${ef}`,
-        fn,
-        probes,
-        truth,
-        buildS,
-        memMiB,
-      );
+      await measure(n, 'pgvector hnsw', `halfvec m${m} efc${efc} ef${ef}`, fn, probes, truth, buildS, memMiB);
       await s.close();
       stores.length = 0;
     }
@@ -282,7 +273,7 @@ async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Arra
           pgToBench.get(r.subjectId)!,
         );
       await fn(probes[0]);
-      await measureAsync(n, 'pgvector exact', 'seq scan', fn, probes, truth, loadS, 0, Math.min(Q, 20));
+      await measure(n, 'pgvector exact', 'seq scan', fn, probes, truth, loadS, 0, Math.min(Q, 20));
     }
   } finally {
     for (const s of stores) await s.close();
@@ -296,35 +287,12 @@ function score(got: number[], want: number[]): [number, number] {
   return [got[0] === want[0] ? 1 : 0, got.filter((s) => w.has(s)).length / K];
 }
 
-function measure(
+/** Times `fn` over the probes (awaited one by one) and scores its subjects against exact search's. */
+async function measure(
   n: number,
   method: string,
   params: string,
-  fn: (p: Float32Array) => number[],
-  probes: Float32Array[],
-  truth: number[][],
-  buildS: number,
-  memMiB: number,
-  q = probes.length,
-) {
-  let r1 = 0;
-  let r10 = 0;
-  const t = performance.now();
-  for (let i = 0; i < q; i++) {
-    const [a, b] = score(fn(probes[i]), truth[i]);
-    r1 += a;
-    r10 += b;
-  }
-  const s = (performance.now() - t) / 1000;
-  table.push({ n, method, params, qps: q / s, recall1: r1 / q, recall10: r10 / q, buildS, memMiB });
-  log(`n ${n} ${method} ${params}: ${(q / s).toFixed(1)} QPS, recall@1 ${(r1 / q).toFixed(3)}`);
-}
-
-async function measureAsync(
-  n: number,
-  method: string,
-  params: string,
-  fn: (p: Float32Array) => Promise<number[]>,
+  fn: (p: Float32Array) => number[] | Promise<number[]>,
   probes: Float32Array[],
   truth: number[][],
   buildS: number,
@@ -370,10 +338,20 @@ for (const n of sizes) {
         .slice(0, K)
         .map((s) => s + 1);
     };
-    measure(n, 'js loop', 'float64 dot', jsTop, probes, truth, 0, (n * DIM * 4) / 2 ** 20, Math.min(Q, 20));
+    await measure(
+      n,
+      'js loop',
+      'float64 dot',
+      jsTop,
+      probes,
+      truth,
+      0,
+      (n * DIM * 4) / 2 ** 20,
+      Math.min(Q, 20),
+    );
   }
   const eq = n >= 1_000_000 ? Math.min(Q, 50) : Q;
-  measure(
+  await measure(
     n,
     'exact (ours)',
     'usearch exactSearch f32',
@@ -412,7 +390,7 @@ for (const n of sizes) {
           file,
         );
         if (ann.origin !== 'mapped') throw new Error('the saved graph was not mapped');
-        measure(
+        await measure(
           n,
           'hnsw (ours)',
           `f16 M${M} efc${efAdd} ef${ef}`,
