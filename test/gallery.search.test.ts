@@ -65,7 +65,10 @@ test('a graph build reports its progress chunk by chunk and finds what exact sea
     onBuildProgress: (done, total) => calls.push([done, total]),
   });
   // 25k faces in chunks of 10k: 0, 10k, 20k, 25k, all of 25k.
-  assert.deepEqual(calls, [0, 10_000, 20_000, 25_000].map((d) => [d, 25_000]));
+  assert.deepEqual(
+    calls,
+    [0, 10_000, 20_000, 25_000].map((d) => [d, 25_000]),
+  );
   assert.equal(ann.size, 25_000);
   const exact = new SearchIndex(32, rows, 1, { ann: 'exact' });
   for (let q = 0; q < 50; q++) {
