@@ -223,6 +223,11 @@ async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Arra
       ),
     );
     const pgToBench = new Map([...subjectOf].map(([b, p]) => [p, b]));
+    // A search through the store, answering with the bench's subject numbers.
+    const searchWith = (s: PostgresGalleryStore) => async (p: Float32Array) =>
+      (await s.search('bench', { embedding: p, model: 'synthetic' }, { k: K })).map((r) =>
+        pgToBench.get(r.subjectId)!,
+      );
     const B = 2000;
     for (let i = 0; i < n; i += B) {
       const ids: number[] = [];
@@ -256,10 +261,7 @@ async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Arra
     for (const ef of pgEfs) {
       const s = await openPostgresStore(url, { annThreshold: 1, efSearch: ef, maxConnections: 1 });
       stores.push(s);
-      const fn = async (p: Float32Array) =>
-        (await s.search('bench', { embedding: p, model: 'synthetic' }, { k: K })).map((r) =>
-          pgToBench.get(r.subjectId)!,
-        );
+      const fn = searchWith(s);
       await fn(probes[0]); // warm: pool connection, plan
       await measure(n, 'pgvector hnsw', `halfvec m${m} efc${efc} ef${ef}`, fn, probes, truth, buildS, memMiB);
       await s.close();
@@ -268,10 +270,7 @@ async function pgvectorRows(n: number, matrix: Float32Array, probes: Float32Arra
     if (n <= 100_000) {
       const s = await openPostgresStore(url, { annThreshold: Number.MAX_SAFE_INTEGER, maxConnections: 1 });
       stores.push(s);
-      const fn = async (p: Float32Array) =>
-        (await s.search('bench', { embedding: p, model: 'synthetic' }, { k: K })).map((r) =>
-          pgToBench.get(r.subjectId)!,
-        );
+      const fn = searchWith(s);
       await fn(probes[0]);
       await measure(n, 'pgvector exact', 'seq scan', fn, probes, truth, loadS, 0, Math.min(Q, 20));
     }
