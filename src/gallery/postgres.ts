@@ -188,8 +188,8 @@ function parseVector(text: string): Float32Array {
 
 /**
  * pgvector's binary form (`vector_send`: int16 dim, int16 unused, dim big-endian float4), which
- * pg hands over as a Buffer: 2 bytes a value in hex on the wire against about 10 as decimal text,
- * and no float parsing (the search path reads every face of up to max(64, 4k) subjects).
+ * pg hands over as a Buffer: 8 hex digits a value on the wire against 10-12 characters as decimal
+ * text, and no float parsing (the search path reads every face of up to max(64, 4k) subjects).
  */
 function decodeVectorSend(b: Buffer): Float32Array {
   const dim = b.readInt16BE(0);
