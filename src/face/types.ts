@@ -20,4 +20,10 @@ export interface Face {
   /** Detector confidence in [0, 1]. */
   score: number;
   landmarks: Landmarks5;
+  /**
+   * The 68 iBUG points (0-based: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67) when
+   * the detector finds them (face-api's landmark net); dlib's chip alignment fits all of its 33
+   * inner points instead of 5, as dlib's get_face_chip_details does.
+   */
+  landmarks68?: Point[];
 }

@@ -8,6 +8,20 @@ import { badInput } from '../errors.js';
 export type ModelTask = 'recognition' | 'detection';
 export type DetectorKind = 'yunet' | 'scrfd' | 'retinaface' | 'faceapi';
 export type Triple = [number, number, number];
+/**
+ * How a face is warped before the model sees it: 'arcface' = InsightFace's 5-point template
+ * (112x112, face/template.ts); 'dlib' = dlib's face chip (get_face_chip_details: dlib's mean face
+ * shape, `padding` of the face's size around it, `input.width` square), which dlib's own recogniser
+ * was trained on.
+ */
+export type Alignment = { template: 'arcface' } | { template: 'dlib'; padding: number };
+/**
+ * The weights' format: 'onnx' (the default) or 'tfjs' (a TensorFlow.js weights manifest, converted in
+ * memory to an ONNX graph by the converter named by `architecture`, src/convert/).
+ */
+export type ModelFormat = 'onnx' | 'tfjs';
+export const ARCHITECTURES = ['dlib-resnet-v1'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
 
 export interface ModelSource {
   url: string;
@@ -49,6 +63,12 @@ export interface ModelManifest {
   size?: number;
   /** npm package whose files hold the weights (no download): e.g. '@vladmandic/face-api/model'. */
   builtin?: string;
+  /** Weights format (default 'onnx'); 'tfjs' needs `architecture`. */
+  format?: ModelFormat;
+  /** The graph a 'tfjs' model's weights are converted into. */
+  architecture?: Architecture;
+  /** The crop the model was trained on (recognition; default the ArcFace template). */
+  alignment?: Alignment;
   input: InputSpec;
   /** Embedding size (recognition; optional for detectors, whose decoders know their outputs). */
   output?: { dim: number };
@@ -80,6 +100,9 @@ const KEYS = new Set([
   'sha256',
   'size',
   'builtin',
+  'format',
+  'architecture',
+  'alignment',
   'input',
   'output',
   'flip',
@@ -160,7 +183,31 @@ export function validateManifest(json: unknown, source: string): ModelManifest {
   if (/[/\\]/.test(file) || file === '.' || file === '..')
     fail('file', 'a bare file name inside the model folder', file);
   const builtin = optStr(json, 'builtin');
-  if (!builtin && !file.endsWith('.onnx')) fail('file', 'a name ending in .onnx', file);
+  const format = json.format === undefined ? 'onnx' : oneOf(json, 'format', ['onnx', 'tfjs'] as const);
+  if (format === 'onnx' && !builtin && !file.endsWith('.onnx')) fail('file', 'a name ending in .onnx', file);
+  if (format === 'tfjs' && !file.endsWith('.json'))
+    fail('file', 'the tfjs weights manifest (a name ending in .json)', file);
+  let architecture: Architecture | undefined;
+  if (json.architecture !== undefined) architecture = oneOf(json, 'architecture', ARCHITECTURES);
+  else if (format === 'tfjs') fail('architecture', `one of ${ARCHITECTURES.join(', ')} for tfjs weights`);
+  let alignment: Alignment | undefined;
+  if (json.alignment !== undefined) {
+    const a = json.alignment;
+    if (!isObj(a)) fail('alignment', '{"template": "arcface"} or {"template": "dlib", "padding": 0.25}', a);
+    const al = a as Obj;
+    unknown(al, new Set(['template', 'padding']), 'alignment.');
+    const template = oneOf(al, 'template', ['arcface', 'dlib'] as const, 'alignment.template');
+    if (template === 'dlib') {
+      const p = al.padding;
+      if (typeof p !== 'number' || !(p >= 0 && p <= 2)) fail('alignment.padding', 'a number in [0, 2]', p);
+      alignment = { template, padding: p as number };
+    } else {
+      if (al.padding !== undefined)
+        fail('alignment.padding', 'no padding for the arcface template', al.padding);
+      alignment = { template };
+    }
+    if (task !== 'recognition') fail('alignment', 'only on a recognition model', a);
+  }
 
   let src: ModelSource | undefined;
   if (json.source !== undefined) {
@@ -218,6 +265,9 @@ export function validateManifest(json: unknown, source: string): ModelManifest {
   if (h) m.sha256 = h;
   if (json.size !== undefined) m.size = posInt(json, 'size', 'size');
   if (builtin) m.builtin = builtin;
+  if (json.format !== undefined) m.format = format;
+  if (architecture) m.architecture = architecture;
+  if (alignment) m.alignment = alignment;
   if (json.accuracy !== undefined) {
     const a = json.accuracy;
     if (!isObj(a)) fail('accuracy', 'an object of fractions, e.g. {"lfw": 0.9983}', a);

@@ -16,8 +16,10 @@ import { ArcfaceError } from '../errors.js';
 import { OWN_PACKAGE, PACKAGE_ROOT } from './cache.js';
 import { validateManifest, type ModelManifest } from './manifest.js';
 
-/** The package's own default recogniser, trained here; its folder holds the recipe (README.md). */
+/** The package's own recogniser, trained here; its folder holds the recipe (README.md). */
 export const BUNDLED_RECOGNISER = 'arcface-mbf-celeba';
+/** dlib's public-domain recogniser, read from face-api's weights: the default (issue 11). */
+export const DLIB_RECOGNISER = 'dlib-resnet-v1';
 const BUNDLED_DIR = 'weights/arcface-mbf-celeba';
 
 /**
@@ -77,6 +79,37 @@ const SCRFD_INPUT = {
 } as const;
 
 const RAW: Record<string, unknown>[] = [
+  {
+    // dlib's face recogniser as ported to TensorFlow.js by face-api.js: the weights ship inside the
+    // npm dependency, so nothing is downloaded; src/convert/dlib_resnet.ts builds the ONNX graph
+    // from them in memory. Pre-processing from face-api's FaceRecognitionNet.ts: RGB, minus the
+    // mean RGB (122.782, 117.001, 104.298), divided by 255, 150x150.
+    name: DLIB_RECOGNISER,
+    task: 'recognition',
+    file: 'face_recognition_model-weights_manifest.json',
+    builtin: '@vladmandic/face-api/model',
+    format: 'tfjs',
+    architecture: 'dlib-resnet-v1',
+    alignment: { template: 'dlib', padding: 0.25 },
+    input: {
+      width: 150,
+      height: 150,
+      layout: 'nchw',
+      color: 'rgb',
+      mean: [122.782, 117.001, 104.298],
+      std: [255, 255, 255],
+    },
+    output: { dim: 128 },
+    flip: true,
+    licence:
+      "public domain: dlib's model repository (davisking/dlib-models) releases dlib_face_recognition_resnet_model_v1 into the public domain; ported to tfjs by face-api.js, shipped in @vladmandic/face-api (MIT)",
+    trainingData:
+      "about 3 million faces of 7,485 identities (FaceScrub, the VGG Face dataset and images scraped from the internet, per dlib-models README); FaceScrub and VGG Face are released for research, and the model's author releases the weights without restriction",
+    researchOnly: false,
+    accuracy: { lfw: 0.99383 },
+    accuracySource: "dlib-models README (dlib's own LFW protocol, mean of 10 folds)",
+    description: "dlib's ResNet face recogniser (29 conv layers, 128-d, 150x150 dlib chip), public domain",
+  },
   ...bundled(),
   {
     name: 'buffalo_l',
