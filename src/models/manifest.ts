@@ -4,6 +4,7 @@
  * checked by validateManifest, so a typo in a field reads the same everywhere.
  */
 import { badInput } from '../errors.js';
+import { checkFarTable, type FarTable } from '../eval/far.js';
 
 export type ModelTask = 'recognition' | 'detection';
 export type DetectorKind = 'yunet' | 'scrfd' | 'retinaface' | 'faceapi';
@@ -86,6 +87,11 @@ export interface ModelManifest {
   thresholds?: { verify?: number; [far: string]: number | undefined };
   /** How the thresholds were obtained: data, pairs, criterion, date, command (or a cited publisher file). */
   thresholdsSource?: string;
+  /**
+   * The model's impostor distribution as cosine vs false-accept rate (src/eval/far.ts): what every
+   * score's `far` is read from, and the open-set identification threshold for a gallery's size.
+   */
+  impostorFar?: FarTable;
   description?: string;
   /** Where the bytes come from when no download source is known. */
   provenance?: string;
@@ -113,6 +119,7 @@ const KEYS = new Set([
   'accuracySource',
   'thresholds',
   'thresholdsSource',
+  'impostorFar',
   'description',
   'provenance',
   '$schema',
@@ -286,6 +293,20 @@ export function validateManifest(json: unknown, source: string): ModelManifest {
   // Optional even with thresholds: a user's own manifest may carry a threshold it calibrated itself.
   const thresholdsSource = optStr(json, 'thresholdsSource');
   if (thresholdsSource) m.thresholdsSource = thresholdsSource;
+  if (json.impostorFar !== undefined) {
+    const t = json.impostorFar;
+    if (!isObj(t)) fail('impostorFar', 'an object {far, cosine, measuredTo, pairs}', t);
+    const o = t as Obj;
+    unknown(o, new Set(['far', 'cosine', 'measuredTo', 'pairs']), 'impostorFar.');
+    const table = o as unknown as FarTable;
+    checkFarTable(table, `${source}: manifest field "impostorFar"`);
+    m.impostorFar = {
+      far: [...table.far],
+      cosine: [...table.cosine],
+      measuredTo: table.measuredTo,
+      pairs: table.pairs,
+    };
+  }
   const description = optStr(json, 'description');
   if (description) m.description = description;
   const provenance = optStr(json, 'provenance');
