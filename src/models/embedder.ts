@@ -1,14 +1,33 @@
 /**
- * Face embeddings from an ONNX recogniser: aligned crops in, unit vectors out. Pre-processing follows
+ * Face embeddings from a recogniser: aligned crops in, unit vectors out. Pre-processing follows
  * the manifest (channel order, (x - mean) / std, layout); with `flip` the embedding is
  * L2norm(e(x) + e(hflip(x))), the test-time convention of InsightFace's verification code, and the
  * flipped copies run in the same batch as the originals.
+ *
+ * The network runs on an engine (engines/): onnxruntime by default, for ONNX files and for tfjs
+ * weights converted in memory (src/convert/); or, for face-api's dlib ResNet, face-api's own tfjs
+ * forward pass (engine 'tfjs'). Everything else here is shared, so both behave the same.
  */
+import { tfjsModelToOnnx } from '../convert/from_tfjs.js';
 import { ArcfaceError, badInput, badShape } from '../errors.js';
 import type { RgbImage } from '../image/types.js';
-import { inputShape, openSession, ort } from '../runtime/onnx.js';
+import { openFaceApiEngine } from './engines/faceapi_tfjs.js';
+import { openOnnxEngine } from './engines/onnx.js';
+import type { EmbedEngine, EngineName } from './engines/types.js';
 import type { InputSpec, ModelManifest } from './manifest.js';
 import type { ResolvedModel } from './resolve.js';
+
+export type { EngineName } from './engines/types.js';
+
+export interface LoadOptions {
+  /** onnxruntime threads inside one op (engine 'onnx'). */
+  threads?: number;
+  /**
+   * 'onnx' (default; bench/recognizer_engines.ts: faster than face-api's tfjs on the wasm backend)
+   * or 'tfjs' (face-api's FaceRecognitionNet; tfjs-format dlib-resnet-v1 only).
+   */
+  engine?: EngineName;
+}
 
 export interface EmbedOptions {
   /** Flip-sum (default: the manifest's `flip`). */
@@ -71,49 +90,40 @@ export function fillInput(
 
 export class Embedder {
   readonly dim: number;
+  /** Which engine runs the network. */
+  readonly engine: EngineName;
   private checkedRun = false;
   private readonly tables: Float32Array[];
+  private runner: EmbedEngine | undefined;
 
   private constructor(
     readonly manifest: ModelManifest,
     readonly path: string,
-    private session: ort.InferenceSession | undefined,
-    /** The model's batch axis is fixed at 1. */
-    private readonly single: boolean,
+    runner: EmbedEngine,
   ) {
     this.dim = manifest.output!.dim;
     this.tables = lookupTables(manifest.input);
+    this.runner = runner;
+    this.engine = runner.name;
   }
 
-  static async load(model: ResolvedModel, opts: { threads?: number } = {}): Promise<Embedder> {
+  static async load(model: ResolvedModel, opts: LoadOptions = {}): Promise<Embedder> {
     const { manifest: m, path } = model;
     if (m.task !== 'recognition' || !m.output)
       throw badInput(`${path}: model ${m.name} is a ${m.task} model, not a face recogniser`);
-    const session = await openSession(path, opts);
-    try {
-      const shape = inputShape(session);
-      const { width, height, layout } = m.input;
-      const want = layout === 'nchw' ? [3, height, width] : [height, width, 3];
-      const bad =
-        shape.length !== 4 ||
-        want.some(
-          (v, i) => typeof shape[i + 1] === 'number' && (shape[i + 1] as number) > 0 && shape[i + 1] !== v,
-        );
-      if (bad)
-        throw badShape(
-          `${path}: the model's input is [${shape.join(', ')}], the manifest of ${m.name} says ${layout.toUpperCase()} [N, ${want.join(', ')}]`,
-        );
-      const meta = session.outputMetadata[0];
-      const last = meta && meta.isTensor ? meta.shape[meta.shape.length - 1] : undefined;
-      if (typeof last === 'number' && last > 0 && last !== m.output.dim)
-        throw badShape(
-          `${path}: the model outputs ${last}-d embeddings, the manifest of ${m.name} says ${m.output.dim}`,
-        );
-      return new Embedder(m, path, session, shape[0] === 1);
-    } catch (err) {
-      await session.release();
-      throw err;
-    }
+    const engine = opts.engine ?? 'onnx';
+    const format = m.format ?? 'onnx';
+    let runner: EmbedEngine;
+    if (engine === 'tfjs') {
+      if (format !== 'tfjs')
+        throw badInput(`${path}: engine "tfjs" runs tfjs-format models only; ${m.name} is ${format}`);
+      runner = await openFaceApiEngine(path, m);
+    } else if (engine === 'onnx') {
+      const source =
+        format === 'tfjs' ? { bytes: await tfjsModelToOnnx(path, m.architecture!), name: path } : path;
+      runner = await openOnnxEngine(source, m, { threads: opts.threads });
+    } else throw badInput(`unknown engine "${engine as string}" (use onnx or tfjs)`);
+    return new Embedder(m, path, runner);
   }
 
   embeddingInfo(): EmbeddingInfo {
@@ -130,8 +140,8 @@ export class Embedder {
 
   /** One unit-length embedding per face; faces must be the model's input size (aligned crops). */
   async embed(faces: RgbImage[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
-    const session = this.session;
-    if (!session) throw new ArcfaceError('BAD_INPUT', `${this.path}: embedder used after dispose()`);
+    const runner = this.runner;
+    if (!runner) throw new ArcfaceError('BAD_INPUT', `${this.path}: embedder used after dispose()`);
     const flip = opts.flip ?? this.manifest.flip;
     const batchSize = opts.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1)
@@ -145,7 +155,7 @@ export class Embedder {
     });
     const copies = flip ? 2 : 1;
     // A batch axis fixed at 1 takes one image per run, the flipped copy included.
-    const perRun = this.single ? 1 : batchSize * copies;
+    const perRun = runner.single ? 1 : batchSize * copies;
     const items = faces.flatMap((_, i) => (flip ? [[i, 0] as const, [i, 1] as const] : [[i, 0] as const]));
     const raw = new Float32Array(faces.length * copies * this.dim);
     const size = 3 * width * height;
@@ -159,10 +169,8 @@ export class Embedder {
         this.manifest.input.layout === 'nchw'
           ? [chunk.length, 3, height, width]
           : [chunk.length, height, width, 3];
-      const out = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, dims) }))[
-        session.outputNames[0]
-      ];
-      const values = out.data as Float32Array;
+      const out = await runner.run(data, dims);
+      const values = out.data;
       if (!this.checkedRun || values.length !== chunk.length * this.dim) {
         if (out.type !== 'float32' || values.length !== chunk.length * this.dim)
           throw badShape(
@@ -196,8 +204,8 @@ export class Embedder {
   }
 
   async dispose(): Promise<void> {
-    const s = this.session;
-    this.session = undefined;
-    await s?.release();
+    const r = this.runner;
+    this.runner = undefined;
+    await r?.release();
   }
 }

@@ -13,33 +13,50 @@ export interface SessionOptions {
   threads?: number;
 }
 
-export async function openSession(path: string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+/** A model already in memory (e.g. converted from tfjs weights); `name` is for messages. */
+export interface ModelBytes {
+  bytes: Uint8Array;
+  name: string;
+}
+
+/** A session from an ONNX file's path or from its bytes, with the same options and errors. */
+export async function openSession(
+  model: string | ModelBytes,
+  opts: SessionOptions = {},
+): Promise<ort.InferenceSession> {
+  const name = typeof model === 'string' ? model : model.name;
   let size: number;
+  if (typeof model === 'string') {
+    try {
+      const st = await stat(model);
+      if (!st.isFile()) throw badInput(`${name}: not a file`);
+      size = st.size;
+    } catch (err) {
+      if (err instanceof ArcfaceError) throw err;
+      throw new ArcfaceError('NOT_FOUND', `${name}: model file not found`);
+    }
+  } else size = model.bytes.byteLength;
+  if (size === 0)
+    throw badInput(`${name}: model ${typeof model === 'string' ? 'file ' : ''}is empty (0 bytes)`);
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    // Errors only: a batch axis declared as 1 in an export's output makes onnxruntime warn on
+    // every larger batch though the result is right (InsightFace's w600k_mbf does this).
+    logSeverityLevel: 3,
+    // The pipeline alternates two sessions (detector, recogniser) and sharp's decoder on few
+    // cores: idle onnxruntime threads that spin steal the CPU the next stage needs
+    // (bench/pipeline.ts: 2x throughput on a loaded 2-core machine, no loss on a quiet one).
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+  };
   try {
-    const st = await stat(path);
-    if (!st.isFile()) throw badInput(`${path}: not a file`);
-    size = st.size;
-  } catch (err) {
-    if (err instanceof ArcfaceError) throw err;
-    throw new ArcfaceError('NOT_FOUND', `${path}: model file not found`);
-  }
-  if (size === 0) throw badInput(`${path}: model file is empty (0 bytes)`);
-  try {
-    return await ort.InferenceSession.create(path, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      // Errors only: a batch axis declared as 1 in an export's output makes onnxruntime warn on
-      // every larger batch though the result is right (InsightFace's w600k_mbf does this).
-      logSeverityLevel: 3,
-      // The pipeline alternates two sessions (detector, recogniser) and sharp's decoder on few
-      // cores: idle onnxruntime threads that spin steal the CPU the next stage needs
-      // (bench/pipeline.ts: 2x throughput on a loaded 2-core machine, no loss on a quiet one).
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-      ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
-    });
+    return typeof model === 'string'
+      ? await ort.InferenceSession.create(model, options)
+      : await ort.InferenceSession.create(model.bytes, options);
   } catch (err) {
     const msg = String((err as Error)?.message ?? err).split('\n')[0];
-    throw badInput(`${path}: not a usable ONNX model (${msg})`);
+    throw badInput(`${name}: not a usable ONNX model (${msg})`);
   }
 }
 
