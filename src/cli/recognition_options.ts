@@ -26,6 +26,7 @@ export const recognitionOptions = {
   flip: { type: 'boolean' },
   'no-flip': { type: 'boolean' },
   threshold: { type: 'string', short: 't' },
+  fpir: { type: 'string' },
   threads: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -40,7 +41,10 @@ export const recognitionUsage = `Model and detector:
   --nms-iou X          NMS IoU (detector's default)
   --min-face PX        ignore faces smaller than PX pixels
   --flip / --no-flip   test-time flip-sum (default: the model's manifest)
-  -t, --threshold T    cosine threshold for same/different (default: calibrated, else the manifest's)
+  -t, --threshold T    cosine threshold for same/different (default: calibrated, else the manifest's);
+                       for identification, a fixed one instead of --fpir's
+  --fpir F             identification: the chance a stranger is named as someone enrolled that the
+                       threshold is chosen for, from the gallery's size and the model's FAR table (0.01)
   --max-pixels N       refuse images over N pixels (default ${DEFAULT_MAX_PIXELS})
   --threads N          onnxruntime threads (default: all cores)
   --json               machine-readable output on stdout`;
@@ -84,6 +88,8 @@ export function detectOptionsFromArgs(values: DetectorValues) {
 
 export async function recognizerFromArgs(values: Values): Promise<FaceRecognizer> {
   if (values.flip && values['no-flip']) throw new UsageError('--flip and --no-flip contradict each other');
+  if (values.fpir !== undefined && values.threshold !== undefined)
+    throw new UsageError('give --threshold or --fpir, not both');
   const { keep: _keep, maxPixels, ...detect } = detectOptionsFromArgs(values);
   const wrap = <T>(f: () => T, name: string): T => {
     try {
@@ -104,6 +110,7 @@ export async function recognizerFromArgs(values: Values): Promise<FaceRecognizer
     detect,
     flip: values.flip ? true : values['no-flip'] ? false : undefined,
     threshold: parseNumber(values.threshold, 'threshold', (v) => v >= -1 && v <= 1),
+    fpir: parseNumber(values.fpir, 'fpir', (v) => v > 0 && v < 1),
     maxPixels,
     threads: parseNumber(values.threads, 'threads', (v) => Number.isInteger(v) && v > 0),
   });

@@ -9,10 +9,14 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ArcfaceError, badInput } from '../errors.js';
+import { checkFarTable, type FarTable } from '../eval/far.js';
 import type { ModelManifest } from './manifest.js';
 
 export interface UserConfig {
-  models: Record<string, { thresholds?: Record<string, number>; [other: string]: unknown }>;
+  models: Record<
+    string,
+    { thresholds?: Record<string, number>; impostorFar?: FarTable; [other: string]: unknown }
+  >;
   [other: string]: unknown;
 }
 
@@ -53,6 +57,13 @@ export function readUserConfig(env: NodeJS.ProcessEnv = process.env): UserConfig
   if (!isObj(models)) throw corrupt(path, '"models" must be an object keyed by model name');
   for (const [name, entry] of Object.entries(models)) {
     if (!isObj(entry)) throw corrupt(path, `"models.${name}" must be an object`);
+    if (entry.impostorFar !== undefined) {
+      try {
+        checkFarTable(entry.impostorFar as FarTable, `"models.${name}.impostorFar"`);
+      } catch (err) {
+        throw corrupt(path, (err as Error).message);
+      }
+    }
     if (entry.thresholds === undefined) continue;
     if (!isObj(entry.thresholds)) throw corrupt(path, `"models.${name}.thresholds" must be an object`);
     for (const [k, v] of Object.entries(entry.thresholds))
@@ -73,10 +84,41 @@ export function saveThreshold(
   if (!key) throw badInput('saveThreshold: empty threshold key');
   if (!Number.isFinite(value) || value < -1 || value > 1)
     throw badInput(`threshold ${key} of ${modelName} must be a cosine in [-1, 1], got ${value}`);
+  return updateModelEntry(
+    modelName,
+    (entry) => {
+      entry.thresholds = { ...(entry.thresholds ?? {}), [key]: value };
+    },
+    env,
+  );
+}
+
+/** Saves the FAR table `arcface calibrate` measured on the user's impostor pairs for this model. */
+export function saveFarTable(
+  modelName: string,
+  table: FarTable,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (!modelName) throw badInput('saveFarTable: empty model name');
+  checkFarTable(table, `FAR table of ${modelName}`);
+  return updateModelEntry(
+    modelName,
+    (entry) => {
+      entry.impostorFar = table;
+    },
+    env,
+  );
+}
+
+/** Rewrites the config with one model's entry changed, atomically, keeping everything else. */
+function updateModelEntry(
+  modelName: string,
+  change: (entry: UserConfig['models'][string]) => void,
+  env: NodeJS.ProcessEnv,
+): string {
   const path = userConfigPath(env);
   const config = readUserConfig(env); // throws on a corrupt file: never overwrite what we cannot read
-  const entry = (config.models[modelName] ??= {});
-  entry.thresholds = { ...(entry.thresholds ?? {}), [key]: value };
+  change((config.models[modelName] ??= {}));
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
@@ -95,4 +137,12 @@ export function thresholdFor(
   env: NodeJS.ProcessEnv = process.env,
 ): number | undefined {
   return readUserConfig(env).models[manifest.name]?.thresholds?.[key] ?? manifest.thresholds?.[key];
+}
+
+/** The user's calibrated FAR table, else the manifest's, else undefined. */
+export function farTableFor(
+  manifest: ModelManifest,
+  env: NodeJS.ProcessEnv = process.env,
+): FarTable | undefined {
+  return readUserConfig(env).models[manifest.name]?.impostorFar ?? manifest.impostorFar;
 }

@@ -18,7 +18,8 @@ import type { ModelManifest } from '../models/manifest.js';
 import { BUNDLED_RECOGNISER } from '../models/zoo.js';
 import { openDetector, resolveDetectorSpec } from './detector_path.js';
 import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
-import { thresholdFor } from '../models/user_config.js';
+import { farTableFor, thresholdFor } from '../models/user_config.js';
+import { farAt, fpirAt, openSetThreshold, type FarTable } from '../eval/far.js';
 import { describeInput, loadImage, type ImageInput } from './inputs.js';
 import { angleDegrees, cosine } from './similarity.js';
 
@@ -41,8 +42,13 @@ export interface RecognizerOptions {
   detect?: DetectOptions;
   /** Test-time flip-sum; default: the model manifest's choice. */
   flip?: boolean;
-  /** Cosine threshold for verify(); default: calibrated (user config), else the manifest's. */
+  /** Cosine threshold for verify() and identification; default: calibrated (user config), else the manifest's. */
   threshold?: number;
+  /**
+   * Open-set identification: the chance a stranger is named as someone enrolled (FPIR) that the
+   * threshold is chosen for, given the gallery's size (default 0.01). Needs the model's FAR table.
+   */
+  fpir?: number;
   maxPixels?: number;
   threads?: number;
 }
@@ -69,8 +75,25 @@ export interface FaceEmbedding {
   height: number;
 }
 
+/** How an identification threshold was chosen. */
+export interface OpenSetThreshold {
+  threshold: number;
+  /**
+   * 'given': the caller's; 'calibrated': the user's "identify" threshold (user config); 'fpir': from
+   * the model's FAR table for this gallery's size at the target FPIR; 'verify': the verification
+   * threshold, for models without a FAR table.
+   */
+  rule: 'given' | 'calibrated' | 'fpir' | 'verify';
+  /** The FPIR target ('fpir' rule), else the FPIR the threshold gives for this gallery when a table is known. */
+  fpir: number | null;
+  /** Enrolled faces the threshold was chosen for. */
+  enrolled: number;
+}
+
 export interface Verification {
   similarity: number;
+  /** The false-accept rate of this similarity on the model's impostor distribution (null: no table). */
+  far: number | null;
   /** Angle between the embeddings in degrees (arccos of the similarity). */
   angle: number;
   threshold: number;
@@ -97,6 +120,8 @@ export class FaceRecognizer {
 
   static async create(opts: RecognizerOptions = {}): Promise<FaceRecognizer> {
     const detectorSpec = opts.detector ?? DEFAULT_DETECTOR;
+    if (opts.fpir !== undefined && !(opts.fpir > 0 && opts.fpir < 1))
+      throw badInput(`fpir must be a rate in (0, 1), e.g. 0.01, got ${opts.fpir}`);
     resolveDetectorSpec(detectorSpec); // fail fast on a bad spec, before loading anything
     const model = await resolveModel(opts.model ?? DEFAULT_MODEL, opts.preprocess);
     const embedder = await Embedder.load(model, { threads: opts.threads });
@@ -114,6 +139,42 @@ export class FaceRecognizer {
   /** The verification threshold, or undefined when none is known for this model. */
   get threshold(): number | undefined {
     return this.opts.threshold ?? thresholdFor(this.manifest, 'verify');
+  }
+
+  /** The model's FAR table: the user's calibrated one (arcface calibrate --far-table), else the manifest's. */
+  get farTable(): FarTable | undefined {
+    return farTableFor(this.manifest);
+  }
+
+  /** The false-accept rate of a cosine for this model, or null when no FAR table is known. */
+  far(score: number): number | null {
+    const t = this.farTable;
+    return t ? farAt(t, score) : null;
+  }
+
+  /**
+   * The threshold from which a probe is named against a gallery of `enrolled` faces: the caller's,
+   * else the user's calibrated "identify" one, else the one holding the FPIR target (default 1%)
+   * on the model's FAR table, else the verification threshold.
+   */
+  openSetThreshold(enrolled: number, opts: { threshold?: number; fpir?: number } = {}): OpenSetThreshold {
+    const n = Math.max(1, Math.floor(enrolled));
+    const table = this.farTable;
+    const fpirOf = (t: number): number | null => (table ? fpirAt(table, t, n) : null);
+    const given = opts.threshold ?? this.opts.threshold;
+    if (given !== undefined) return { threshold: given, rule: 'given', fpir: fpirOf(given), enrolled: n };
+    const calibrated = thresholdFor(this.manifest, 'identify');
+    if (calibrated !== undefined && opts.fpir === undefined && this.opts.fpir === undefined)
+      return { threshold: calibrated, rule: 'calibrated', fpir: fpirOf(calibrated), enrolled: n };
+    const fpir = opts.fpir ?? this.opts.fpir ?? 0.01;
+    if (table) return { threshold: openSetThreshold(table, n, fpir), rule: 'fpir', fpir, enrolled: n };
+    const verify = this.threshold;
+    if (verify === undefined)
+      throw badInput(
+        `no identification threshold is known for model ${this.manifest.name}: pass --threshold, ` +
+          `or calibrate one on your labelled pairs with "arcface calibrate"`,
+      );
+    return { threshold: verify, rule: 'verify', fpir: null, enrolled: n };
   }
 
   /** The detector is loaded on first use: aligned inputs never need it. */
@@ -201,6 +262,7 @@ export class FaceRecognizer {
     const similarity = cosine(ea.embedding, eb.embedding);
     return {
       similarity,
+      far: this.far(similarity),
       angle: angleDegrees(similarity),
       threshold,
       same: similarity >= threshold,

@@ -224,7 +224,10 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: G; Body: { image: string; k?: number; threshold?: number; aggregate?: Aggregate } }>(
+  app.post<{
+    Params: G;
+    Body: { image: string; k?: number; threshold?: number; fpir?: number; aggregate?: Aggregate };
+  }>(
     '/galleries/:gallery/identify',
     {
       config: { access: 'recognise' },
@@ -236,7 +239,19 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         body: {
           type: 'object',
           required: ['image'],
-          properties: { image, k: { type: 'integer', minimum: 1, maximum: 100 }, threshold, aggregate },
+          properties: {
+            image,
+            k: { type: 'integer', minimum: 1, maximum: 100 },
+            threshold,
+            fpir: {
+              type: 'number',
+              exclusiveMinimum: 0,
+              exclusiveMaximum: 1,
+              description:
+                'without threshold: the chance a stranger is named that the threshold is chosen for, from the model FAR table and the gallery size (default 0.01)',
+            },
+            aggregate,
+          },
         },
         response: errors,
       },

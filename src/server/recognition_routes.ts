@@ -21,11 +21,29 @@ function modelInfo(service: RecognitionService) {
       researchOnly: m.researchOnly,
       thresholds: { ...(m.thresholds ?? {}), inEffect: service.recognizer.threshold ?? null },
       thresholdsSource: m.thresholdsSource ?? null,
+      // Identification thresholds follow the gallery's size: the FPIR target over the FAR table.
+      identify: identifyRule(service),
+      alignment: m.alignment ?? { template: 'arcface' },
       accuracy: m.accuracy ?? null,
       description: m.description ?? null,
     },
     detector: { spec: service.recognizer.detectorSpec },
     limits: { maxFaces: service.maxFaces, maxPixels: service.maxPixels },
+  };
+}
+
+/** How identify picks its threshold, with the thresholds for a few gallery sizes as examples. */
+function identifyRule(service: RecognitionService) {
+  const rec = service.recognizer;
+  const table = rec.farTable;
+  const at = (n: number) => rec.openSetThreshold(n);
+  return {
+    rule: at(1).rule,
+    fpir: at(1).rule === 'fpir' ? at(1).fpir : null,
+    thresholdByEnrolledFaces: Object.fromEntries([1, 10, 100, 1000, 10000].map((n) => [n, at(n).threshold])),
+    farTable: table
+      ? { far: table.far, cosine: table.cosine, measuredTo: table.measuredTo, pairs: table.pairs }
+      : null,
   };
 }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ArcfaceError, badInput } from '../errors.js';
+import { fpirAt } from '../eval/far.js';
 import type { Face as DetectedFace } from '../face/types.js';
 import {
   identify as identifyInStore,
@@ -24,7 +25,7 @@ import {
 } from '../gallery/index.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage } from '../image/decode.js';
 import type { RgbImage } from '../image/types.js';
-import { FaceRecognizer, type RecognizerOptions } from '../pipeline/recognizer.js';
+import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '../pipeline/recognizer.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
 import { ServiceError, type ImageFailure } from './errors.js';
 import { checkGalleryName } from './names.js';
@@ -79,8 +80,10 @@ export interface EnrollResult {
 
 export interface IdentifyOptions {
   k?: number;
-  /** Cosine from which the best subject is named (default: the model's calibrated verify threshold). */
+  /** Cosine from which the best subject is named (default: chosen for the gallery's size, see `fpir`). */
   threshold?: number;
+  /** The chance a stranger is named that the default threshold is chosen for (default 0.01). */
+  fpir?: number;
   aggregate?: Aggregate;
 }
 
@@ -92,6 +95,10 @@ export interface IdentifiedFace {
   subject: SubjectMatch | null;
   /** The best subject's score whether or not it reached the threshold (null: empty gallery). */
   score: number | null;
+  /** That score's false-accept rate on the model's impostor distribution (null: no table or no score). */
+  far: number | null;
+  /** The chance a stranger scores this high against this gallery (null: no table or no score). */
+  fpir: number | null;
   candidates: SubjectMatch[];
 }
 
@@ -99,6 +106,10 @@ export interface IdentifyResult {
   gallery: string;
   model: string;
   threshold: number;
+  /** How the threshold was chosen, the FPIR it holds, and for how many enrolled faces. */
+  thresholdRule: OpenSetThreshold['rule'];
+  fpirTarget: number | null;
+  enrolled: number;
   width: number;
   height: number;
   /** Faces the detector found; only the `maxFaces` largest are identified. */
@@ -108,6 +119,8 @@ export interface IdentifyResult {
 
 export interface PairVerification {
   similarity: number;
+  /** The similarity's false-accept rate on the model's impostor distribution (null: no table). */
+  far: number | null;
   /** Degrees between the two embeddings. */
   angle: number;
   threshold: number;
@@ -119,6 +132,8 @@ export interface PairVerification {
 export interface SubjectVerifyResult {
   same: boolean;
   score: number;
+  /** The score's false-accept rate on the model's impostor distribution (null: no table). */
+  far: number | null;
   threshold: number;
   faceId: number;
   box: DetectedFace['box'];
@@ -335,6 +350,7 @@ export class RecognitionService {
     const similarity = cosine(fa.embedding, fb.embedding);
     return {
       similarity,
+      far: this.recognizer.far(similarity),
       angle: angleDegrees(similarity),
       threshold: t,
       same: similarity >= t,
@@ -445,8 +461,14 @@ export class RecognitionService {
 
   /** Who is in this photo? Every face (largest first, up to maxFaces), each named or "unknown". */
   async identify(gallery: string, arg: ImageArg, options: IdentifyOptions = {}): Promise<IdentifyResult> {
-    await this.galleryForModel(gallery, `identify in gallery '${gallery}'`);
-    const threshold = this.threshold(options.threshold);
+    const g = await this.galleryForModel(gallery, `identify in gallery '${gallery}'`);
+    // Open set: the more faces enrolled, the more chances a stranger has to be named (src/eval/far.ts).
+    const enrolled = options.aggregate === 'mean' ? g.subjects : g.faces;
+    const rule = this.recognizer.openSetThreshold(enrolled, options);
+    const { threshold } = rule;
+    const table = this.recognizer.farTable;
+    const fpirOf = (score: number | null): number | null =>
+      score === null || !table ? null : fpirAt(table, score, rule.enrolled);
     const { image } = await this.decode(arg);
     const { faces, found, embs } = await this.serial.run(async () => {
       const { faces, found } = await this.faces(image);
@@ -468,6 +490,8 @@ export class RecognitionService {
         detScore: f.score,
         subject: r.subject,
         score: r.score,
+        far: r.score === null ? null : this.recognizer.far(r.score),
+        fpir: fpirOf(r.score),
         candidates: r.candidates,
       });
     }
@@ -475,6 +499,9 @@ export class RecognitionService {
       gallery,
       model: this.model,
       threshold,
+      thresholdRule: rule.rule,
+      fpirTarget: rule.rule === 'fpir' ? rule.fpir : null,
+      enrolled: rule.enrolled,
       width: image.width,
       height: image.height,
       facesFound: found,
@@ -502,7 +529,7 @@ export class RecognitionService {
       threshold,
       options.aggregate,
     );
-    return { ...v, box: face.box };
+    return { ...v, far: this.recognizer.far(v.score), box: face.box };
   }
 
   /**

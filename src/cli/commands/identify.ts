@@ -2,13 +2,29 @@
 import { parseArgs } from 'node:util';
 import { ArcfaceError } from '../../errors.js';
 import { expandImageArgs } from '../../pipeline/inputs.js';
-import { errorKind, RecognitionService } from '../../service/service.js';
+import { errorKind, RecognitionService, type IdentifyResult } from '../../service/service.js';
 import { UsageError, parseNumber, type Command } from '../command.js';
+import { formatRate } from '../format.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
 import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
 
 const r4 = (v: number | null) => (v === null ? null : Math.round(v * 1e4) / 1e4);
+
+/** One line on where the threshold came from, so "unknown" can be understood. */
+export function thresholdNotice(r: IdentifyResult): string {
+  const t = `threshold ${r.threshold.toFixed(4)}`;
+  switch (r.thresholdRule) {
+    case 'fpir':
+      return `${t}: a stranger is named with probability ${formatRate(r.fpirTarget!)} against the ${r.enrolled} enrolled face(s) (the model's FAR table; --fpir or -t to change)`;
+    case 'given':
+      return `${t} (given)`;
+    case 'calibrated':
+      return `${t} (your calibrated identify threshold)`;
+    default:
+      return `${t} (the model's verification threshold: it has no FAR table to size the threshold to the gallery)`;
+  }
+}
 
 export const identifyCommand: Command = {
   name: 'identify',
@@ -16,7 +32,10 @@ export const identifyCommand: Command = {
   usage: `arcface identify GALLERY IMAGE|DIR... [options]
 
   Every face in each photo (largest first) is identified on its own: the best subject when its
-  cosine reaches the threshold (-t, default the model's calibrated one), else "unknown".
+  cosine reaches the threshold, else "unknown". The threshold follows the gallery: the more faces
+  enrolled, the more chances a stranger has to resemble one, so by default it is the cosine at which
+  a stranger is named with probability --fpir (1%) against this many faces, read from the model's
+  impostor distribution (its FAR table); -t sets a fixed one. Each answer reports its score's FAR.
 
 ${searchUsage}
   -k, --top K           candidates per face (default 5)
@@ -24,7 +43,8 @@ ${searchUsage}
   --max-faces N         faces identified per photo, the largest first (default 20)
 
 ${recognitionUsage}
-  (--json: one line per image: {image, faces:[{box, detScore, subject, externalId, score, candidates}]})
+  (--json: one line per image: {image, threshold, thresholdRule, faces:[{box, detScore, subject,
+   externalId, score, far, fpir, candidates}]})
 
 Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 bad input.`,
   async run(argv) {
@@ -56,18 +76,26 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
       maxFaces,
     });
     let worst = 0;
+    let told = false;
     try {
       if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
       await service.gallery(gallery); // a missing gallery is one error, not one per image
       for (const image of images) {
         try {
           const r = await service.identify(gallery, image, { k, aggregate });
+          if (!values.json && !told) {
+            told = true;
+            process.stderr.write(`${thresholdNotice(r)}\n`);
+          }
           if (r.faces.length === 0 || r.faces.some((f) => !f.subject)) worst = Math.max(worst, 1);
           if (values.json) {
             process.stdout.write(
               JSON.stringify({
                 image,
                 threshold: r4(r.threshold),
+                thresholdRule: r.thresholdRule,
+                fpirTarget: r.fpirTarget,
+                enrolled: r.enrolled,
                 facesFound: r.facesFound,
                 faces: r.faces.map((f) => ({
                   box: f.box,
@@ -75,6 +103,8 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
                   subject: f.subject?.name ?? null,
                   externalId: f.subject?.externalId ?? null,
                   score: r4(f.score),
+                  far: f.far,
+                  fpir: f.fpir,
                   candidates: f.candidates.map((c) => ({
                     externalId: c.externalId,
                     name: c.name,
@@ -88,9 +118,10 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
             r.faces.forEach((f, i) => {
               const b = f.box;
               const where = `face ${i + 1} at ${Math.round(b.x1)},${Math.round(b.y1)} ${Math.round(b.x2 - b.x1)}x${Math.round(b.y2 - b.y1)}`;
+              const far = f.far === null ? '' : `, FAR ${formatRate(f.far)}`;
               const who = f.subject
-                ? `${f.subject.name} (${f.subject.externalId}) ${f.score!.toFixed(4)}`
-                : `unknown${f.score === null ? ' (empty gallery)' : ` (best ${f.candidates[0]!.externalId} ${f.score.toFixed(4)})`}`;
+                ? `${f.subject.name} (${f.subject.externalId}) ${f.score!.toFixed(4)}${far}`
+                : `unknown${f.score === null ? ' (empty gallery)' : ` (best ${f.candidates[0]!.externalId} ${f.score.toFixed(4)}${far})`}`;
               process.stdout.write(`${image}: ${where}: ${who}\n`);
             });
         } catch (err) {

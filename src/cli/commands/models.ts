@@ -11,6 +11,7 @@ import {
 import { pullModel } from '../../models/pull.js';
 import { parseMeanStd, resolveModel } from '../../models/resolve.js';
 import { ZOO, getModel } from '../../models/zoo.js';
+import { openSetThreshold, thresholdAtFar } from '../../eval/far.js';
 import { Progress } from '../progress.js';
 import { UsageError, type Command } from '../command.js';
 
@@ -47,6 +48,30 @@ function pulledText(m: ModelManifest): string {
   if (how === 'builtin') return here ? 'builtin' : 'builtin (package missing)';
   if (how === 'local-only') return here ? 'yes' : 'no (local-only)';
   return here ? 'yes' : 'no';
+}
+
+function alignmentText(m: ModelManifest): string {
+  const a = m.alignment!;
+  return a.template === 'dlib'
+    ? `dlib face chip (get_face_chip_details), ${m.input.width}x${m.input.height}, padding ${a.padding}`
+    : 'ArcFace 5-point template (InsightFace norm_crop)';
+}
+
+/** How identification thresholds follow the gallery, with the table's thresholds at a few FARs. */
+function identifyLines(m: ModelManifest): string[] {
+  const t = m.impostorFar;
+  if (!t)
+    return [
+      'identify:      at the verify threshold (no FAR table: the threshold cannot follow the gallery size)',
+    ];
+  const at = (f: number) => thresholdAtFar(t, f).toFixed(4);
+  const sizes = [1, 10, 100, 1000, 10000];
+  return [
+    `identify:      threshold for FPIR 1% (a stranger named with probability 1%) against N enrolled faces:`,
+    `               ${sizes.map((n) => `N=${n} ${openSetThreshold(t, n).toFixed(4)}`).join(', ')}`,
+    `FAR table:     ${[1e-2, 1e-3, 1e-4, 1e-5, 1e-6].map((f) => `${f.toExponential(0)} at ${at(f)}`).join(', ')}`,
+    `               (${t.pairs.toLocaleString('en-US')} impostor pairs, measured down to FAR ${t.measuredTo.toExponential(1)}, extrapolated below)`,
+  ];
 }
 
 const use = (m: ModelManifest) =>
@@ -224,6 +249,8 @@ async function info(spec: string, json: boolean, o: PreprocessOverrides): Promis
           ...(m.thresholdsSource ? [`               (${m.thresholdsSource})`] : []),
         ]
       : []),
+    ...(m.alignment ? [`alignment:     ${alignmentText(m)}`] : []),
+    ...(m.task === 'recognition' ? identifyLines(m) : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -9,6 +9,7 @@ import {
   singleFaceKeep,
 } from '../recognition_options.js';
 import { faceJson } from './detect.js';
+import { formatRate } from '../format.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -40,6 +41,7 @@ Exit status: 0 same person, 1 different person or no face found, 2 bad input.`,
             a: positionals[0],
             b: positionals[1],
             similarity: v.similarity,
+            far: v.far,
             angle: v.angle,
             threshold: v.threshold,
             same: v.same,
@@ -49,7 +51,8 @@ Exit status: 0 same person, 1 different person or no face found, 2 bad input.`,
         );
       } else {
         process.stdout.write(
-          `similarity ${v.similarity.toFixed(4)} (angle ${v.angle.toFixed(1)}°), threshold ${v.threshold.toFixed(4)}: ` +
+          `similarity ${v.similarity.toFixed(4)} (angle ${v.angle.toFixed(1)}°${v.far === null ? '' : `, FAR ${formatRate(v.far)}`}), ` +
+            `threshold ${v.threshold.toFixed(4)}: ` +
             `${v.same ? 'SAME person' : 'DIFFERENT people'}\n`,
         );
       }
