@@ -40,7 +40,11 @@ const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** 
  */
 export function buildFarTable(impostors: ArrayLike<number>, grid: readonly number[] = FAR_GRID): FarTable {
   const n = impostors.length;
-  if (n < 100) throw badInput(`buildFarTable: ${n} impostor scores are too few (need at least 100)`);
+  // 10 pairs above each measured point, and a decade of measured points to extrapolate from.
+  if (n < 1000)
+    throw badInput(
+      `a FAR table needs at least 1,000 impostor (different-person) pairs to measure FAR down to 1e-2; got ${n}: too few`,
+    );
   const sorted = Float64Array.from(impostors).sort().reverse(); // descending
   if (!Number.isFinite(sorted[0]!) || !Number.isFinite(sorted[n - 1]!))
     throw badInput('buildFarTable: impostor scores must be finite numbers');
