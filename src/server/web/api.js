@@ -103,3 +103,11 @@ export function clearError(box) {
   box.hidden = true;
   box.replaceChildren();
 }
+
+/** A rate such as a FAR, as the CLI prints it (src/cli/format.ts): "2.1e-5", "0.42%", "<1e-7". */
+export function rate(r) {
+  if (r <= 0) return '0';
+  if (r < 1e-7) return '<1e-7';
+  if (r < 1e-3) return r.toExponential(1);
+  return `${Number((r * 100).toPrecision(2))}%`;
+}

@@ -4,7 +4,7 @@
  * Boxes are absolutely positioned over the image in percent of the decoded image's size (the API's
  * width and height), so they follow the image at any screen width.
  */
-import { api, clearError, showError } from './api.js';
+import { api, clearError, rate, showError } from './api.js';
 import { galleryName } from './enroll.js';
 import { photoPicker } from './picker.js';
 
@@ -79,6 +79,7 @@ function render(out, photo, r) {
     li.dataset.name = who;
     const name = Object.assign(document.createElement('strong'), { textContent: who });
     li.append(name, ` — score ${score}`);
+    if (f.far !== null && f.far !== undefined) li.append(` (FAR ${rate(f.far)})`);
     if (f.candidates?.length > 1) {
       const runner = f.candidates.find((c) => c.subjectId !== f.subject?.subjectId);
       if (runner) li.append(`; next: ${runner.name} ${Number(runner.score).toFixed(3)}`);
@@ -92,7 +93,10 @@ function render(out, photo, r) {
       (r.facesFound > r.faces.length
         ? ` (${r.facesFound} found, the largest ${r.faces.length} identified)`
         : '') +
-      `; named when the score ≥ ${Number(r.threshold).toFixed(3)}.`,
+      `; named when the score ≥ ${Number(r.threshold).toFixed(3)}` +
+      (r.thresholdRule === 'fpir'
+        ? `, the score a stranger reaches with probability ${rate(r.fpirTarget)} against the ${r.enrolled} enrolled face(s).`
+        : '.'),
   });
   if (!r.faces.length) summary.textContent = 'No face found in this photo.';
   out.replaceChildren(summary, stage, list);

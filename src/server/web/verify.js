@@ -1,6 +1,6 @@
 /* global document, FormData */ // the browser's (ESLint's config knows Node's only)
 /** Verify (1:1): two photos, their aligned crops side by side, similarity, angle and the verdict. */
-import { api, clearError, showError } from './api.js';
+import { api, clearError, rate, showError } from './api.js';
 import { photoPicker } from './picker.js';
 
 const fmt = (x, d = 3) => Number(x).toFixed(d);
@@ -63,6 +63,9 @@ function render(out, v) {
   dl.className = 'numbers';
   for (const [k, val] of [
     ['Similarity (cosine)', fmt(v.similarity)],
+    ...(v.far === null || v.far === undefined
+      ? []
+      : [['False-accept rate', `${rate(v.far)} of different people score this high`]]),
     ['Angle', `${fmt(v.angle, 1)}°`],
     ['Threshold', `${fmt(v.threshold)} (same when similarity ≥ threshold)`],
     ['Model', v.model],
