@@ -1,20 +1,26 @@
 /**
- * 5-point face alignment as InsightFace's norm_crop: the least-squares similarity from the detected
- * landmarks to the ArcFace template, then an OpenCV-exact bilinear warp to the crop size.
+ * Face alignment. ArcFace (the default): InsightFace's norm_crop, the least-squares similarity from
+ * the 5 detected landmarks to the ArcFace template, then an OpenCV-exact bilinear warp to the crop
+ * size. dlib: dlib's face chip (get_face_chip_details + extract_image_chip, face/dlib_chip.ts), from
+ * the 68 iBUG points when the detector gives them, else from the 5.
  */
 import { badInput } from '../errors.js';
 import { rgbImage, type RgbImage } from '../image/types.js';
 import { warpAffine } from '../image/warp.js';
+import type { Alignment } from '../models/manifest.js';
+import { dlibChip } from './dlib_chip.js';
 import { alignmentTemplate } from './template.js';
-import type { Landmarks5 } from './types.js';
+import type { Face, Landmarks5, Point } from './types.js';
 import { estimateSimilarity, type Affine } from './umeyama.js';
 
 export interface AlignOptions {
-  /** Square crop side (112, 224, 128, 256...); the default is 112. */
+  /** Square crop side: ArcFace 112 (the default), 224, 128, 256...; dlib chips any, default 150. */
   size?: number;
-  /** Non-square crops: only 96 wide x 112 high exists (see alignmentTemplate). */
+  /** Non-square crops: only 96 wide x 112 high exists (see alignmentTemplate); dlib chips are square. */
   width?: number;
   height?: number;
+  /** Which crop: the ArcFace template (the default) or dlib's chip (a model manifest's `alignment`). */
+  alignment?: Alignment;
 }
 
 export interface AlignedFace {
@@ -25,7 +31,27 @@ export interface AlignedFace {
 
 const LANDMARK_NAMES = ['left eye', 'right eye', 'nose', 'left mouth corner', 'right mouth corner'];
 
-export function alignFace(img: RgbImage, landmarks: Landmarks5, opts: AlignOptions = {}): AlignedFace {
+/**
+ * Warps a face onto the crop a recogniser expects. `face` is a detection (its 5 landmarks, and for
+ * dlib chips its 68 when present) or the landmarks themselves: 5 for ArcFace, 5 or 68 for dlib.
+ */
+export function alignFace(
+  img: RgbImage,
+  face: Face | Landmarks5 | readonly Point[],
+  opts: AlignOptions = {},
+): AlignedFace {
+  const isFace = typeof face === 'object' && face !== null && !Array.isArray(face);
+  const alignment = opts.alignment ?? { template: 'arcface' };
+  if (alignment.template === 'dlib') {
+    const points = isFace ? ((face as Face).landmarks68 ?? (face as Face).landmarks) : face;
+    return alignDlib(img, points as readonly Point[], opts, alignment.padding);
+  }
+  if (alignment.template !== 'arcface')
+    throw badInput(
+      `alignFace: unknown alignment template ${JSON.stringify((alignment as { template: unknown }).template)} ` +
+        `(known: "arcface", "dlib")`,
+    );
+  const landmarks = (isFace ? (face as Face).landmarks : face) as Landmarks5;
   if (!Array.isArray(landmarks) || landmarks.length !== 5)
     throw badInput(
       `alignFace: expected 5 landmarks (eyes, nose, mouth corners), got ${Array.isArray(landmarks) ? landmarks.length : typeof landmarks}`,
@@ -46,6 +72,25 @@ export function alignFace(img: RgbImage, landmarks: Landmarks5, opts: AlignOptio
   const template = alignmentTemplate(size ?? { width, height });
   const matrix = estimateSimilarity(landmarks, template.points);
   return { image: warpAffine(img, matrix, template.width, template.height), matrix };
+}
+
+function alignDlib(
+  img: RgbImage,
+  points: readonly Point[],
+  opts: AlignOptions,
+  padding: number,
+): AlignedFace {
+  const size = opts.size ?? opts.width ?? opts.height ?? 150;
+  for (const [name, v] of [
+    ['width', opts.width],
+    ['height', opts.height],
+  ] as const)
+    if (v !== undefined && v !== size)
+      throw badInput(
+        `alignFace: dlib chips are square, but ${name} is ${v} and the ${opts.size !== undefined ? 'size' : 'other side'} ${size}`,
+      );
+  const { image, matrix } = dlibChip(img, points, size, padding);
+  return { image, matrix };
 }
 
 /**
