@@ -22,7 +22,7 @@ import { loadFaceApi } from '../src/models/engines/faceapi_tfjs.js';
 import { resolveModel } from '../src/models/resolve.js';
 import { getModel } from '../src/models/zoo.js';
 import { tf } from '../src/runtime/backend.js';
-import { ort } from '../src/runtime/onnx.js';
+import { openSession, ort } from '../src/runtime/onnx.js';
 import { rng } from '../src/util/random.js';
 
 type FaceApi = Awaited<ReturnType<typeof loadFaceApi>>;
@@ -248,5 +248,19 @@ describe('dlib-resnet-v1: tfjs weights -> ONNX', () => {
     });
     const model = await resolveModel('dlib-resnet-v1');
     await assert.rejects(Embedder.load(model, { engine: 'torch' as never }), /unknown engine "torch"/);
+  });
+
+  it('openSession from bytes: the name in its errors, as for a file', async () => {
+    await assert.rejects(
+      openSession({ bytes: new Uint8Array(0), name: 'mem:empty' }),
+      /mem:empty: model is empty/,
+    );
+    await assert.rejects(
+      openSession({ bytes: new TextEncoder().encode('not a model'), name: 'mem:junk' }),
+      (e: unknown) =>
+        e instanceof ArcfaceError &&
+        e.code === 'BAD_INPUT' &&
+        /^mem:junk: not a usable ONNX model/.test(e.message),
+    );
   });
 });
