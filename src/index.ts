@@ -45,7 +45,16 @@ export { openDetector, resolveDetectorSpec } from './pipeline/detector_path.js';
 
 // Faces and images.
 export type { Face, Box, Point, Landmarks5 } from './face/types.js';
-export { alignFace, centerCrop } from './face/align.js';
+export { alignFace, centerCrop, type AlignOptions, type AlignedFace } from './face/align.js';
+export {
+  dlibChip,
+  dlibChipMatrix,
+  dlibChipPoints,
+  dlibTemplate5,
+  DLIB_CHIP_INDICES,
+  type DlibChip,
+} from './face/dlib_chip.js';
+export type { Alignment } from './models/manifest.js';
 export { ARCFACE_TEMPLATE, alignmentTemplate } from './face/template.js';
 export { estimateSimilarity, invertAffine, applyAffine, type Affine } from './face/umeyama.js';
 export { warpAffine } from './image/warp.js';

@@ -191,10 +191,14 @@ export class FaceRecognizer {
     return { image, faces };
   }
 
-  /** Warp one face onto the model's template (112x112 for ArcFace models). */
+  /**
+   * Warp one face onto the crop the model was trained on: the ArcFace template (the default;
+   * 112x112 for ArcFace models) or, for `alignment: {template: 'dlib'}`, dlib's face chip from the
+   * face's 68 points when the detector gave them, else its 5.
+   */
   align(image: RgbImage, face: Face): RgbImage {
     const { width, height } = this.manifest.input;
-    return alignFace(image, face.landmarks, { width, height }).image;
+    return alignFace(image, face, { width, height, alignment: this.manifest.alignment }).image;
   }
 
   /** Embed crops already at the model's input size. */
