@@ -14,8 +14,9 @@
  *    chip's corner (0, 0); for a face at chip scale (s = 1) they move by half a pixel instead.
  * 3. When the rect is more than twice the chip, sample from a pyramid_down<2> level (5-tap binomial
  *    filter, every other pixel) of the image around the face, as dlib does against aliasing, with
- *    dlib's level coordinates (p/2 - (1.25, 0.75), which are a quarter level pixel off the filter's
- *    true centre; kept, since the recogniser was trained on those chips).
+ *    dlib's level coordinates: p/2 - (1.25, 0.75), where the filter is centred on p/2 - (1, 1), so
+ *    each level shifts the content by a quarter of its pixel (kept: the recogniser was trained on
+ *    those chips).
  * 4. Bilinear sampling, pixel centres at integers; a chip pixel with any of its 4 taps outside the
  *    image is black.
  *
@@ -130,7 +131,7 @@ export function dlibTemplate5(size = 150, padding = 0.25): Landmarks5 {
 }
 
 /** dlib's drectangle: inclusive corners, so its width is r - l + 1. */
-interface DRect {
+export interface DRect {
   l: number;
   t: number;
   r: number;
@@ -234,7 +235,7 @@ function turnedCorners(r: DRect, angle: number): Point[] {
 }
 
 /** A rectangle of pixels (inclusive), as dlib's rectangle. */
-interface IRect {
+export interface IRect {
   l: number;
   t: number;
   r: number;
