@@ -3,19 +3,21 @@
  * InsightFace pipeline — detect 5 landmarks, warp by a similarity transform onto the template
  * (face_align.norm_crop), embed, normalise — and 1:1 verification on the cosine.
  *
- *   const rec = await FaceRecognizer.create(); // bundled model, offline detector
+ *   const rec = await FaceRecognizer.create(); // dlib-resnet-v1 + faceapi: offline, public-domain weights
  *   const rec2 = await FaceRecognizer.create({ model: 'buffalo_l' }); // after `arcface models pull buffalo_l`
  *   const { similarity, same } = await rec.verify('a.jpg', 'b.jpg');
  */
 import { ArcfaceError, badInput } from '../errors.js';
 import { alignFace, centerCrop } from '../face/align.js';
+import { dlibTemplate5 } from '../face/dlib_chip.js';
+import { alignmentTemplate } from '../face/template.js';
 import type { DetectOptions, Detector } from '../face/detectors/types.js';
-import type { Face } from '../face/types.js';
+import type { Face, Landmarks5 } from '../face/types.js';
 import { resizeRgb } from '../image/decode.js';
 import type { RgbImage } from '../image/types.js';
 import { Embedder } from '../models/embedder.js';
-import type { ModelManifest } from '../models/manifest.js';
-import { BUNDLED_RECOGNISER } from '../models/zoo.js';
+import type { Alignment, ModelManifest } from '../models/manifest.js';
+import { DLIB_RECOGNISER } from '../models/zoo.js';
 import { openDetector, resolveDetectorSpec } from './detector_path.js';
 import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
 import { farTableFor, thresholdFor } from '../models/user_config.js';
@@ -24,16 +26,17 @@ import { describeInput, loadImage, type ImageInput } from './inputs.js';
 import { angleDegrees, cosine } from './similarity.js';
 
 /**
- * The recogniser this package ships (trained here on CelebA, research only): works offline with
- * nothing pulled. `arcface models pull buffalo_l` then `--model buffalo_l` for InsightFace's
- * much stronger pack (also research only).
+ * dlib's public-domain ResNet recogniser, read from the weights inside the @vladmandic/face-api
+ * dependency: works offline with nothing pulled, and its licence allows commercial use.
+ * `arcface models pull buffalo_l` then `--model buffalo_l` for InsightFace's stronger pack
+ * (non-commercial research only).
  */
-export const DEFAULT_MODEL = BUNDLED_RECOGNISER;
+export const DEFAULT_MODEL = DLIB_RECOGNISER;
 /** Ships inside an npm dependency, so detection works offline with nothing pulled. */
 export const DEFAULT_DETECTOR = 'faceapi';
 
 export interface RecognizerOptions {
-  /** Zoo name, manifest .json or .onnx path (default: the bundled arcface-mbf-celeba). */
+  /** Zoo name, manifest .json or .onnx path (default: dlib-resnet-v1, see DEFAULT_MODEL). */
   model?: string;
   /** Pre-processing for a bare .onnx model (colour order, mean, std, layout). */
   preprocess?: PreprocessOverrides;
@@ -199,6 +202,26 @@ export class FaceRecognizer {
   align(image: RgbImage, face: Face): RgbImage {
     const { width, height } = this.manifest.input;
     return alignFace(image, face, { width, height, alignment: this.manifest.alignment }).image;
+  }
+
+  /**
+   * A crop made for another model (a gallery's stored crop) re-made for this one: the landmarks sit
+   * at the template of the crop's alignment, so a similarity warp moves them onto this model's.
+   * What the old crop did not contain (e.g. the chin below an ArcFace crop, in a dlib chip) is
+   * filled by the warp's border rule; re-enrolling from the photos gives the exact crops.
+   */
+  realign(crop: RgbImage, from: Alignment = { template: 'arcface' }): RgbImage {
+    const to = this.manifest.alignment ?? { template: 'arcface' };
+    const { width, height } = this.manifest.input;
+    const same = JSON.stringify(from) === JSON.stringify(to);
+    if (same && crop.width === width && crop.height === height) return crop;
+    if (crop.width !== crop.height && from.template === 'dlib')
+      throw badInput(`realign: a dlib chip is square, this crop is ${crop.width}x${crop.height}`);
+    const points: Landmarks5 =
+      from.template === 'dlib'
+        ? dlibTemplate5(crop.width, from.padding)
+        : alignmentTemplate({ width: crop.width, height: crop.height }).points;
+    return alignFace(crop, points, { width, height, alignment: to }).image;
   }
 
   /** Embed crops already at the model's input size. */

@@ -24,6 +24,7 @@ import {
   type SubjectMatch,
 } from '../gallery/index.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage } from '../image/decode.js';
+import { findModel } from '../models/zoo.js';
 import type { RgbImage } from '../image/types.js';
 import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '../pipeline/recognizer.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
@@ -46,7 +47,7 @@ export interface OpenServiceOptions extends ServiceOptions {
   store?: string | GalleryStore;
   /** Options of the store opened from `store` (search index: exact/HNSW switch, ef...). */
   storeOptions?: OpenStoreOptions;
-  /** A ready recogniser, or the options to create one (default: the bundled model, faceapi). */
+  /** A ready recogniser, or the options to create one (default: dlib-resnet-v1, faceapi). */
   recognizer?: FaceRecognizer | RecognizerOptions;
 }
 
@@ -541,12 +542,15 @@ export class RecognitionService {
     recognizer: FaceRecognizer,
     batch = 32,
   ): Promise<{ faces: number; model: string }> {
-    await this.gallery(gallery);
+    const g = await this.gallery(gallery);
+    // The stored crops were made for the gallery's model: re-made from its template for the new one.
+    // Models outside the zoo are taken to be ArcFace-aligned, as every recogniser before dlib's was.
+    const from = findModel(g.model)?.alignment ?? { template: 'arcface' as const };
     const rows: { faceId: number; embedding: Float32Array }[] = [];
     let pending: { faceId: number; crop: Uint8Array }[] = [];
     const flush = async (): Promise<void> => {
       const crops = await Promise.all(
-        pending.map(async (p) => (await recognizer.crop(await decodeImage(p.crop), { aligned: true })).image),
+        pending.map(async (p) => recognizer.realign(await decodeImage(p.crop), from)),
       );
       const embs = await this.serial.run(() => recognizer.embedCrops(crops));
       pending.forEach((p, i) => rows.push({ faceId: p.faceId, embedding: embs[i]! }));
