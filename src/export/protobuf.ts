@@ -52,8 +52,12 @@ export class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(s));
   }
 
+  /** A nested message: its chunks are shared, not copied, so a deep graph is copied once, by finish(). */
   message(field: number, m: ProtoWriter): this {
-    return this.bytes(field, m.finish());
+    this.tag(field, 2);
+    this.varint(m.size);
+    for (const c of m.chunks) this.push(c);
+    return this;
   }
 
   /** Repeated int64 written packed (proto3 default; ONNX readers accept both). */
