@@ -1,8 +1,10 @@
 /**
- * The offline default: face-api's SSD MobileNet V1 face detector and its 68-point landmark net
+ * face-api's own TensorFlow.js path: its SSD MobileNet V1 face detector and 68-point landmark net
  * (@vladmandic/face-api, MIT; the weights ship inside the npm package, so nothing is downloaded).
- * The 68 iBUG points are reduced to the ArcFace five: eye centres = mean of points 36-41 and
- * 42-47 (0-based; 36-41 is the eye on the image left), nose tip 30, mouth corners 48 and 54.
+ * This was the offline default; the `faceapi` kind now runs the same nets on onnxruntime
+ * (faceapi_onnx.ts, ~5x faster, bench/README.md). Kept for comparison: createDetector('faceapi',
+ * undefined, { faceapi: 'tfjs' }). The 68 points are kept and reduced to the ArcFace five as there
+ * (fiveFrom68).
  *
  * face-api's node-wasm bundle requires the CommonJS @tensorflow/tfjs, which resolves to the same
  * tfjs-core module (hence the same engine and backend) that src/runtime/backend.ts starts; this is
@@ -11,12 +13,13 @@
  * the downscaled image's face crops, resized by the landmark net to 112x112).
  */
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { ArcfaceError, badInput } from '../../errors.js';
 import { resizeRgb } from '../../image/decode.js';
 import type { RgbImage } from '../../image/types.js';
 import { initRuntime, tf } from '../../runtime/backend.js';
-import type { Face, Landmarks5, Point } from '../types.js';
+import type { Face, Point } from '../types.js';
+import { faceApiModelDir } from './faceapi_dir.js';
+import { fiveFrom68 } from './faceapi_landmarks.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
 import type { Detector, DetectOptions } from './types.js';
 
@@ -24,10 +27,7 @@ type FaceApi = typeof import('@vladmandic/face-api/dist/face-api.node-wasm.js');
 
 const require = createRequire(import.meta.url);
 
-/** Directory of the weights inside the installed @vladmandic/face-api. */
-export function faceApiModelDir(): string {
-  return join(dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
-}
+export { faceApiModelDir };
 
 let faceapiModule: FaceApi | undefined;
 function loadFaceApi(): FaceApi {
@@ -42,7 +42,7 @@ export interface FaceApiOptions {
 
 export class FaceApiDetector implements Detector {
   readonly kind = 'faceapi' as const;
-  readonly name = 'face-api ssd_mobilenetv1 + landmark68';
+  readonly name = 'face-api ssd_mobilenetv1 + landmark68 (tfjs)';
   /** face-api's own: minConfidence 0.5, IoU 0.5 inside SsdMobilenetv1.locateFaces. */
   readonly defaults = { scoreThreshold: 0.5, nmsIou: 0.5 };
   private disposed = false;
@@ -117,18 +117,12 @@ export class FaceApiDetector implements Detector {
           faceTensor.dispose();
         }
         const pts = marks.positions.map((p): Point => [(p.x + crop.x) * sx, (p.y + crop.y) * sy]);
-        const mean = (from: number, to: number): Point => {
-          let x = 0;
-          let y = 0;
-          for (let i = from; i <= to; i++) [x, y] = [x + pts[i][0], y + pts[i][1]];
-          return [x / (to - from + 1), y / (to - from + 1)];
-        };
-        const landmarks: Landmarks5 = [mean(36, 41), mean(42, 47), pts[30], pts[48], pts[54]];
         const b = det.box;
         faces.push({
           box: { x1: b.x * sx, y1: b.y * sy, x2: (b.x + b.width) * sx, y2: (b.y + b.height) * sy },
           score: det.score,
-          landmarks,
+          landmarks: fiveFrom68(pts),
+          landmarks68: pts,
         });
       }
     } finally {

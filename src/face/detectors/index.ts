@@ -5,6 +5,7 @@
 import { badInput } from '../../errors.js';
 import { openSession } from '../../runtime/onnx.js';
 import { FaceApiDetector } from './faceapi.js';
+import { FaceApiOnnxDetector, type FaceApiOnnxOptions } from './faceapi_onnx.js';
 import { RetinaFaceDetector } from './retinaface.js';
 import { ScrfdDetector } from './scrfd.js';
 import { fixedInputSize } from './session.js';
@@ -19,6 +20,10 @@ export { letterboxBlob, linearTaps, BlobBuffers } from './resize_blob.js';
 export type { BlobOptions } from './blob.js';
 export { finalizeFaces, resolveOptions } from './postprocess.js';
 export { FaceApiDetector, faceApiModelDir } from './faceapi.js';
+export { FaceApiOnnxDetector, FACEAPI_DEFAULTS } from './faceapi_onnx.js';
+export type { FaceApiOnnxOptions, FacePass } from './faceapi_onnx.js';
+export { FaceApiNets } from './faceapi_nets.js';
+export { fiveFrom68 } from './faceapi_landmarks.js';
 export { YuNetDetector } from './yunet.js';
 export { ScrfdDetector } from './scrfd.js';
 export { RetinaFaceDetector, retinaPriors } from './retinaface.js';
@@ -48,6 +53,11 @@ export interface CreateDetectorOptions {
   threads?: number;
   /** Network input side for models with dynamic input (YuNet 2026may, SCRFD, RetinaFace); default 640. */
   inputSize?: number;
+  /**
+   * faceapi: settings other than the measured default (FACEAPI_DEFAULTS), or 'tfjs' for face-api's
+   * own TensorFlow.js path (the old default, ~5x slower; kept for comparison).
+   */
+  faceapi?: FaceApiOnnxOptions | 'tfjs';
 }
 
 /**
@@ -59,7 +69,10 @@ export async function createDetector(
   path?: string,
   opts: CreateDetectorOptions = {},
 ): Promise<Detector> {
-  if (kind === 'faceapi') return FaceApiDetector.open();
+  if (kind === 'faceapi')
+    return opts.faceapi === 'tfjs'
+      ? FaceApiDetector.open()
+      : FaceApiOnnxDetector.open({ threads: opts.threads, ...opts.faceapi });
   if (!DETECTOR_KINDS.includes(kind)) throw badInput(`detector kind "${kind}" is unknown`);
   if (!path) throw badInput(`detector ${kind}: the path of its ONNX model is required (${kind}:PATH)`);
   switch (kind) {
