@@ -1,14 +1,20 @@
 /**
  * The offline default detector: face-api's nets (@vladmandic/face-api, MIT weights, nothing
- * downloaded) on onnxruntime instead of TensorFlow.js. A face pass (the tiny face detector or the
- * SSD MobileNet V1) finds boxes, face-api's 68-point net places landmarks on the box's square crop,
- * optionally a second time on a square re-centred on the first points; the 68 points are kept
- * (`landmarks68`) and reduced to the ArcFace five.
+ * downloaded) on onnxruntime instead of TensorFlow.js. A face pass (the SSD MobileNet V1 or the
+ * tiny face detector) finds boxes; face-api's 68-point net places landmarks on face-api's crop of
+ * each box and, by default, a second time on a square re-centred on the first points; the 68
+ * points are kept (`landmarks68`) and reduced to the ArcFace five.
  *
  * Passes after the first run only when the ones before found nothing (a fallback). `pad` puts the
  * photo on a canvas `pad` times its size (black around, centred): the SSD's WIDER FACE training
- * saw few faces filling the frame, and passport-style photos (LFW, CelebA) are mostly face.
- * Which combination is the default was measured: bench/detect_quality.ts, bench/README.md.
+ * saw few faces filling the frame, and close-ups are mostly face.
+ *
+ * The default (FACEAPI_DEFAULTS) was chosen on bench/detect_quality.ts (bench/README.md): the SSD
+ * at score 0.3 (face-api's 0.5 missed 2 of 46 annotated faces and 2.2% of CelebA photos; 0.3
+ * misses none and 0.6%, with no false positive; 0.2 adds four), then, when it finds nothing, the
+ * SSD on a canvas padded 2x (a third of the remaining misses stay), then the second landmark pass
+ * (side 1.5x the points' extent: 5% closer to YuNet's points). The tiny detector is 3-5x faster
+ * but misses small faces in group photos and 3-10% of the CelebA photos.
  */
 import { ArcfaceError, badInput } from '../../errors.js';
 import { SSD_INPUT_SIZE } from '../../convert/faceapi_ssd.js';
@@ -121,6 +127,9 @@ export class FaceApiOnnxDetector implements Detector {
       if (p.size !== undefined && !(Number.isInteger(p.size) && p.size >= 64 && p.size % 32 === 0))
         throw badInput(`faceapi pass size: ${p.size} is not a multiple of 32 >= 64`);
     }
+    const { crop, refine } = this.cfg;
+    if (!(crop.scale > 0 && Number.isFinite(crop.dy) && refine.side > 0 && Number.isFinite(refine.dy)))
+      throw badInput('faceapi crop / refine: scale and side must be > 0, dy finite');
     if (landmarkPasses !== 1 && landmarkPasses !== 2)
       throw badInput(`faceapi landmarkPasses: ${landmarkPasses} is not 1 or 2`);
     for (const [k, v] of Object.entries({ canvasSamples, cropSamples }))
