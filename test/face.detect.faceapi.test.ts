@@ -23,11 +23,9 @@ import { rgbImage } from '../src/image/types.js';
 const SHARED = fileURLToPath(new URL('../../shared', import.meta.url));
 const FACES = join(SHARED, 'data/faces');
 const CELEBA = join(SHARED, 'data/train/celeba-subset/Celeb');
-const FOLDERS = [
-  'deepface/tests/unit/dataset',
-  'face_recognition/examples',
-  'openface/images/examples',
-].map((f) => join(FACES, f));
+const FOLDERS = ['deepface/tests/unit/dataset', 'face_recognition/examples', 'openface/images/examples'].map(
+  (f) => join(FACES, f),
+);
 const NO_PHOTOS = FOLDERS.every(existsSync) ? false : `${FACES}: the shared face photos are absent`;
 
 function photos(dir: string): string[] {
@@ -108,7 +106,10 @@ describe('faceapi (default) on real photos', { skip: NO_PHOTOS }, () => {
       assert.equal(rest.length, 0);
       assert.equal(area(largest), Math.max(...all.map(area)));
       assert.equal((await det.detect(img, { maxFaces: 1 })).length, 1);
-      assert.ok(all.every((f, i) => i === 0 || f.score <= all[i - 1].score), 'score descending');
+      assert.ok(
+        all.every((f, i) => i === 0 || f.score <= all[i - 1].score),
+        'score descending',
+      );
     }
   });
 
@@ -150,7 +151,10 @@ describe('faceapi (default) without photos', () => {
     await bad(det.detect(img, { scoreThreshold: 1.5 }), /scoreThreshold: 1.5/);
     await bad(det.detect(img, { keep: 'biggest' as never }), /keep: "biggest"/);
     await bad(FaceApiOnnxDetector.open({ passes: [] }), /at least one/);
-    await bad(FaceApiOnnxDetector.open({ passes: [{ net: 'tiny', size: 100 }] }), /size: 100 is not a multiple of 32/);
+    await bad(
+      FaceApiOnnxDetector.open({ passes: [{ net: 'tiny', size: 100 }] }),
+      /size: 100 is not a multiple of 32/,
+    );
     await bad(FaceApiOnnxDetector.open({ passes: [{ net: 'ssd', pad: 0.5 }] }), /pad: 0.5/);
     await bad(FaceApiOnnxDetector.open({ landmarkPasses: 3 as never }), /landmarkPasses: 3/);
   });
