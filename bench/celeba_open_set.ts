@@ -11,7 +11,7 @@
  *    named as someone else, unknown; strangers named (the measured FPIR, target 1%).
  *
  *   node --import tsx bench/celeba_open_set.ts [--model dlib-resnet-v1] [--detector faceapi]
- *     [--gallery 10,30,100] [--enroll 1,3] [--seed 1] [--json]
+ *     [--gallery 10,30,100] [--enroll 1,3] [--seed 1] [--no-flip] [--json]
  */
 import { parseArgs } from 'node:util';
 import { evaluateVerification } from '../src/eval/verification.js';
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     gallery: { type: 'string', default: '10,30,100' },
     enroll: { type: 'string', default: '1,3' },
     seed: { type: 'string', default: '1' },
+    /** Flip-sum off (default: the manifest's). */
+    'no-flip': { type: 'boolean' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
   },
@@ -48,7 +50,11 @@ if (!split) {
   );
   process.exit(0);
 }
-const rec = await FaceRecognizer.create({ model: values.model, detector: values.detector });
+const rec = await FaceRecognizer.create({
+  model: values.model,
+  detector: values.detector,
+  ...(values['no-flip'] ? { flip: false } : {}),
+});
 const items = split.heldOut;
 const { embeddings, noFace, failed } = await embedPhotos(
   rec,

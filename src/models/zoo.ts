@@ -78,6 +78,25 @@ const SCRFD_INPUT = {
   std: [128, 128, 128],
 } as const;
 
+/**
+ * dlib-resnet-v1's impostor distribution on the calibration half of the CelebA subset, as
+ * tools/calibrate_far.ts prints it (thresholdsSource of the entry says how): cosine per FAR.
+ */
+const DLIB_FAR = {
+  far: [
+    0.1, 0.05623, 0.03162, 0.01778, 0.01, 0.005623, 0.003162, 0.001778, 0.001, 0.0005623, 0.0003162,
+    0.0001778, 0.0001, 5.623e-5, 3.162e-5, 1.778e-5, 1e-5, 5.623e-6, 3.162e-6, 1.778e-6, 1e-6, 5.623e-7,
+    3.162e-7, 1.778e-7, 1e-7,
+  ],
+  cosine: [
+    0.88271, 0.89186, 0.89948, 0.90593, 0.9116, 0.91656, 0.92114, 0.92534, 0.92939, 0.93311, 0.93678, 0.94058,
+    0.94462, 0.94873, 0.95333, 0.95837, 0.96253, 0.96702, 0.97173, 0.97631, 0.98089, 0.98546, 0.99004,
+    0.99462, 0.9992,
+  ],
+  measuredTo: 3.545195391671414e-6,
+  pairs: 2820719,
+};
+
 const RAW: Record<string, unknown>[] = [
   {
     // dlib's face recogniser as ported to TensorFlow.js by face-api.js: the weights ship inside the
@@ -108,6 +127,10 @@ const RAW: Record<string, unknown>[] = [
     researchOnly: false,
     accuracy: { lfw: 0.99383 },
     accuracySource: "dlib-models README (dlib's own LFW protocol, mean of 10 folds)",
+    thresholds: { verify: 0.9075, '1e-2': 0.9116, '1e-3': 0.92939 },
+    thresholdsSource:
+      'calibrated here by `node --import tsx tools/calibrate_far.ts --model dlib-resnet-v1 --detector faceapi --seed 1` (2026-12-02) on the calibration half of the CelebA subset in ../shared (149 identities, 2385 in-the-wild photos, research only; the other 149 identities are held out for bench/celeba_open_set.ts; never the project\'s test photos), detector faceapi, flip-sum on, 7 photos without a face embedded from a centre crop. verify = the max-accuracy threshold on all 22201 genuine pairs + as many seeded impostor pairs (accuracy there 96.51%, FAR 1.51%; 10-fold 96.42% \u00b1 0.15%); "1e-2"/"1e-3" and impostorFar from all 2,820,719 different-person pairs (measured down to FAR 3.5e-6, extrapolated below). Identification thresholds follow the gallery size: FPIR 1% over the enrolled faces (src/eval/far.ts).',
+    impostorFar: DLIB_FAR,
     description: "dlib's ResNet face recogniser (29 conv layers, 128-d, 150x150 dlib chip), public domain",
   },
   ...bundled(),
@@ -349,6 +372,9 @@ const RAW: Record<string, unknown>[] = [
       'local-only: the project publishes PyTorch weights, not this ONNX export; place it by hand or load it by path',
   },
   {
+    // face-api's nets, converted in memory to ONNX graphs (src/convert/faceapi_*.ts) and run on
+    // onnxruntime by src/face/detectors/faceapi_onnx.ts; the graphs take RGB 0..255 and normalise
+    // themselves as face-api does ((x - 127.5) / 127.5 for the SSD, below).
     name: 'faceapi-ssd',
     task: 'detection',
     detector: 'faceapi',
@@ -357,17 +383,18 @@ const RAW: Record<string, unknown>[] = [
     input: {
       width: 512,
       height: 512,
-      layout: 'nhwc',
+      layout: 'nchw',
       color: 'rgb',
       mean: [127.5, 127.5, 127.5],
       std: [127.5, 127.5, 127.5],
     },
     flip: false,
-    licence:
-      'MIT (@vladmandic/face-api, after face-api.js; weights from yeephycho/tensorflow-face-detection)',
-    trainingData: `${WIDER_FACE} (per face-api.js's documentation)`,
+    licence: 'MIT (@vladmandic/face-api, after face-api.js)',
+    trainingData:
+      "face detector: WIDER FACE (CUHK; CC BY-NC-ND 4.0), weights by yeephycho/tensorflow-face-detection; 68-point landmark net: ~35k face images labeled with 68 face landmark points (not named); both per face-api.js's TUTORIAL.md",
     researchOnly: false,
-    description: 'SSD MobileNet V1 face detector shipped inside @vladmandic/face-api (tfjs, no download)',
+    description:
+      "face-api's SSD MobileNet V1 face detector + 68-point landmark net, from the weights inside @vladmandic/face-api (no download), on onnxruntime",
   },
 ];
 
