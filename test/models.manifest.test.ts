@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { validateManifest, type ModelManifest } from '../src/models/manifest.js';
-import { BUNDLED_RECOGNISER, ZOO, findModel, getModel } from '../src/models/zoo.js';
+import { BUNDLED_RECOGNISER, DLIB_RECOGNISER, ZOO, findModel, getModel } from '../src/models/zoo.js';
 import { modelDir, modelsRoot } from '../src/models/cache.js';
 import { parseMeanStd } from '../src/models/resolve.js';
 import { readUserConfig, saveThreshold, thresholdFor, userConfigPath } from '../src/models/user_config.js';
@@ -138,7 +138,12 @@ test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source 
     // A lower target FAR can only need a stricter threshold (thresholdForFar walks one ROC).
     if (t['1e-2'] !== undefined && t['1e-3'] !== undefined) assert.ok(t['1e-3'] >= t['1e-2'], m.name);
     const src = m.thresholdsSource!;
-    if (m.name === BUNDLED_RECOGNISER)
+    if (m.name === DLIB_RECOGNISER)
+      assert.ok(
+        /calibration half of the CelebA subset/.test(src) && /tools\/calibrate_far\.ts/.test(src),
+        `${m.name}: data and command`,
+      );
+    else if (m.name === BUNDLED_RECOGNISER)
       assert.ok(
         /held-out CelebA/.test(src) && /tools\/make_default_model\.ts/.test(src),
         `${m.name}: data and command`,
@@ -148,6 +153,29 @@ test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source 
     else assert.match(src, /deepinsight\/insightface web-demos\/src_recognition\/main\.py/, m.name);
   }
   for (const m of ZOO.filter((z) => z.task === 'detection')) assert.equal(m.thresholds, undefined, m.name);
+});
+
+test('zoo: the default, dlib-resnet-v1, needs no download and says its terms; its FAR table is coherent', async () => {
+  const { DEFAULT_MODEL } = await import('../src/pipeline/recognizer.js');
+  const { farAt, thresholdAtFar } = await import('../src/eval/far.js');
+  assert.equal(DEFAULT_MODEL, DLIB_RECOGNISER);
+  const m = getModel(DLIB_RECOGNISER);
+  assert.deepEqual(
+    [m.builtin, m.format, m.architecture],
+    ['@vladmandic/face-api/model', 'tfjs', 'dlib-resnet-v1'],
+  );
+  assert.deepEqual(m.alignment, { template: 'dlib', padding: 0.25 });
+  assert.equal(m.researchOnly, false);
+  assert.match(m.licence, /public domain/);
+  assert.match(m.trainingData, /FaceScrub/);
+  const t = m.impostorFar!;
+  assert.ok(t && t.pairs > 1e6, 'a FAR table from a million+ impostor pairs');
+  // The manifest's FAR thresholds are the table's (one calibration, one source of truth).
+  assert.ok(Math.abs(thresholdAtFar(t, 1e-3) - m.thresholds!['1e-3']!) < 1e-4);
+  assert.ok(Math.abs(farAt(t, m.thresholds!['1e-2']!) - 1e-2) < 1e-4);
+  // The verify threshold (max accuracy) sits at a FAR of about a percent, not 1e-6 nor 50%.
+  const f = farAt(t, m.thresholds!.verify!);
+  assert.ok(f > 1e-3 && f < 0.1, `FAR at verify ${f}`);
 });
 
 test(
