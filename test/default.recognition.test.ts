@@ -165,3 +165,41 @@ test(
     assert.ok(v.json.far < 1e-3);
   },
 );
+
+test(
+  'a gallery of the old default keeps working, and reindex moves it to the new one',
+  { skip },
+  async () => {
+    const store = join(tmp, 'old-default');
+    const old = await RecognitionService.open({ store, recognizer: { model: 'arcface-mbf-celeba' } });
+    try {
+      await old.enroll('team', { externalId: 'obama' }, [photo.obama], { createGallery: true });
+      await old.enroll('team', { externalId: 'biden' }, [photo.biden]);
+      const r = await old.identify('team', photo.obama2);
+      assert.equal(
+        r.faces[0]!.candidates[0]!.externalId,
+        'obama',
+        'the old model still searches its gallery',
+      );
+    } finally {
+      await old.close();
+    }
+    const svc = await RecognitionService.open({ store });
+    try {
+      // Before reindexing, the default refuses to mix its embeddings with the old model's.
+      await assert.rejects(
+        svc.identify('team', photo.obama2),
+        /holds embeddings of model 'arcface-mbf-celeba'.*reindex/s,
+      );
+      const moved = await svc.reindex('team', svc.recognizer);
+      assert.deepEqual(moved, { faces: 2, model: DEFAULT_MODEL });
+      // The stored 112x112 ArcFace crops are re-made as 150x150 dlib chips: obama2 is still obama.
+      const r = await svc.identify('team', photo.obama2);
+      assert.equal(r.faces[0]!.subject?.externalId, 'obama');
+      const s = await svc.identify('team', photo.clapton1);
+      assert.equal(s.faces[0]!.subject, null);
+    } finally {
+      await svc.close();
+    }
+  },
+);
