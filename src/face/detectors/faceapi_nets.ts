@@ -9,7 +9,7 @@ import { buildLandmark68, LANDMARK_INPUT_SIZE } from '../../convert/faceapi_land
 import { buildSsdMobilenetV1, SSD_INPUT_SIZE } from '../../convert/faceapi_ssd.js';
 import { buildTinyFaceDetector } from '../../convert/faceapi_tiny.js';
 import { readTfjsWeights, type TfjsWeight } from '../../convert/tfjs_weights.js';
-import { ort } from '../../runtime/onnx.js';
+import { openSession, ort } from '../../runtime/onnx.js';
 import { faceApiModelDir } from './faceapi_dir.js';
 
 export type FaceApiNet = 'ssd' | 'tiny' | 'landmarks';
@@ -19,25 +19,6 @@ const BUILD: Record<FaceApiNet, [string, (w: Map<string, TfjsWeight>) => Uint8Ar
   tiny: ['tiny_face_detector_model', buildTinyFaceDetector],
   landmarks: ['face_landmark_68_model', buildLandmark68],
 };
-
-/**
- * A session from model bytes with runtime/onnx.ts's openSession options (CPU, all graph
- * optimisations, no spinning threads). TODO: use openSession's bytes overload once it lands.
- */
-async function openBytes(bytes: Uint8Array, what: string, threads?: number): Promise<ort.InferenceSession> {
-  try {
-    return await ort.InferenceSession.create(bytes, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-      ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-    });
-  } catch (err) {
-    const msg = String((err as Error)?.message ?? err).split('\n')[0];
-    throw new ArcfaceError('BACKEND', `${what}: onnxruntime refused the graph built from face-api (${msg})`);
-  }
-}
 
 /** Build face-api's `net` as ONNX bytes from the weights in `dir` (default: the installed package). */
 export async function faceApiOnnx(net: FaceApiNet, dir = faceApiModelDir()): Promise<Uint8Array> {
@@ -64,7 +45,10 @@ export class FaceApiNets {
     let s = this.sessions.get(net);
     if (!s) {
       s = faceApiOnnx(net, this.opts.dir).then((bytes) =>
-        openBytes(bytes, `face-api ${net}`, this.opts.threads),
+        openSession(
+          { bytes, name: `face-api ${net} (built from ${BUILD[net][0]})` },
+          { threads: this.opts.threads },
+        ),
       );
       this.sessions.set(net, s);
       s.catch(() => this.sessions.delete(net)); // a failed build can be retried
