@@ -391,7 +391,7 @@ const RAW: Record<string, unknown>[] = [
     flip: false,
     licence: 'MIT (@vladmandic/face-api, after face-api.js)',
     trainingData:
-      "face detector: WIDER FACE (CUHK; CC BY-NC-ND 4.0), weights by yeephycho/tensorflow-face-detection; 68-point landmark net: ~35k face images labeled with 68 face landmark points (not named); both per face-api.js's TUTORIAL.md",
+      "WIDER FACE (CUHK; CC BY-NC-ND 4.0) for the face detector, whose weights are yeephycho/tensorflow-face-detection's, and ~35k face images labeled with 68 face landmark points (not named) for the landmark net; both per face-api.js's TUTORIAL.md",
     researchOnly: false,
     description:
       "face-api's SSD MobileNet V1 face detector + 68-point landmark net, from the weights inside @vladmandic/face-api (no download), on onnxruntime",
