@@ -10,11 +10,11 @@
  * saw few faces filling the frame, and close-ups are mostly face.
  *
  * The default (FACEAPI_DEFAULTS) was chosen on bench/detect_quality.ts (bench/README.md): the SSD
- * at score 0.3 (face-api's 0.5 missed 2 of 46 annotated faces and 2.2% of CelebA photos; 0.3
- * misses none and 0.6%, with no false positive; 0.2 adds four), then, when it finds nothing, the
- * SSD on a canvas padded 2x (a third of the remaining misses stay), then the second landmark pass
- * (side 1.5x the points' extent: 5% closer to YuNet's points). The tiny detector is 3-5x faster
- * but misses small faces in group photos and 3-10% of the CelebA photos.
+ * at score 0.3 (face-api's 0.5 misses 2 of the 46 annotated faces and 2.2% of the 4,809 CelebA
+ * photos; 0.3 none and 0.6%, with no false positive; 0.2 adds four), then, only when it finds
+ * nothing, the SSD on a canvas padded 2x (8 of those 28 CelebA misses stay), and the second landmark
+ * pass (side 1.5x the points' extent: 3-6% closer to YuNet's points). The tiny detector is 1.5-6x
+ * faster but misses small faces in group photos and 3-10% of the CelebA photos.
  */
 import { ArcfaceError, badInput } from '../../errors.js';
 import { SSD_INPUT_SIZE } from '../../convert/faceapi_ssd.js';
