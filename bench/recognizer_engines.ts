@@ -20,7 +20,7 @@ import { median } from '../src/face/detectors/evaluate.js';
 import { faceApiModelDir } from '../src/face/detectors/index.js';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
 import { fillInput } from '../src/models/embedder.js';
-import { loadFaceApi } from '../src/models/engines/faceapi_tfjs.js';
+import { loadFaceApi } from '../src/runtime/faceapi.js';
 import { getModel } from '../src/models/zoo.js';
 import { initRuntime, tf } from '../src/runtime/backend.js';
 import { openSession, ort } from '../src/runtime/onnx.js';

@@ -18,7 +18,7 @@ import { FaceApiDetector, faceApiModelDir } from '../src/face/detectors/index.js
 import { decodeImage } from '../src/image/decode.js';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
 import { Embedder, fillInput } from '../src/models/embedder.js';
-import { loadFaceApi } from '../src/models/engines/faceapi_tfjs.js';
+import { loadFaceApi } from '../src/runtime/faceapi.js';
 import { resolveModel } from '../src/models/resolve.js';
 import { getModel } from '../src/models/zoo.js';
 import { tf } from '../src/runtime/backend.js';

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +17,8 @@ import { sampleRegion } from '../src/face/detectors/faceapi_sample.js';
 import type { Point } from '../src/face/types.js';
 import { decodeImage } from '../src/image/decode.js';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
-import { initRuntime, tf } from '../src/runtime/backend.js';
+import { tf } from '../src/runtime/backend.js';
+import { loadFaceApi } from '../src/runtime/faceapi.js';
 import { rng } from '../src/util/random.js';
 
 const SHARED = fileURLToPath(new URL('../../shared', import.meta.url));
@@ -75,8 +75,7 @@ describe('face-api nets as ONNX', () => {
   const nets = new FaceApiNets();
 
   before(async () => {
-    await initRuntime();
-    api = createRequire(import.meta.url)('@vladmandic/face-api/dist/face-api.node-wasm.js');
+    api = await loadFaceApi();
     const { faceApiModelDir } = await import('../src/face/detectors/faceapi_dir.js');
     const dir = faceApiModelDir();
     ssd = new api.SsdMobilenetv1();

@@ -12,28 +12,18 @@
  * a 36 MP photo does not fill the wasm heap (SSD sees 512x512 anyway; landmarks are taken from
  * the downscaled image's face crops, resized by the landmark net to 112x112).
  */
-import { createRequire } from 'node:module';
 import { ArcfaceError, badInput } from '../../errors.js';
 import { resizeRgb } from '../../image/decode.js';
 import type { RgbImage } from '../../image/types.js';
-import { initRuntime, tf } from '../../runtime/backend.js';
+import { tf } from '../../runtime/backend.js';
+import { loadFaceApi, type FaceApi } from '../../runtime/faceapi.js';
 import type { Face, Point } from '../types.js';
 import { faceApiModelDir } from './faceapi_dir.js';
 import { fiveFrom68 } from './faceapi_landmarks.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
 import type { Detector, DetectOptions } from './types.js';
 
-type FaceApi = typeof import('@vladmandic/face-api/dist/face-api.node-wasm.js');
-
-const require = createRequire(import.meta.url);
-
 export { faceApiModelDir };
-
-let faceapiModule: FaceApi | undefined;
-function loadFaceApi(): FaceApi {
-  faceapiModule ??= require('@vladmandic/face-api/dist/face-api.node-wasm.js') as FaceApi;
-  return faceapiModule;
-}
 
 export interface FaceApiOptions {
   /** Longest side the image is downscaled to before detection; default 1280. */
@@ -58,13 +48,7 @@ export class FaceApiDetector implements Detector {
     const maxInputSide = opts.maxInputSide ?? 1280;
     if (!(Number.isInteger(maxInputSide) && maxInputSide >= 64))
       throw badInput(`faceapi maxInputSide: ${maxInputSide} is not an integer >= 64`);
-    await initRuntime();
-    const api = loadFaceApi();
-    if ((api.tf as unknown as typeof tf).engine() !== tf.engine())
-      throw new ArcfaceError(
-        'BACKEND',
-        'face-api loaded a second copy of @tensorflow/tfjs-core; deduplicate it (npm dedupe)',
-      );
+    const api = await loadFaceApi();
     const dir = faceApiModelDir();
     const ssd = new api.SsdMobilenetv1();
     const landmarkNet = new api.FaceLandmark68Net();

@@ -8,29 +8,14 @@
  * tensor goes in as x * 255 + mean: the net then sees the manifest's normalisation (overrides
  * included) up to float rounding (~1e-7), not face-api's hard-wired one.
  */
-import { createRequire } from 'node:module';
 import { ArcfaceError, badInput } from '../../errors.js';
-import { initRuntime, tf } from '../../runtime/backend.js';
+import { tf } from '../../runtime/backend.js';
+import { loadFaceApi } from '../../runtime/faceapi.js';
 import type { ModelManifest } from '../manifest.js';
 import type { EmbedEngine } from './types.js';
 
-type FaceApi = typeof import('@vladmandic/face-api/dist/face-api.node-wasm.js');
-
-const require = createRequire(import.meta.url);
 /** faceRecognitionNet/FaceRecognitionNet.ts: the mean RGB it subtracts before dividing by 255. */
 const FACE_API_MEAN = [122.782, 117.001, 104.298];
-
-/** face-api's node-wasm bundle, checked to share the project's tfjs-core engine and backend. */
-export async function loadFaceApi(): Promise<FaceApi> {
-  await initRuntime();
-  const api = require('@vladmandic/face-api/dist/face-api.node-wasm.js') as FaceApi;
-  if ((api.tf as unknown as typeof tf).engine() !== tf.engine())
-    throw new ArcfaceError(
-      'BACKEND',
-      'face-api loaded a second copy of @tensorflow/tfjs-core; deduplicate it (npm dedupe)',
-    );
-  return api;
-}
 
 /** `path`: face-api's face_recognition_model-weights_manifest.json (its .bin beside it). */
 export async function openFaceApiEngine(path: string, m: ModelManifest): Promise<EmbedEngine> {
