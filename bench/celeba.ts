@@ -46,13 +46,13 @@ export interface Embedded {
   failed: string[];
 }
 
-/** Detect + align each photo (two at a time, overlapping decode and inference) and embed in batches. */
-export async function embedPhotos(
+/** Detect + align each photo once, two at a time (overlapping decode and inference). */
+export async function cropPhotos(
   rec: FaceRecognizer,
   files: string[],
   label: string,
   quiet = false,
-): Promise<Embedded> {
+): Promise<{ crops: Map<string, RgbImage>; noFace: string[]; failed: string[] }> {
   const crops = new Map<string, RgbImage>();
   const noFace: string[] = [];
   const failed: string[] = [];
@@ -73,17 +73,57 @@ export async function embedPhotos(
   };
   await Promise.all([worker(), worker()]);
   bar.finish();
-  const embeddings = new Map<string, Float32Array>();
-  const ok = files.filter((f) => crops.has(f));
-  const eb = new Progress({ label: `${label}: embed`, total: ok.length, unit: 'img', quiet });
-  for (let s = 0; s < ok.length; s += 32) {
-    const chunk = ok.slice(s, s + 32);
+  return { crops, noFace, failed };
+}
+
+/** Embeds crops in batches of 32, keyed as given. */
+export async function embedCropMap(
+  rec: FaceRecognizer,
+  crops: Map<string, RgbImage>,
+  label: string,
+  quiet = false,
+): Promise<Map<string, Float32Array>> {
+  const keys = [...crops.keys()];
+  const out = new Map<string, Float32Array>();
+  const bar = new Progress({ label, total: keys.length, unit: 'img', quiet });
+  for (let s = 0; s < keys.length; s += 32) {
+    const chunk = keys.slice(s, s + 32);
     const embs = await rec.embedCrops(chunk.map((f) => crops.get(f)!));
-    chunk.forEach((f, i) => embeddings.set(f, embs[i]!));
-    eb.tick(chunk.length);
+    chunk.forEach((f, i) => out.set(f, embs[i]!));
+    bar.tick(chunk.length);
   }
-  eb.finish();
-  return { embeddings, noFace, failed };
+  bar.finish();
+  return out;
+}
+
+/** Detect, align and embed each photo. */
+export async function embedPhotos(
+  rec: FaceRecognizer,
+  files: string[],
+  label: string,
+  quiet = false,
+): Promise<Embedded> {
+  const { crops, noFace, failed } = await cropPhotos(rec, files, label, quiet);
+  return { embeddings: await embedCropMap(rec, crops, `${label}: embed`, quiet), noFace, failed };
+}
+
+/**
+ * Every genuine pair with as many seeded impostor pairs, shuffled together so each of the 10 folds
+ * of the verification protocol holds both classes: the 1:1 question asked as often either way.
+ */
+export function balancedPairs(
+  genuine: Float32Array,
+  impostor: Float32Array,
+  seed: number,
+): { scores: number[]; same: boolean[] } {
+  const r = rng(seed);
+  const pick = shuffle(Array.from(impostor), r).slice(0, genuine.length);
+  const all = [...genuine, ...pick];
+  const order = shuffle(
+    all.map((_, i) => i),
+    r,
+  );
+  return { scores: order.map((i) => all[i]!), same: order.map((i) => i < genuine.length) };
 }
 
 /** Cosines of every different-identity pair among the embedded photos (the impostor distribution). */

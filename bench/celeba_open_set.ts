@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { evaluateVerification } from '../src/eval/verification.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { rng, shuffle } from '../src/util/random.js';
-import { celebaSplit, embedPhotos, genuineScores, impostorScores } from './celeba.js';
+import { balancedPairs, celebaSplit, embedPhotos, genuineScores, impostorScores } from './celeba.js';
 
 const pct = (x: number, d = 1): string => `${(x * 100).toFixed(d)}%`;
 const dot = (a: Float32Array, b: Float32Array): number => {
@@ -67,19 +67,8 @@ for (const f of failed) console.error(`skipped ${f}`);
 // 1. Verification on the held-out people.
 const genuine = genuineScores(items, embeddings);
 const impostorAll = impostorScores(items, embeddings);
-const r = rng(seed);
-const impostor = shuffle(Array.from(impostorAll), r).slice(0, genuine.length);
-const scores = [...genuine, ...impostor];
-const same = scores.map((_, i) => i < genuine.length);
-const order = shuffle(
-  scores.map((_, i) => i),
-  r,
-);
-const v = evaluateVerification(
-  order.map((i) => scores[i]!),
-  order.map((i) => same[i]!),
-  { folds: 10, fars: [1e-3] },
-);
+const { scores, same } = balancedPairs(genuine, impostorAll, seed);
+const v = evaluateVerification(scores, same, { folds: 10, fars: [1e-3] });
 const verifyT = rec.threshold;
 const rate = (xs: ArrayLike<number>, t: number) => Array.from(xs).filter((s) => s >= t).length / xs.length;
 const verification = {

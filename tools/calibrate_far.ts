@@ -14,8 +14,7 @@ import { thresholdForAccuracy } from '../src/eval/calibrate.js';
 import { buildFarTable, thresholdAtFar, type FarTable } from '../src/eval/far.js';
 import { evaluateVerification } from '../src/eval/verification.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
-import { rng, shuffle } from '../src/util/random.js';
-import { celebaSplit, embedPhotos, genuineScores, impostorScores } from '../bench/celeba.js';
+import { balancedPairs, celebaSplit, embedPhotos, genuineScores, impostorScores } from '../bench/celeba.js';
 
 const pct = (x: number, d = 2): string => `${(x * 100).toFixed(d)}%`;
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
@@ -52,21 +51,8 @@ async function main(): Promise<void> {
     const genuine = genuineScores(items, embeddings);
     const impostor = impostorScores(items, embeddings);
     const table: FarTable = buildFarTable(impostor);
-    // Balanced pairs for the max-accuracy threshold (the 1:1 question asked as often either way).
-    const r = rng(seed);
-    const pick = shuffle(Array.from(impostor), r).slice(0, genuine.length);
-    const scores = [...genuine, ...pick];
-    const same = scores.map((_, i) => i < genuine.length);
-    // Interleave so each of the 10 folds holds both classes.
-    const order = shuffle(
-      scores.map((_, i) => i),
-      r,
-    );
-    const v = evaluateVerification(
-      order.map((i) => scores[i]!),
-      order.map((i) => same[i]!),
-      { folds: 10, fars: [1e-2, 1e-3] },
-    );
+    const { scores, same } = balancedPairs(genuine, impostor, seed);
+    const v = evaluateVerification(scores, same, { folds: 10, fars: [1e-2, 1e-3] });
     const verify = thresholdForAccuracy(scores, same);
     const thresholds = {
       verify: round4(verify.threshold),

@@ -16,16 +16,15 @@
  * (counted). Embeddings use each manifest's flip-sum, as `arcface verify` does.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Progress } from '../src/cli/progress.js';
 import { thresholdForAccuracy, thresholdForFar, type Calibration } from '../src/eval/calibrate.js';
 import { csvFields, textLines, type Pair } from '../src/eval/pairs.js';
 import { evaluateVerification } from '../src/eval/verification.js';
-import type { RgbImage } from '../src/image/types.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { cosine } from '../src/pipeline/similarity.js';
 import { rng, shuffle } from '../src/util/random.js';
+import { cropPhotos, embedCropMap } from '../bench/celeba.js';
 
 const SHARED = join(import.meta.dirname, '../../shared');
 const DATA = join(SHARED, 'data/train/celeba-subset');
@@ -96,54 +95,6 @@ function buildPairs(byId: Map<string, string[]>, perIdentity: number, ratio: num
   shuffle(genuine, random);
   const pairs = genuine.flatMap((g, i) => [g, ...impostor.slice(i * ratio, (i + 1) * ratio)]);
   return { pairs, genuine: genuine.length, impostor: impostor.length, identities, images: pool.length };
-}
-
-/** Detect and align each file once (two at a time, as embedFiles does); no face: a centre crop. */
-async function cropAll(
-  rec: FaceRecognizer,
-  files: string[],
-  quiet: boolean,
-): Promise<{ crops: Map<string, RgbImage>; noFace: number; failed: string[] }> {
-  const crops = new Map<string, RgbImage>();
-  const failed: string[] = [];
-  let noFace = 0;
-  const bar = new Progress({ label: 'detect+align', total: files.length, unit: 'img', quiet });
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const file = files[next++]!;
-      try {
-        const c = await rec.crop(join(DATA, file), { noFace: 'center-crop' });
-        if (c.crop === 'center-crop') noFace++;
-        crops.set(file, c.image);
-      } catch (err) {
-        failed.push(`${file}: ${(err as Error).message}`);
-      }
-      bar.tick(1, noFace ? `${noFace} no face` : '');
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  bar.finish();
-  return { crops, noFace, failed };
-}
-
-async function embedAll(
-  rec: FaceRecognizer,
-  crops: Map<string, RgbImage>,
-  label: string,
-  quiet: boolean,
-): Promise<Map<string, Float32Array>> {
-  const files = [...crops.keys()];
-  const out = new Map<string, Float32Array>();
-  const bar = new Progress({ label, total: files.length, unit: 'img', quiet });
-  for (let s = 0; s < files.length; s += 32) {
-    const chunk = files.slice(s, s + 32);
-    const embs = await rec.embedCrops(chunk.map((f) => crops.get(f)!));
-    chunk.forEach((f, i) => out.set(f, embs[i]!));
-    bar.tick(chunk.length);
-  }
-  bar.finish();
-  return out;
 }
 
 interface ModelCalibration {
@@ -247,13 +198,21 @@ async function main(): Promise<void> {
   }
 
   const files = [...new Set(plan.pairs.flatMap((p) => [p.a, p.b]))].sort();
-  const { crops, noFace, failed } = await cropAll(recs.get(names[0]!)!, files, quiet);
+  const c = await cropPhotos(
+    recs.get(names[0]!)!,
+    files.map((f) => join(DATA, f)),
+    'detect+align',
+    quiet,
+  );
+  const crops = new Map([...c.crops].map(([k, v]) => [relative(DATA, k), v]));
+  const noFace = c.noFace.length;
+  const failed = c.failed;
   for (const f of failed) console.error(`skipped ${f}`);
 
   const results: ModelCalibration[] = [];
   for (const n of names) {
     const rec = recs.get(n)!;
-    const embs = await embedAll(rec, crops, `embed ${n}`, quiet);
+    const embs = await embedCropMap(rec, crops, `embed ${n}`, quiet);
     const scores: number[] = [];
     const same: boolean[] = [];
     for (const p of plan.pairs) {
