@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   availability,
@@ -36,7 +37,11 @@ const mb = (bytes: number | undefined) => (bytes === undefined ? '?' : `${(bytes
 function sizeOf(m: ModelManifest, path?: string | null): number | undefined {
   if (m.size !== undefined) return m.size;
   try {
-    return statSync(path ?? modelPath(m)).size;
+    const file = path ?? modelPath(m);
+    if (m.format !== 'tfjs') return statSync(file).size;
+    // A tfjs model's file is its weights manifest: the weights are the shards it lists.
+    const groups = JSON.parse(readFileSync(file, 'utf8')) as { paths: string[] }[];
+    return groups.flatMap((g) => g.paths).reduce((n, p) => n + statSync(join(dirname(file), p)).size, 0);
   } catch {
     return undefined;
   }
