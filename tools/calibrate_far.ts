@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const ids = new Set(items.map((x) => x.identity)).size;
     const date = new Date().toISOString().slice(0, 10);
     const source =
-      `calibrated here by \`node --import tsx tools/calibrate_far.ts --model ${rec.manifest.name} --detector ${values.detector} --seed ${seed}\` ` +
+      `calibrated here by \`node --import tsx tools/calibrate_far.ts --model ${values.model} --detector ${values.detector} --seed ${seed}\` ` +
       `(${date}) on the calibration half of the CelebA subset in ../shared (${ids} identities, ${embeddings.size} in-the-wild photos, ` +
       `research only; the other ${new Set(split.heldOut.map((x) => x.identity)).size} identities are held out for bench/celeba_open_set.ts; never the project's test photos), ` +
       `detector ${values.detector}, flip-sum ${rec.flip ? 'on' : 'off'}, ${noFace.length} photos without a face embedded from a centre crop. ` +
