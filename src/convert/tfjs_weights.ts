@@ -63,28 +63,31 @@ export async function readTfjsWeights(dir: string, name: string): Promise<Map<st
       if (offset + count * size > bytes.byteLength)
         throw badInput(`${manifestPath}: the shards end before weight ${w.name} (truncated .bin?)`);
       const data = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        const at = offset + i * size;
-        let v: number;
-        switch (stored) {
-          case 'float32':
-            v = view.getFloat32(at, true);
-            break;
-          case 'int32':
-            v = view.getInt32(at, true);
-            break;
-          case 'uint8':
-          case 'bool':
-            v = view.getUint8(at);
-            break;
-          case 'uint16':
-            v = view.getUint16(at, true);
-            break;
-          default: // float16
-            v = halfToFloat(view.getUint16(at, true));
+      const scale = q && q.dtype !== 'float16' ? (q.scale ?? 1) : 1;
+      const min = q && q.dtype !== 'float16' ? (q.min ?? 0) : 0;
+      if (stored === 'uint8' || stored === 'bool') {
+        // The common case (face-api's weights are uint8-quantised): a typed view, no DataView per value.
+        const u8 = bytes.subarray(offset, offset + count);
+        for (let i = 0; i < count; i++) data[i] = u8[i]! * scale + min;
+      } else
+        for (let i = 0; i < count; i++) {
+          const at = offset + i * size;
+          let v: number;
+          switch (stored) {
+            case 'float32':
+              v = view.getFloat32(at, true);
+              break;
+            case 'int32':
+              v = view.getInt32(at, true);
+              break;
+            case 'uint16':
+              v = view.getUint16(at, true);
+              break;
+            default: // float16
+              v = halfToFloat(view.getUint16(at, true));
+          }
+          data[i] = v * scale + min;
         }
-        data[i] = q && q.dtype !== 'float16' ? v * (q.scale ?? 1) + (q.min ?? 0) : v;
-      }
       offset += count * size;
       out.set(w.name, { shape: [...w.shape], data });
     }
