@@ -18,7 +18,6 @@ import { startServer } from '../src/server/index.js';
 const SHARED = join(import.meta.dirname, '../../shared');
 const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
 const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
-const MODEL = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '../test-artifacts/web');
 
@@ -32,8 +31,8 @@ const skip = !existsSync(CHROMIUM)
   ? `no Chromium at ${CHROMIUM} (install it with tools/ci/chromium.sh, or set CHROMIUM_PATH): web page test skipped`
   : !playwright
     ? 'playwright-core is not installed (npm install): web page test skipped'
-    : ![DF, NOFACE, MODEL].every(existsSync)
-      ? '../shared (deepface photos, w600k recogniser) is absent: web page test skipped'
+    : ![DF, NOFACE].every(existsSync)
+      ? '../shared (deepface photos) is absent: web page test skipped'
       : false;
 
 const photo = (n: string) => join(DF, n);
@@ -79,7 +78,8 @@ test(
       headless: true,
       args: ['--no-sandbox'],
     });
-    const service = await RecognitionService.open({ store: join(tmp, 'data'), recognizer: { model: MODEL } });
+    // The defaults `npm start` serves (dlib-resnet-v1 + faceapi): the page is judged as users get it.
+    const service = await RecognitionService.open({ store: join(tmp, 'data') });
     const keys = new KeyStore(join(tmp, 'data', 'keys.json'));
     const admin = keys.create('admin', 'web test').token;
     const { app, url } = await startServer({ service, keys, host: '127.0.0.1', port: 0 });
@@ -113,10 +113,11 @@ test(
       assert.match(await err.innerText(), /UNAUTHORIZED[\s\S]*API key is required[\s\S]*Enter an API key/);
       await page.getByLabel('API key').fill(admin);
       await page.getByLabel('API key').press('Tab'); // change event: stored in sessionStorage
-      await page.locator('#model-info', { hasText: 'w600k-mbf-int8' }).waitFor();
+      await page.locator('#model-info', { hasText: 'dlib-resnet-v1' }).waitFor();
       const footer = await page.locator('#model-info').innerText();
-      assert.match(footer, /Licence: /);
-      assert.match(footer, /Research use only/); // the InsightFace model's terms (manifest researchOnly)
+      assert.match(footer, /Licence: public domain/);
+      // The default's weights may be used commercially: no research-only notice.
+      assert.doesNotMatch(footer, /Research use only/);
       assert.equal(await page.evaluate(() => sessionStorage.getItem('arcface.apiKey')), admin);
     });
 
@@ -131,12 +132,16 @@ test(
         .evaluateAll((imgs) =>
           imgs.map((i) => [(i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).naturalHeight]),
         );
+      // The numbers by their labels (dt), whatever rows the page shows between them.
+      const labels = await page.locator('#verify-result dt').allInnerTexts();
       const numbers = await page.locator('#verify-result dd').allInnerTexts();
+      const row = (label: string) => numbers[labels.findIndex((l) => l.startsWith(label))]!;
       return {
         text: await v.innerText(),
         crops,
-        similarity: Number(numbers[0]),
-        angle: parseFloat(numbers[1]!),
+        similarity: Number(row('Similarity')),
+        angle: parseFloat(row('Angle')),
+        far: row('False-accept rate'),
       };
     };
 
@@ -144,12 +149,15 @@ test(
       const same = await verdict('img1.jpg', 'img2.jpg');
       assert.equal(await page.locator('#verify-error').isHidden(), true); // the earlier error is cleared
       assert.equal(same.text, 'Same person');
+      // dlib's 150x150 face chips, the default model's input.
       assert.deepEqual(same.crops, [
-        [112, 112],
-        [112, 112],
+        [150, 150],
+        [150, 150],
       ]);
       // The angle shown is the arccos of the similarity shown (to their printed precision).
       assert.ok(Math.abs(Math.cos((same.angle * Math.PI) / 180) - same.similarity) < 0.01);
+      // Each score is given a meaning: the share of different people scoring as high.
+      assert.match(same.far, /^[0-9.e-]+ of different people score this high$/);
       await screenshot('verify-same');
       await page.locator('#verify-result .verdict').evaluate((e) => e.remove());
       const diff = await verdict('img1.jpg', 'img8.jpg');
@@ -193,7 +201,7 @@ test(
         const sizes = await card
           .locator('img')
           .evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth));
-        assert.deepEqual(sizes, [112, 112, 112]);
+        assert.deepEqual(sizes, [150, 150, 150]);
         assert.match(await card.innerText(), /3 faces/);
       }
       await screenshot('enroll-gallery');
@@ -214,7 +222,7 @@ test(
       async () => {
         assert.deepEqual(await identify(page, photo('img5.jpg')), ['Person A']);
         const text = await page.locator('#identify-result .faces li').first().innerText();
-        assert.match(text, /^Person A — score 0\.\d{3}/);
+        assert.match(text, /^Person A — score 0\.\d{3} \(FAR [0-9.e-]+\)/);
         const box = await page.locator('#identify-result .box').boundingBox();
         const img = await page.locator('#identify-result .stage img').boundingBox();
         assert.ok(box && img && box.width > 20 && box.height > 20);
@@ -227,7 +235,7 @@ test(
         assert.deepEqual(await identify(page, photo('img8.jpg')), ['unknown']);
         assert.match(
           await page.locator('#identify-result .faces li').first().innerText(),
-          /^unknown — score -?0\.\d{3}/,
+          /^unknown — score -?0\.\d{3} \(FAR [0-9.e%-]+\)/,
         );
       },
     );
@@ -292,7 +300,7 @@ test(
       await phone.goto(url);
       await phone.getByLabel('API key').fill(admin);
       await phone.getByLabel('API key').press('Tab');
-      await phone.locator('#model-info', { hasText: 'w600k-mbf-int8' }).waitFor();
+      await phone.locator('#model-info', { hasText: 'dlib-resnet-v1' }).waitFor();
       assert.deepEqual(await identify(phone, photo('img7.jpg')), ['Person A']);
       const width = await phone.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 360, `the page is ${width} px wide at a 360 px viewport`);
