@@ -4,7 +4,7 @@
  * A pixel cap guards against decompression bombs: the header is read before any pixel is.
  */
 import { readFile } from 'node:fs/promises';
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ArcfaceError, badInput } from '../errors.js';
 import { rgbImage, type RgbImage } from './types.js';
 
@@ -19,6 +19,21 @@ export interface DecodeOptions {
 }
 
 export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  return decodePixels(await readImageHeader(input, opts));
+}
+
+/** An image's bytes and header, read and checked against the pixel cap before any pixel is decoded. */
+export interface ImageHeader {
+  bytes: Uint8Array;
+  name: string;
+  maxPixels: number;
+  meta: Metadata;
+}
+
+export async function readImageHeader(
+  input: string | Uint8Array,
+  opts: DecodeOptions = {},
+): Promise<ImageHeader> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const name = typeof input === 'string' ? input : (opts.name ?? 'image buffer');
   let bytes: Uint8Array;
@@ -47,9 +62,17 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
       `${name}: ${meta.width}x${meta.height} is ${(pixels / 1e6).toFixed(1)} megapixels, over the ` +
         `${(maxPixels / 1e6).toFixed(1)} MP limit (raise it with --max-pixels if the file is trusted)`,
     );
+  return { bytes, name, maxPixels, meta };
+}
+
+/**
+ * The pixels of a checked image, EXIF-rotated; `shape` adds an operation on the rotated image (a
+ * resize, which libvips runs as shrink-on-load on JPEGs, or an extract).
+ */
+export async function decodePixels(h: ImageHeader, shape?: (s: Sharp) => Sharp): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
-      .rotate() // EXIF orientation
+    const rotated = sharp(h.bytes, { limitInputPixels: h.maxPixels, failOn: 'error' }).rotate(); // EXIF orientation
+    const { data, info } = await (shape ? shape(rotated) : rotated)
       .flatten({ background: { r: 0, g: 0, b: 0 } })
       .toColourspace('srgb')
       .removeAlpha()
@@ -58,7 +81,7 @@ export async function decodeImage(input: string | Uint8Array, opts: DecodeOption
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return rgbImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
   } catch (err) {
-    throw badInput(`${name}: cannot decode (${firstLine(err)}); the file may be truncated or corrupt`);
+    throw badInput(`${h.name}: cannot decode (${firstLine(err)}); the file may be truncated or corrupt`);
   }
 }
 

@@ -8,12 +8,13 @@
  *   const { similarity, same } = await rec.verify('a.jpg', 'b.jpg');
  */
 import { ArcfaceError, badInput } from '../errors.js';
-import { alignFace, centerCrop } from '../face/align.js';
+import { alignFace, centerCrop, type AlignedFace } from '../face/align.js';
 import { dlibTemplate5 } from '../face/dlib_chip.js';
 import { alignmentTemplate } from '../face/template.js';
 import type { DetectOptions, Detector } from '../face/detectors/types.js';
 import type { Face, Landmarks5 } from '../face/types.js';
 import { resizeRgb } from '../image/decode.js';
+import { DETECT_SIDE, decodeSource, isReduced, sourceOf, type ImageSource } from '../image/source.js';
 import type { RgbImage } from '../image/types.js';
 import { Embedder } from '../models/embedder.js';
 import type { Alignment, ModelManifest } from '../models/manifest.js';
@@ -22,7 +23,8 @@ import { openDetector, resolveDetectorSpec } from './detector_path.js';
 import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
 import { farTableFor, thresholdFor } from '../models/user_config.js';
 import { farAt, fpirAt, openSetThreshold, type FarTable } from '../eval/far.js';
-import { describeInput, loadImage, type ImageInput } from './inputs.js';
+import { describeInput, isRgbImage, loadImage, type ImageInput } from './inputs.js';
+import { alignFaces, detectFaces } from './scaled_faces.js';
 import { angleDegrees, cosine } from './similarity.js';
 
 /**
@@ -53,6 +55,11 @@ export interface RecognizerOptions {
    */
   fpir?: number;
   maxPixels?: number;
+  /**
+   * Large JPEGs are decoded at this longest side for detection, and at full resolution only around
+   * faces that need it (image/source.ts); default DETECT_SIDE (2048), 0 decodes every photo whole.
+   */
+  detectSide?: number;
   threads?: number;
 }
 
@@ -188,10 +195,29 @@ export class FaceRecognizer {
     return this.detectorPromise;
   }
 
+  /** The decoded photo and its faces. (locate() skips decoding all of a large JPEG.) */
   async detect(input: ImageInput, opts?: DetectOptions): Promise<{ image: RgbImage; faces: Face[] }> {
     const image = await loadImage(input, this.opts.maxPixels);
     const faces = await (await this.detector()).detect(image, { ...this.opts.detect, ...opts });
     return { image, faces };
+  }
+
+  /** The longest side large JPEGs are decoded at for detection (0: whole). */
+  get detectSide(): number {
+    return this.opts.detectSide ?? DETECT_SIDE;
+  }
+
+  /** A photo as the pipeline reads it: a large JPEG at detection scale, its full-resolution regions on demand. */
+  async source(input: ImageInput): Promise<ImageSource> {
+    if (isRgbImage(input)) return sourceOf(input);
+    return decodeSource(input, { maxPixels: this.opts.maxPixels, detectSide: this.detectSide });
+  }
+
+  /** Faces in the photo's pixels (boxes, landmarks), with the source to align them from (alignAll). */
+  async locate(input: ImageInput, opts?: DetectOptions): Promise<{ source: ImageSource; faces: Face[] }> {
+    const source = await this.source(input);
+    const faces = await detectFaces(await this.detector(), source, { ...this.opts.detect, ...opts });
+    return { source, faces };
   }
 
   /**
@@ -200,8 +226,17 @@ export class FaceRecognizer {
    * face's 68 points when the detector gave them, else its 5.
    */
   align(image: RgbImage, face: Face): RgbImage {
+    return this.warp(image, face).image;
+  }
+
+  /** align() for faces of a source: from its reduced copy, or its own pixels where the crop needs them. */
+  alignAll(source: ImageSource, faces: readonly Face[]): Promise<RgbImage[]> {
+    return alignFaces(source, faces, (img, f) => this.warp(img, f));
+  }
+
+  private warp(image: RgbImage, face: Face): AlignedFace {
     const { width, height } = this.manifest.input;
-    return alignFace(image, face, { width, height, alignment: this.manifest.alignment }).image;
+    return alignFace(image, face, { width, height, alignment: this.manifest.alignment });
   }
 
   /**
@@ -234,31 +269,28 @@ export class FaceRecognizer {
     input: ImageInput,
     opts: EmbedOptions = {},
   ): Promise<Omit<FaceEmbedding, 'embedding'> & { image: RgbImage }> {
-    const image = await loadImage(input, this.opts.maxPixels);
     const { width: w, height: h } = this.manifest.input;
     if (opts.aligned) {
+      const image = await loadImage(input, this.opts.maxPixels);
       const crop = image.width === w && image.height === h ? image : await resizeRgb(image, w, h);
       return { image: crop, crop: 'aligned', width: image.width, height: image.height };
     }
-    const faces = await (
-      await this.detector()
-    ).detect(image, { ...this.opts.detect, keep: opts.keep ?? 'largest' });
+    const { source, faces } = await this.locate(input, { keep: opts.keep ?? 'largest' });
+    const { width, height } = source;
     const face = faces[0];
     if (!face) {
       if ((opts.noFace ?? 'error') === 'center-crop') {
-        const sq = centerCrop(image, Math.max(w, h));
+        const whole = isReduced(source)
+          ? (await source.region({ x1: 0, y1: 0, x2: width - 1, y2: height - 1 })).image
+          : source.image;
+        const sq = centerCrop(whole, Math.max(w, h));
         const crop = sq.width === w && sq.height === h ? sq : await resizeRgb(sq, w, h);
-        return { image: crop, crop: 'center-crop', width: image.width, height: image.height };
+        return { image: crop, crop: 'center-crop', width, height };
       }
       throw new NoFaceError(describeInput(input));
     }
-    return {
-      image: this.align(image, face),
-      face,
-      crop: 'detected',
-      width: image.width,
-      height: image.height,
-    };
+    const [image] = await this.alignAll(source, [face]);
+    return { image, face, crop: 'detected', width, height };
   }
 
   /** One embedding per image: the largest face (or per `keep`), aligned and L2-normalised. */
@@ -271,8 +303,8 @@ export class FaceRecognizer {
 
   /** Every face in the image, each aligned and embedded (batched). */
   async embedAll(input: ImageInput): Promise<{ face: Face; embedding: Float32Array }[]> {
-    const { image, faces } = await this.detect(input);
-    const embs = await this.embedCrops(faces.map((f) => this.align(image, f)));
+    const { source, faces } = await this.locate(input);
+    const embs = await this.embedCrops(await this.alignAll(source, faces));
     return faces.map((face, i) => ({ face, embedding: embs[i]! }));
   }
 

@@ -24,9 +24,11 @@ import {
   type SubjectMatch,
 } from '../gallery/index.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage } from '../image/decode.js';
+import { decodeSource, type ImageSource } from '../image/source.js';
 import { findModel } from '../models/zoo.js';
 import type { RgbImage } from '../image/types.js';
 import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '../pipeline/recognizer.js';
+import { detectFaces } from '../pipeline/scaled_faces.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
 import { ServiceError, type ImageFailure } from './errors.js';
 import { checkGalleryName } from './names.js';
@@ -300,15 +302,20 @@ export class RecognitionService {
     return { bytes, label };
   }
 
-  private async decode(arg: ImageArg): Promise<{ image: RgbImage; bytes: Uint8Array; label: string }> {
+  /** The photo: a large JPEG at detection scale, its full-resolution regions on demand (image/source.ts). */
+  private async decode(arg: ImageArg): Promise<{ source: ImageSource; bytes: Uint8Array; label: string }> {
     const { bytes, label } = await this.imageBytes(arg);
-    const image = await decodeImage(bytes, { maxPixels: this.maxPixels, name: label });
-    return { image, bytes, label };
+    const source = await decodeSource(bytes, {
+      maxPixels: this.maxPixels,
+      name: label,
+      detectSide: this.recognizer.detectSide,
+    });
+    return { source, bytes, label };
   }
 
-  /** Detected faces, largest first, at most maxFaces. */
-  private async faces(image: RgbImage): Promise<{ faces: DetectedFace[]; found: number }> {
-    const all = await (await this.recognizer.detector()).detect(image, {});
+  /** Detected faces in the photo's pixels, largest first, at most maxFaces. */
+  private async faces(source: ImageSource): Promise<{ faces: DetectedFace[]; found: number }> {
+    const all = await detectFaces(await this.recognizer.detector(), source, {});
     const faces = [...all].sort((a, b) => area(b) - area(a)).slice(0, this.maxFaces);
     return { faces, found: all.length };
   }
@@ -317,9 +324,9 @@ export class RecognitionService {
   async detect(
     arg: ImageArg,
   ): Promise<{ width: number; height: number; faces: DetectedFace[]; found: number }> {
-    const { image } = await this.decode(arg);
-    const { faces, found } = await this.serial.run(() => this.faces(image));
-    return { width: image.width, height: image.height, faces, found };
+    const { source } = await this.decode(arg);
+    const { faces, found } = await this.serial.run(() => this.faces(source));
+    return { width: source.width, height: source.height, faces, found };
   }
 
   /** Every face with its embedding. */
@@ -329,13 +336,13 @@ export class RecognitionService {
     found: number;
     faces: { face: DetectedFace; embedding: Float32Array }[];
   }> {
-    const { image } = await this.decode(arg);
+    const { source } = await this.decode(arg);
     return this.serial.run(async () => {
-      const { faces, found } = await this.faces(image);
-      const embs = await this.recognizer.embedCrops(faces.map((f) => this.recognizer.align(image, f)));
+      const { faces, found } = await this.faces(source);
+      const embs = await this.recognizer.embedCrops(await this.recognizer.alignAll(source, faces));
       return {
-        width: image.width,
-        height: image.height,
+        width: source.width,
+        height: source.height,
         found,
         faces: faces.map((face, i) => ({ face, embedding: embs[i]! })),
       };
@@ -346,8 +353,8 @@ export class RecognitionService {
   async verify(a: ImageArg, b: ImageArg, threshold?: number): Promise<PairVerification> {
     const t = this.threshold(threshold);
     const [ia, ib] = [await this.decode(a), await this.decode(b)];
-    const fa = await this.largestFace(ia.image, ia.label);
-    const fb = await this.largestFace(ib.image, ib.label);
+    const fa = await this.largestFace(ia.source, ia.label);
+    const fb = await this.largestFace(ib.source, ib.label);
     const similarity = cosine(fa.embedding, fb.embedding);
     return {
       similarity,
@@ -361,14 +368,14 @@ export class RecognitionService {
 
   /** The largest face: its aligned crop, embedding and detection. NO_FACE when there is none. */
   private async largestFace(
-    image: RgbImage,
+    source: ImageSource,
     label: string,
   ): Promise<{ face: DetectedFace; found: number; crop: RgbImage; embedding: Float32Array }> {
     return this.serial.run(async () => {
-      const { faces, found } = await this.faces(image);
+      const { faces, found } = await this.faces(source);
       const face = faces[0];
       if (!face) throw new ServiceError('NO_FACE', `${label}: no face found`);
-      const crop = this.recognizer.align(image, face);
+      const [crop] = await this.recognizer.alignAll(source, [face]);
       const [embedding] = await this.recognizer.embedCrops([crop]);
       return { face, found, crop, embedding: embedding! };
     });
@@ -407,8 +414,8 @@ export class RecognitionService {
     for (const arg of images) {
       const label = typeof arg === 'string' ? arg : arg.label;
       try {
-        const { image, bytes } = await this.decode(arg);
-        const { face, found, crop, embedding } = await this.largestFace(image, label);
+        const { source, bytes } = await this.decode(arg);
+        const { face, found, crop, embedding } = await this.largestFace(source, label);
         const imageSha256 = createHash('sha256').update(bytes).digest('hex');
         faces.push({
           embedding,
@@ -470,10 +477,10 @@ export class RecognitionService {
     const table = this.recognizer.farTable;
     const fpirOf = (score: number | null): number | null =>
       score === null || !table ? null : fpirAt(table, score, rule.enrolled);
-    const { image } = await this.decode(arg);
+    const { source } = await this.decode(arg);
     const { faces, found, embs } = await this.serial.run(async () => {
-      const { faces, found } = await this.faces(image);
-      const embs = await this.recognizer.embedCrops(faces.map((f) => this.recognizer.align(image, f)));
+      const { faces, found } = await this.faces(source);
+      const embs = await this.recognizer.embedCrops(await this.recognizer.alignAll(source, faces));
       return { faces, found, embs };
     });
     const out: IdentifiedFace[] = [];
@@ -503,8 +510,8 @@ export class RecognitionService {
       thresholdRule: rule.rule,
       fpirTarget: rule.rule === 'fpir' ? rule.fpir : null,
       enrolled: rule.enrolled,
-      width: image.width,
-      height: image.height,
+      width: source.width,
+      height: source.height,
       facesFound: found,
       faces: out,
     };
@@ -520,8 +527,8 @@ export class RecognitionService {
     await this.galleryForModel(gallery, `verify against gallery '${gallery}'`);
     await this.subject(gallery, id);
     const threshold = this.threshold(options.threshold);
-    const { image, label } = await this.decode(arg);
-    const { face, embedding } = await this.largestFace(image, label);
+    const { source, label } = await this.decode(arg);
+    const { face, embedding } = await this.largestFace(source, label);
     const v = await verifyInStore(
       this.store,
       gallery,

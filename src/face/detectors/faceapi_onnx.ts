@@ -21,7 +21,7 @@ import { SSD_INPUT_SIZE } from '../../convert/faceapi_ssd.js';
 import { TINY_ANCHORS, TINY_STRIDE } from '../../convert/faceapi_tiny.js';
 import { resizeRgb } from '../../image/decode.js';
 import type { RgbImage } from '../../image/types.js';
-import type { Face, Landmarks5, Point } from '../types.js';
+import type { Box, Face, Landmarks5, Point } from '../types.js';
 import { faceApiSquare, fiveFrom68, landmarks68, squareOfBox, type Square } from './faceapi_landmarks.js';
 import { FaceApiNets, type FaceApiNetsOptions } from './faceapi_nets.js';
 import { finalizeFaces, resolveOptions } from './postprocess.js';
@@ -180,7 +180,7 @@ export class FaceApiOnnxDetector implements Detector {
         `faceapi detect: image data has ${data?.length} bytes, ${width}x${height} RGB needs ${width * height * 3}`,
       );
     const o = resolveOptions(opts, this.defaults);
-    const { detectMaxSide, passes, landmarkPasses } = this.cfg;
+    const { detectMaxSide, passes } = this.cfg;
     const big = detectMaxSide > 0 && Math.max(img.width, img.height) > detectMaxSide;
     const k = big ? detectMaxSide / Math.max(img.width, img.height) : 1;
     const small = big
@@ -201,21 +201,32 @@ export class FaceApiOnnxDetector implements Detector {
       );
       if (found.length > 0) break;
     }
-    const { crop } = this.cfg;
-    let squares = found.map((f) =>
-      crop.context ? adjust(squareOfBox(f.box), crop) : faceApiSquare(f.box, img.width, img.height),
+    const points = await this.landmarks(
+      img,
+      found.map((f) => f.box),
+    );
+    return found.map((f, i) => ({ box: f.box, score: f.score, ...points[i] }));
+  }
+
+  /**
+   * The landmark passes alone, for boxes in `img`'s pixels: detect() runs them on its own boxes, the
+   * recognition pipeline on boxes found in a reduced copy of a large photo, against the photo's pixels.
+   */
+  async landmarks(
+    img: RgbImage,
+    boxes: readonly Box[],
+  ): Promise<{ landmarks: Landmarks5; landmarks68: Point[] }[]> {
+    if (this.disposed) throw new ArcfaceError('BAD_CONFIG', 'faceapi detector used after dispose()');
+    const { crop, landmarkPasses } = this.cfg;
+    let squares = boxes.map((b) =>
+      crop.context ? adjust(squareOfBox(b), crop) : faceApiSquare(b, img.width, img.height),
     );
     let points = await landmarks68(this.nets, img, squares, this.cfg.cropSamples);
     if (landmarkPasses === 2) {
       squares = points.map((p) => squareOfLandmarks(p, this.cfg.refine));
       points = await landmarks68(this.nets, img, squares, this.cfg.cropSamples);
     }
-    return found.map((f, i) => ({
-      box: f.box,
-      score: f.score,
-      landmarks: fiveFrom68(points[i]),
-      landmarks68: points[i],
-    }));
+    return points.map((p) => ({ landmarks: fiveFrom68(p), landmarks68: p }));
   }
 
   /** One face pass: boxes above `threshold` in `img`'s pixels, before NMS. */
