@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { alignFace } from '../src/face/align.js';
 import type { Detector } from '../src/face/detectors/types.js';
 import type { Face, Landmarks5, Point } from '../src/face/types.js';
@@ -37,7 +37,7 @@ function texture(width: number, height: number): RgbImage {
   return img;
 }
 
-const jpeg = (img: RgbImage, f: (s: sharp.Sharp) => sharp.Sharp = (s) => s): Promise<Buffer> =>
+const jpeg = (img: RgbImage, f: (s: Sharp) => Sharp = (s) => s): Promise<Buffer> =>
   f(sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }))
     .jpeg({ quality: 92 })
     .toBuffer();
