@@ -138,7 +138,7 @@ test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source 
     // A lower target FAR can only need a stricter threshold (thresholdForFar walks one ROC).
     if (t['1e-2'] !== undefined && t['1e-3'] !== undefined) assert.ok(t['1e-3'] >= t['1e-2'], m.name);
     const src = m.thresholdsSource!;
-    if (m.name === DLIB_RECOGNISER)
+    if (m.name === DLIB_RECOGNISER || m.provenance?.startsWith('local-only'))
       assert.ok(
         /calibration half of the CelebA subset/.test(src) && /tools\/calibrate_far\.ts/.test(src),
         `${m.name}: data and command`,
@@ -148,8 +148,6 @@ test('zoo: every recogniser has cosine thresholds in (0, 1), each with a source 
         /held-out CelebA/.test(src) && /tools\/make_default_model\.ts/.test(src),
         `${m.name}: data and command`,
       );
-    else if (m.provenance?.startsWith('local-only'))
-      assert.ok(/CelebA/.test(src) && /tools\/calibrate_zoo\.ts/.test(src), `${m.name}: data and command`);
     else assert.match(src, /deepinsight\/insightface web-demos\/src_recognition\/main\.py/, m.name);
   }
   for (const m of ZOO.filter((z) => z.task === 'detection')) assert.equal(m.thresholds, undefined, m.name);

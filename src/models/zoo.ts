@@ -6,14 +6,17 @@
  * ../shared/models/detectors/scrfd/scrfd_500m.onnx); YuNet's and the local-only models' were
  * computed from the files in ../shared. Accuracies are the publishers' own numbers.
  *
- * Thresholds: the local recognisers' were calibrated here by tools/calibrate_zoo.ts on the CelebA
- * subset in ../shared (never on the project's test photos); the InsightFace packs' is the one
- * InsightFace's own recognition demo prints, as their thresholdsSource says.
+ * Thresholds: dlib-resnet-v1's and the local recognisers' were calibrated here by
+ * tools/calibrate_far.ts on the calibration half of the CelebA subset in ../shared (never on the
+ * project's test photos), with their FAR tables (far_tables.ts); the InsightFace packs' is the one
+ * InsightFace's own recognition demo prints, as their thresholdsSource says (they cannot be run
+ * offline, so they have no FAR table: identification falls back to their verify threshold).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArcfaceError } from '../errors.js';
 import { OWN_PACKAGE, PACKAGE_ROOT } from './cache.js';
+import { FAR_TABLES } from './far_tables.js';
 import { validateManifest, type ModelManifest } from './manifest.js';
 
 /** The package's own recogniser, trained here; its folder holds the recipe (README.md). */
@@ -42,15 +45,6 @@ const SCRFD_ACCURACY = 'InsightFace model_zoo README, SCRFD table (WIDER FACE va
 const WEBFACE600K =
   'WebFace600K (cleaned WebFace260M subset, InsightFace): released for non-commercial research only';
 const WIDER_FACE = 'WIDER FACE (CUHK): licensed CC BY-NC-ND 4.0 (non-commercial)';
-/** What tools/calibrate_zoo.ts measured (2026-11-28, seed 1) for one local recogniser. */
-const celebaCalibrated = (how: string): string =>
-  'calibrated here by `node --import tsx tools/calibrate_zoo.ts` (2026-11-28, seed 1) on the CelebA subset ' +
-  '(../shared/data/train/celeba-subset, in-the-wild photos, research only; not the project test photos): ' +
-  '2,745 genuine pairs (all pairs among up to 5 seeded-chosen images of each of 294 identities) + 2,745 ' +
-  'impostor pairs among the same 1,410 images; detector faceapi, flip-sum, 29 images without a face ' +
-  'embedded from a centre crop. verify = the max-accuracy threshold on all pairs; "1e-2" and "1e-3" = the ' +
-  'lowest threshold whose FAR on these pairs is at most the target (1e-3 rests on 2 accepted impostors; a run with ' +
-  `10x the impostors, --impostor-ratio 10, moved them by at most 0.007). ${how}`;
 /** InsightFace's own 1:1 demo; this commit's copy is the one read. */
 const INSIGHTFACE_DEMO =
   "InsightFace's recognition demo, deepinsight/insightface web-demos/src_recognition/main.py (commit " +
@@ -77,25 +71,6 @@ const SCRFD_INPUT = {
   mean: [127.5, 127.5, 127.5],
   std: [128, 128, 128],
 } as const;
-
-/**
- * dlib-resnet-v1's impostor distribution on the calibration half of the CelebA subset, as
- * tools/calibrate_far.ts prints it (thresholdsSource of the entry says how): cosine per FAR.
- */
-const DLIB_FAR = {
-  far: [
-    0.1, 0.05623, 0.03162, 0.01778, 0.01, 0.005623, 0.003162, 0.001778, 0.001, 0.0005623, 0.0003162,
-    0.0001778, 0.0001, 5.623e-5, 3.162e-5, 1.778e-5, 1e-5, 5.623e-6, 3.162e-6, 1.778e-6, 1e-6, 5.623e-7,
-    3.162e-7, 1.778e-7, 1e-7,
-  ],
-  cosine: [
-    0.88271, 0.89186, 0.89948, 0.90593, 0.9116, 0.91656, 0.92114, 0.92534, 0.92939, 0.93311, 0.93678, 0.94058,
-    0.94462, 0.94873, 0.95333, 0.95837, 0.96253, 0.96702, 0.97173, 0.97631, 0.98089, 0.98546, 0.99004,
-    0.99462, 0.9992,
-  ],
-  measuredTo: 3.545195391671414e-6,
-  pairs: 2820719,
-};
 
 const RAW: Record<string, unknown>[] = [
   {
@@ -130,7 +105,7 @@ const RAW: Record<string, unknown>[] = [
     thresholds: { verify: 0.9075, '1e-2': 0.9116, '1e-3': 0.92939 },
     thresholdsSource:
       'calibrated here by `node --import tsx tools/calibrate_far.ts --model dlib-resnet-v1 --detector faceapi --seed 1` (2026-12-02) on the calibration half of the CelebA subset in ../shared (149 identities, 2385 in-the-wild photos, research only; the other 149 identities are held out for bench/celeba_open_set.ts; never the project\'s test photos), detector faceapi, flip-sum on, 7 photos without a face embedded from a centre crop. verify = the max-accuracy threshold on all 22201 genuine pairs + as many seeded impostor pairs (accuracy there 96.51%, FAR 1.51%; 10-fold 96.42% \u00b1 0.15%); "1e-2"/"1e-3" and impostorFar from all 2,820,719 different-person pairs (measured down to FAR 3.5e-6, extrapolated below). Identification thresholds follow the gallery size: FPIR 1% over the enrolled faces (src/eval/far.ts).',
-    impostorFar: DLIB_FAR,
+    impostorFar: FAR_TABLES[DLIB_RECOGNISER],
     description: "dlib's ResNet face recogniser (29 conv layers, 128-d, 150x150 dlib chip), public domain",
   },
   ...bundled(),
@@ -234,10 +209,10 @@ const RAW: Record<string, unknown>[] = [
     researchOnly: true,
     accuracy: { lfw: 0.9948 },
     accuracySource: 'foamliu/MobileFaceNet README (the authors’ claim)',
-    thresholds: { verify: 0.2542, '1e-2': 0.2635, '1e-3': 0.3539 },
-    thresholdsSource: celebaCalibrated(
-      '10-fold accuracy 94.30% ± 1.10%; accuracy at verify 94.41% (FAR 1.06%); TAR 89.5% at FAR 1e-2, 86.3% at 1e-3.',
-    ),
+    thresholds: { verify: 0.2583, '1e-2': 0.25744, '1e-3': 0.35078 },
+    thresholdsSource:
+      'calibrated here by `node --import tsx tools/calibrate_far.ts --model ../shared/models/recognizers/mobilefacenet-foamliu/mobilefacenet.onnx --detector faceapi --seed 1` (2026-12-02) on the calibration half of the CelebA subset in ../shared (149 identities, 2385 in-the-wild photos, research only; the other 149 identities are held out for bench/celeba_open_set.ts; never the project\'s test photos), detector faceapi, flip-sum on, 7 photos without a face embedded from a centre crop. verify = the max-accuracy threshold on all 22201 genuine pairs + as many seeded impostor pairs (accuracy there 96.04%, FAR 0.97%; 10-fold 96.01% ± 0.31%); "1e-2"/"1e-3" and impostorFar from all 2,820,719 different-person pairs (measured down to FAR 3.5e-6, extrapolated below). Identification thresholds follow the gallery size: FPIR 1% over the enrolled faces (src/eval/far.ts).',
+    impostorFar: FAR_TABLES['mobilefacenet-foamliu'],
     description: 'MobileFaceNet trained with ArcFace (foamliu), 128-d',
     provenance:
       'local-only: an ONNX export from foamliu/MobileFaceNet with no known download URL; place it by hand or load it by path',
@@ -254,10 +229,10 @@ const RAW: Record<string, unknown>[] = [
     licence: 'unclear (no licence file where found); treat as research only',
     trainingData: 'emore (MS1M-ArcFace, 85k ids): non-commercial research only',
     researchOnly: true,
-    thresholds: { verify: 0.274, '1e-2': 0.2441, '1e-3': 0.3132 },
-    thresholdsSource: celebaCalibrated(
-      '10-fold accuracy 94.61% ± 0.92%; accuracy at verify 94.79% (FAR 0.26%); TAR 90.3% at FAR 1e-2, 88.8% at 1e-3.',
-    ),
+    thresholds: { verify: 0.2615, '1e-2': 0.23998, '1e-3': 0.32512 },
+    thresholdsSource:
+      'calibrated here by `node --import tsx tools/calibrate_far.ts --model ../shared/models/recognizers/mobilefacenet-paddle/mobilefacenet.onnx --detector faceapi --seed 1` (2026-12-02) on the calibration half of the CelebA subset in ../shared (149 identities, 2385 in-the-wild photos, research only; the other 149 identities are held out for bench/celeba_open_set.ts; never the project\'s test photos), detector faceapi, flip-sum on, 7 photos without a face embedded from a centre crop. verify = the max-accuracy threshold on all 22201 genuine pairs + as many seeded impostor pairs (accuracy there 96.55%, FAR 0.63%; 10-fold 96.51% ± 0.20%); "1e-2"/"1e-3" and impostorFar from all 2,820,719 different-person pairs (measured down to FAR 3.5e-6, extrapolated below). Identification thresholds follow the gallery size: FPIR 1% over the enrolled faces (src/eval/far.ts).',
+    impostorFar: FAR_TABLES['mobilefacenet-paddle'],
     description:
       'MobileFaceNet, ArcFace m=0.2 s=30 (probably yeyupiaoling/PaddlePaddle-MobileFaceNets), 128-d, BGR',
     provenance:
@@ -275,10 +250,10 @@ const RAW: Record<string, unknown>[] = [
     licence: INSIGHTFACE_LICENCE,
     trainingData: WEBFACE600K,
     researchOnly: true,
-    thresholds: { verify: 0.2094, '1e-2': 0.1779, '1e-3': 0.2457 },
-    thresholdsSource: celebaCalibrated(
-      '10-fold accuracy 95.08% ± 1.03%; accuracy at verify 95.23% (FAR 0.26%); TAR 91.4% at FAR 1e-2, 89.9% at 1e-3.',
-    ),
+    thresholds: { verify: 0.202, '1e-2': 0.18163, '1e-3': 0.25231 },
+    thresholdsSource:
+      'calibrated here by `node --import tsx tools/calibrate_far.ts --model ../shared/models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx --detector faceapi --seed 1` (2026-12-02) on the calibration half of the CelebA subset in ../shared (149 identities, 2385 in-the-wild photos, research only; the other 149 identities are held out for bench/celeba_open_set.ts; never the project\'s test photos), detector faceapi, flip-sum on, 7 photos without a face embedded from a centre crop. verify = the max-accuracy threshold on all 22201 genuine pairs + as many seeded impostor pairs (accuracy there 96.89%, FAR 0.54%; 10-fold 96.86% ± 0.18%); "1e-2"/"1e-3" and impostorFar from all 2,820,719 different-person pairs (measured down to FAR 3.5e-6, extrapolated below). Identification thresholds follow the gallery size: FPIR 1% over the enrolled faces (src/eval/far.ts).',
+    impostorFar: FAR_TABLES['w600k-mbf-int8'],
     description: 'InsightFace w600k_mbf (buffalo_s) dynamically quantised to int8 by a third party',
     provenance:
       'local-only: a third-party quantisation with no known download URL; place it by hand or load it by path',
