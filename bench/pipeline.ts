@@ -1,310 +1,462 @@
 /**
- * Where the recognition pipeline's time goes, per image: decode, detect, align, embed, for YuNet
- * 2023mar (fixed 640x640) + a MobileFaceNet from ../shared, on deepface's real photos, against the
- * bare onnxruntime sessions of the same two models (a pre-filled 1x3x640x640 tensor for YuNet, a
- * pre-filled Nx3x112x112 one for the recogniser), opened with the same thread settings (onnxruntime's
- * default). The pipeline is FaceRecognizer's own: detector(), detect with keep 'largest' (one face
- * per image, as embed()/crop() do), align(), embedCrops() with `--batch` aligned faces per ONNX call.
+ * Where the default recognition pipeline's time goes, per photo, and how far it is from its nets.
+ * The pipeline is FaceRecognizer.create()'s, which `npm start`, every CLI command and the service
+ * run: decode (sharp), face-api's SSD MobileNet V1 at 512x512 with the 68-point net twice per face
+ * (src/face/detectors/faceapi_onnx.ts), dlib's 150x150 chip, dlib-resnet-v1 with flip-sum (2
+ * images per face), through the calls crop()/embed()/embedAll() make: source(), detectFaces(),
+ * alignAll(), embedCrops() with `--batch` faces per call.
  *
- *   overhead = (detect + align + embed) / (bare detector + faces/image x bare recogniser(N)/N)
+ * Photos, made at run time in a temp folder from ../shared (skipped when absent):
+ *   12mp   CompreFace's 6 large sample photos (12-36 MP) scaled to cover 4000x3000 around the face;
+ *          the largest face of each (embed()'s path);
+ *   group  their 4 group photos (4-8 faces of 30-70 px) upscaled to cover 4000x3000: every face
+ *          (the service's identify), most small enough to need the photo's own pixels;
+ *   250    `--n250` CelebA subset photos, the centre square resized to 250x250 (LFW's format).
+ * Large JPEGs are decoded two ways, alternating: `whole` (decodeImage, the pipeline before
+ * src/image/source.ts) and `scaled` (decodeSource: 2048 px for detection, regions on demand).
  *
- * The target is <= 1.2. Rounds alternate pipeline and bare runs so machine load hits both alike;
- * every number is the median over rounds of that round's per-image mean. detect() is split into
- * its pre-processing (letterboxBlob: the fused resize + pad + blob pass, timed on its own on every
- * photo into a reused buffer, as the detector does), its session.run (timed inside the pipeline by
- * wrapping the session's run) and the rest (decoding the outputs, NMS, keep); embed() into
- * session.run and the rest (fillInput, normalising).
+ * Rows (ms per photo): decode; detection's SSD session.run and the rest (canvas sampling, timed
+ * apart on each photo into a reused buffer, box decoding, NMS); the landmark net's session.run
+ * and the rest (crop sampling); full-resolution regions (scaled only); align; embed's
+ * session.run and the rest (filling the input, normalising).
  *
- * Flip-sum is off unless --flip (then the recogniser embeds 2 images per face and the bare run uses 2N).
+ * Bare: every session.run a pass made (net and input shape), replayed right after it on pre-filled
+ * tensors of the same shapes by sessions of the same nets opened apart, same thread settings:
+ *   overhead = (everything but decode) / bare      whole pipeline = everything / bare
+ * The target is overhead <= 1.2. Rounds alternate sets, decodes and batches, each pass followed by
+ * its bare replay, so machine load hits both alike; every number is the median over rounds.
  *
- *   node --import tsx bench/pipeline.ts [--model w600k-mbf-int8|mobilefacenet-foamliu] [--rounds 5]
- *     [--batch 1,32] [--flip] [--no-spin] [--json]
- *
- * --no-spin opens every session with onnxruntime's session.intra_op.allow_spinning = 0 (idle pool
- * threads sleep instead of spinning after a run): an experiment on what src/runtime/onnx.ts could set.
+ *   node --import tsx bench/pipeline.ts [--sets 12mp,group,250] [--decode whole,scaled]
+ *     [--batch 1,32] [--rounds 5] [--n250 64] [--json]
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BlobOptions } from '../src/face/detectors/blob.js';
+import sharp from 'sharp';
+import { SSD_INPUT_SIZE } from '../src/convert/faceapi_ssd.js';
+import { tfjsModelToOnnx } from '../src/convert/from_tfjs.js';
 import { median } from '../src/face/detectors/evaluate.js';
-import { letterboxBlob } from '../src/face/detectors/resize_blob.js';
-import { YuNetDetector } from '../src/face/detectors/yunet.js';
+import { faceApiOnnx, type FaceApiNets } from '../src/face/detectors/faceapi_nets.js';
+import { FaceApiOnnxDetector } from '../src/face/detectors/faceapi_onnx.js';
+import { sampleRegion } from '../src/face/detectors/faceapi_sample.js';
+import type { DetectOptions } from '../src/face/detectors/types.js';
 import { decodeImage } from '../src/image/decode.js';
+import { sourceOf, type ImageSource } from '../src/image/source.js';
 import type { RgbImage } from '../src/image/types.js';
-import { fillInput } from '../src/models/embedder.js';
-import { FaceRecognizer } from '../src/pipeline/recognizer.js';
+import type { EmbedEngine } from '../src/models/engines/types.js';
+import { resolveModel } from '../src/models/resolve.js';
+import { DEFAULT_MODEL, FaceRecognizer } from '../src/pipeline/recognizer.js';
+import { detectFaces } from '../src/pipeline/scaled_faces.js';
 import { openSession, ort } from '../src/runtime/onnx.js';
-import { SHARED, SHARED_DETECTORS, SHARED_RECOGNISERS } from './shared_models.js';
+import { SHARED } from './shared_models.js';
 
-const DATA = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
-const MODELS = ['w600k-mbf-int8', 'mobilefacenet-foamliu'];
+const SAMPLES = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images');
+const CELEBA = join(SHARED, 'data/train/celeba-subset/Celeb');
+/** The large single-face photos, with their annotated nose (annotations.py) to centre the crop on. */
+const LARGE: [string, number, number][] = [
+  ['001_A.jpg', 2109, 2261],
+  ['002_A.jpg', 2146, 2505],
+  ['003_A.jpg', 3210, 1382],
+  ['004_A.jpg', 1312, 1969],
+  ['005_A.jpg', 2092, 2871],
+  ['006_A.jpg', 1864, 3041],
+];
+const GROUP = ['013_4.jpg', '014_5.jpg', '015_6.jpg', '016_8.jpg'];
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: 'w600k-mbf-int8' },
-    rounds: { type: 'string', default: '5' },
+    sets: { type: 'string', default: '12mp,group,250' },
+    decode: { type: 'string', default: 'whole,scaled' },
     batch: { type: 'string', default: '1,32' },
-    flip: { type: 'boolean', default: false },
-    'no-spin': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '5' },
+    n250: { type: 'string', default: '64' },
     json: { type: 'boolean', default: false },
   },
 });
-const model = SHARED_RECOGNISERS[values.model!];
-if (!MODELS.includes(values.model!) || !model)
-  throw new Error(`--model ${values.model}: use one of ${MODELS.join(', ')}`);
-const rounds = Number(values.rounds);
+type SetName = '12mp' | 'group' | '250';
+type Decode = 'whole' | 'scaled';
+const sets = values.sets!.split(',') as SetName[];
+const decodes = values.decode!.split(',') as Decode[];
 const batches = values.batch!.split(',').map(Number);
-if (!(Number.isInteger(rounds) && rounds >= 1) || !batches.every((b) => Number.isInteger(b) && b >= 1))
-  throw new Error(`--rounds and --batch take positive integers`);
-const detSpec = SHARED_DETECTORS.yunet!;
-const detPath = detSpec.slice(detSpec.indexOf(':') + 1);
-for (const p of [DATA, model.path, detPath])
+const rounds = Number(values.rounds);
+const n250 = Number(values.n250);
+if (!sets.every((s) => ['12mp', 'group', '250'].includes(s))) throw new Error('--sets: 12mp, group, 250');
+if (!decodes.every((d) => d === 'whole' || d === 'scaled')) throw new Error('--decode: whole, scaled');
+if (![rounds, n250, ...batches].every((v) => Number.isInteger(v) && v >= 1))
+  throw new Error('--rounds, --n250 and --batch take positive integers');
+for (const p of [SAMPLES, CELEBA])
   if (!existsSync(p)) {
-    console.log(`skipped: ${p} is absent (the shared data and models live beside the repo, in ../shared)`);
+    console.log(`skipped: ${p} is absent (the shared data lives beside the repo, in ../shared)`);
     process.exit(0);
   }
 
-if (values['no-spin']) {
-  // Experiment, bench-only: every session (the pipeline's and the bare ones) opened with idle
-  // intra-op threads sleeping instead of spinning between runs, as openSession could set it.
-  const ctor = ort.InferenceSession as unknown as { create: (...a: unknown[]) => Promise<unknown> };
-  const create = ctor.create.bind(ctor);
-  ctor.create = (path, opts) =>
-    create(path, { ...(opts as object), extra: { session: { intra_op: { allow_spinning: '0' } } } });
+// ---- photos, in a temp folder ------------------------------------------------------------------
+
+const tmp = mkdtempSync(join(tmpdir(), 'arcface-bench-pipeline-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+/** `src` scaled to cover w x h, the crop centred on (fx, fy) of the original (clamped). */
+async function cover(src: string, w: number, h: number, fx: number, fy: number): Promise<Buffer> {
+  const m = await sharp(src).metadata();
+  const [w0, h0] = [m.autoOrient.width, m.autoOrient.height];
+  const k = Math.max(w / w0, h / h0);
+  const [sw, sh] = [Math.round(w0 * k), Math.round(h0 * k)];
+  const left = Math.min(sw - w, Math.max(0, Math.round(fx * k - w / 2)));
+  const top = Math.min(sh - h, Math.max(0, Math.round(fy * k - h / 2)));
+  return sharp(src)
+    .rotate()
+    .resize(sw, sh)
+    .extract({ left, top, width: w, height: h })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
-const files = readdirSync(DATA)
-  .filter((f) => /\.jpe?g$/i.test(f))
-  .sort()
-  .map((f) => join(DATA, f));
+async function makeSet(set: SetName): Promise<string[]> {
+  const out: string[] = [];
+  const save = (name: string, bytes: Buffer) => {
+    const f = join(tmp, `${set}-${name}`);
+    writeFileSync(f, bytes);
+    out.push(f);
+  };
+  if (set === '12mp') for (const [f, x, y] of LARGE) save(f, await cover(join(SAMPLES, f), 4000, 3000, x, y));
+  else if (set === 'group')
+    for (const f of GROUP) {
+      const m = await sharp(join(SAMPLES, f)).metadata();
+      save(f, await cover(join(SAMPLES, f), 4000, 3000, m.width / 2, m.height / 2));
+    }
+  else {
+    const all = readdirSync(CELEBA)
+      .filter((f) => f.endsWith('.jpg'))
+      .sort();
+    for (let i = 0; i < n250; i++) {
+      const f = all[Math.floor((i * all.length) / n250)]!;
+      const m = await sharp(join(CELEBA, f)).metadata();
+      save(f, await cover(join(CELEBA, f), 250, 250, m.width / 2, m.height / 2));
+    }
+  }
+  return out;
+}
 
-const rec = await FaceRecognizer.create({
-  model: model.path,
-  preprocess: model.preprocess,
-  detector: detSpec,
-  flip: values.flip,
-});
-const opened = await rec.detector();
-if (!(opened instanceof YuNetDetector) || opened.fixedSize?.join('x') !== '640x640')
-  throw new Error(`${detPath}: expected YuNet 2023mar with a fixed 640x640 input`);
-const detector: YuNetDetector = opened;
-const copies = values.flip ? 2 : 1;
-const spec = rec.manifest.input;
+// ---- the pipeline, its sessions timed ------------------------------------------------------------
 
-/**
- * Times every run of a session the pipeline owns (a private field of the detector and of the
- * embedder: wrapped here, their code unchanged), so detect and embed split into run and the rest.
- */
-function timeRuns(owner: object): { ms: number } {
-  const s = (owner as { session: ort.InferenceSession }).session;
-  const acc = { ms: 0 };
-  const run = s.run.bind(s) as (...a: unknown[]) => Promise<unknown>;
-  (s as unknown as { run: typeof run }).run = async (...a) => {
+type Net = 'ssd' | 'landmarks' | 'recogniser';
+interface Run {
+  net: Net;
+  dims: readonly number[];
+  ms: number;
+}
+let runs: Run[] = [];
+/** A copy of the first input of each net and shape: the bare runs' pre-filled tensors. */
+const inputs = new Map<string, Float32Array>();
+const keyOf = (net: Net, dims: readonly number[]) => `${net}:${dims.join('x')}`;
+
+function timeSession(net: Net, s: ort.InferenceSession): void {
+  const run = s.run.bind(s) as (feeds: Record<string, ort.Tensor>, ...rest: unknown[]) => Promise<unknown>;
+  (s as unknown as { run: typeof run }).run = async (feeds, ...rest) => {
+    const t = Object.values(feeds)[0]!;
+    const key = keyOf(net, t.dims);
+    if (!inputs.has(key)) inputs.set(key, Float32Array.from(t.data as Float32Array));
     const t0 = performance.now();
     try {
-      return await run(...a);
+      return await run(feeds, ...rest);
     } finally {
-      acc.ms += performance.now() - t0;
+      runs.push({ net, dims: t.dims, ms: performance.now() - t0 });
     }
   };
-  return acc;
 }
-const detRuns = timeRuns(detector);
-const recRuns = timeRuns(rec.embedder);
 
-type Stages = {
-  decode: number;
-  detect: number;
-  detectRun: number;
-  align: number;
-  embed: number;
-  embedRun: number;
-  faces: number;
+const rec = await FaceRecognizer.create();
+const detector = await rec.detector();
+if (!(detector instanceof FaceApiOnnxDetector))
+  throw new Error(`expected the faceapi default, got ${detector.name}`);
+const nets = (detector as unknown as { nets: FaceApiNets }).nets;
+timeSession('ssd', await nets.session('ssd'));
+timeSession('landmarks', await nets.session('landmarks'));
+// The embedder's engine: its run(data, dims) wraps one session.run.
+const engine = (rec.embedder as unknown as { runner: EmbedEngine }).runner;
+const engineRun = engine.run.bind(engine);
+engine.run = async (data, dims) => {
+  const key = keyOf('recogniser', dims);
+  if (!inputs.has(key)) inputs.set(key, Float32Array.from(data));
+  const t0 = performance.now();
+  try {
+    return await engineRun(data, dims);
+  } finally {
+    runs.push({ net: 'recogniser', dims, ms: performance.now() - t0 });
+  }
+};
+// The landmark stage as a whole (crop sampling + its runs).
+let landmarkMs = 0;
+const placeLandmarks = detector.landmarks.bind(detector);
+detector.landmarks = async (img, boxes) => {
+  const t0 = performance.now();
+  try {
+    return await placeLandmarks(img, boxes);
+  } finally {
+    landmarkMs += performance.now() - t0;
+  }
 };
 
-/** One pass over every photo; ms summed per stage. Crops are embedded `batch` faces per call. */
-async function pipeline(batch: number): Promise<Stages> {
-  const t: Stages = { decode: 0, detect: 0, detectRun: 0, align: 0, embed: 0, embedRun: 0, faces: 0 };
-  const det0 = detRuns.ms;
-  const rec0 = recRuns.ms;
+interface Stages {
+  decode: number;
+  detect: number;
+  ssd: number;
+  landmarks: number;
+  landmarkRuns: number;
+  regions: number;
+  align: number;
+  embed: number;
+  embedRuns: number;
+  faces: number;
+}
+const zero = (): Stages => ({
+  decode: 0,
+  detect: 0,
+  ssd: 0,
+  landmarks: 0,
+  landmarkRuns: 0,
+  regions: 0,
+  align: 0,
+  embed: 0,
+  embedRuns: 0,
+  faces: 0,
+});
+const KEEP: Record<SetName, DetectOptions['keep']> = { '12mp': 'largest', group: 'all', '250': 'largest' };
+
+async function open(bytes: Uint8Array, decode: Decode): Promise<ImageSource> {
+  return decode === 'whole' ? sourceOf(await decodeImage(bytes)) : rec.source(bytes);
+}
+
+/** One pass over a set: ms summed per stage; the session runs it made are left in `runs`. */
+async function pass(set: SetName, photos: Uint8Array[], decode: Decode, batch: number): Promise<Stages> {
+  const t = zero();
+  runs = [];
+  landmarkMs = 0;
   let pending: RgbImage[] = [];
-  const flush = async (): Promise<void> => {
+  const flush = async () => {
     const t0 = performance.now();
     await rec.embedCrops(pending);
     t.embed += performance.now() - t0;
     t.faces += pending.length;
     pending = [];
   };
-  for (const f of files) {
+  for (const bytes of photos) {
     const t0 = performance.now();
-    const image = await decodeImage(f);
+    const source = await open(bytes, decode);
     const t1 = performance.now();
-    const faces = await detector.detect(image, { keep: 'largest' });
+    let regionMs = 0;
+    const region = source.region.bind(source);
+    (source as { region: typeof region }).region = async (r) => {
+      const r0 = performance.now();
+      try {
+        return await region(r);
+      } finally {
+        regionMs += performance.now() - r0;
+      }
+    };
+    const faces = await detectFaces(detector, source, { keep: KEEP[set] });
     const t2 = performance.now();
-    t.decode += t1 - t0;
-    t.detect += t2 - t1;
-    if (!faces[0]) continue;
+    const detectRegions = regionMs;
+    const crops = await rec.alignAll(source, faces);
     const t3 = performance.now();
-    pending.push(rec.align(image, faces[0]));
-    t.align += performance.now() - t3;
-    if (pending.length === batch) await flush();
+    t.decode += t1 - t0;
+    t.detect += t2 - t1 - detectRegions;
+    t.align += t3 - t2 - (regionMs - detectRegions);
+    t.regions += regionMs;
+    for (const c of crops) {
+      pending.push(c);
+      if (pending.length === batch) await flush();
+    }
   }
   if (pending.length) await flush();
-  t.detectRun = detRuns.ms - det0;
-  t.embedRun = recRuns.ms - rec0;
+  const sum = (net: Net) => runs.filter((r) => r.net === net).reduce((s, r) => s + r.ms, 0);
+  t.ssd = sum('ssd');
+  t.landmarkRuns = sum('landmarks');
+  t.embedRuns = sum('recogniser');
+  t.landmarks = landmarkMs;
+  t.detect -= landmarkMs; // the landmark stage is its own row
   return t;
 }
 
-// Bare sessions: same files, same (default) thread settings as the detector's and the embedder's.
-const detSession = await openSession(detPath);
-const recSession = await openSession(model.path);
-const firstImage = await decodeImage(files[0]!);
-/** YuNet's input convention (yunet.ts). */
-const YUNET_BLOB: BlobOptions = { order: 'bgr', mean: [0, 0, 0], scale: 1 };
-const g = detector.geometry(firstImage.width, firstImage.height);
-const detInput = new ort.Tensor('float32', letterboxBlob(firstImage, g, YUNET_BLOB), [1, 3, 640, 640]);
-const firstFace = (await detector.detect(firstImage, { keep: 'largest' }))[0]!;
-const recInputs = new Map<number, ort.Tensor>();
-for (const n of batches.map((b) => b * copies)) {
-  const size = 3 * spec.width * spec.height;
-  const data = new Float32Array(n * size);
-  const crop = rec.align(firstImage, firstFace);
-  for (let k = 0; k < n; k++) fillInput(crop, spec, data, k * size, k % 2 === 1);
-  recInputs.set(n, new ort.Tensor('float32', data, [n, 3, spec.height, spec.width]));
-}
+// ---- bare sessions ---------------------------------------------------------------------------------
 
-/** Mean ms of `runs` session.run calls. */
-async function bare(session: ort.InferenceSession, input: ort.Tensor, runs: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < runs; i++) {
-    const out = await session.run({ [session.inputNames[0]!]: input });
-    for (const o of Object.values(out)) o.dispose();
-  }
-  return (performance.now() - t0) / runs;
-}
+const model = await resolveModel(DEFAULT_MODEL);
+const bareSessions: Record<Net, ort.InferenceSession> = {
+  ssd: await openSession({ bytes: await faceApiOnnx('ssd'), name: 'bare ssd' }),
+  landmarks: await openSession({ bytes: await faceApiOnnx('landmarks'), name: 'bare landmarks' }),
+  recogniser: await openSession({
+    bytes: await tfjsModelToOnnx(model.path, model.manifest.architecture!),
+    name: 'bare dlib-resnet-v1',
+  }),
+};
+const tensors = new Map<string, ort.Tensor>();
 
-/** The detector's pre-processing on each photo, as detect() does it: one fused pass into a reused buffer. */
-const preBuffer = new Float32Array(3 * 640 * 640);
-async function detectorPre(): Promise<{ blob: number }> {
-  let ms = 0;
-  for (const f of files) {
-    const image = await decodeImage(f);
+/** The runs just made, replayed back to back on pre-filled tensors: total ms per net. */
+async function bare(made: readonly Run[]): Promise<Record<Net, number>> {
+  const out: Record<Net, number> = { ssd: 0, landmarks: 0, recogniser: 0 };
+  for (const r of made) {
+    const key = keyOf(r.net, r.dims);
+    let t = tensors.get(key);
+    if (!t) tensors.set(key, (t = new ort.Tensor('float32', inputs.get(key)!, [...r.dims])));
+    const s = bareSessions[r.net];
     const t0 = performance.now();
-    letterboxBlob(image, detector.geometry(image.width, image.height), YUNET_BLOB, preBuffer);
+    const res = await s.run({ [s.inputNames[0]!]: t });
+    out[r.net] += performance.now() - t0;
+    for (const v of Object.values(res)) v.dispose();
+  }
+  return out;
+}
+
+/** The SSD canvas sampling alone, on each photo's detection image, into a reused buffer. */
+const canvas = new Float32Array(3 * SSD_INPUT_SIZE * SSD_INPUT_SIZE);
+async function canvasSampling(photos: Uint8Array[], decode: Decode): Promise<number> {
+  let ms = 0;
+  for (const bytes of photos) {
+    const { image } = await open(bytes, decode);
+    const scale = Math.max(image.width, image.height) / SSD_INPUT_SIZE;
+    const side = SSD_INPUT_SIZE * scale;
+    const t0 = performance.now();
+    sampleRegion(image, { x: 0, y: 0, width: side, height: side }, SSD_INPUT_SIZE, SSD_INPUT_SIZE, canvas, {
+      maxSamples: 1,
+    });
     ms += performance.now() - t0;
   }
-  return { blob: ms / files.length };
+  return ms;
 }
+
+// ---- rounds --------------------------------------------------------------------------------------
+
+const photos = new Map<SetName, Uint8Array[]>();
+for (const s of sets)
+  photos.set(
+    s,
+    (await makeSet(s)).map((f) => readFileSync(f)),
+  );
+/** 250x250 photos are decoded whole either way: one decode is enough. */
+const decodesOf = (s: SetName): Decode[] => (s === '250' ? [decodes.at(-1)!] : decodes);
+const cases = sets.flatMap((s) => decodesOf(s).flatMap((d) => batches.map((b) => ({ s, d, b }))));
+const label = (c: { s: SetName; d: Decode; b: number }) =>
+  `${c.s} ${c.s === '250' ? '' : c.d + ' '}batch ${c.b}`;
 
 console.error(
-  `${values.model} + YuNet 2023mar 640x640, ${files.length} photos, batches ${batches.join(', ')}, ` +
-    `flip ${values.flip ? 'on' : 'off'}, ${rounds} rounds after a warm-up`,
+  `default pipeline (${detector.name}; ${rec.manifest.name}, flip ${rec.flip ? 'on' : 'off'}); ` +
+    `${cases.length} cases, ${rounds} rounds after a warm-up`,
 );
-// Warm-up: every path once (JIT, sharp's and onnxruntime's first-run allocations).
-for (const b of batches) await pipeline(b);
-await bare(detSession, detInput, 3);
-for (const t of recInputs.values()) await bare(recSession, t, 3);
-await detectorPre();
-
-interface Round {
-  stages: Map<number, Stages>;
-  /** ms per bare YuNet run, measured right after each batch's pipeline pass. */
-  bareDet: Map<number, number>;
-  /** ms per face of the bare recogniser: one run on N (x2 with flip) images / N. */
-  bareRec: Map<number, number>;
-  pre: Awaited<ReturnType<typeof detectorPre>>;
+for (const c of cases) {
+  await pass(c.s, photos.get(c.s)!, c.d, c.b); // warm-up: JIT, first-run allocations, every shape
+  await bare(runs);
 }
-const perRound: Round[] = [];
+
+interface Measured {
+  stages: Stages;
+  bare: Record<Net, number>;
+  canvas: number;
+}
+const measured = new Map<string, Measured[]>(cases.map((c) => [label(c), []]));
 for (let r = 0; r < rounds; r++) {
-  const round: Round = { stages: new Map(), bareDet: new Map(), bareRec: new Map(), pre: undefined! };
-  for (const b of batches) {
-    const s = await pipeline(b);
-    round.stages.set(b, s);
-    // As many bare runs as the pipeline just made, so both see the same stretch of machine load.
-    round.bareDet.set(b, await bare(detSession, detInput, files.length));
-    round.bareRec.set(b, (await bare(recSession, recInputs.get(b * copies)!, Math.ceil(s.faces / b))) / b);
+  for (const c of cases) {
+    const list = photos.get(c.s)!;
+    const stages = await pass(c.s, list, c.d, c.b);
+    const b = await bare(runs);
+    measured.get(label(c))!.push({ stages, bare: b, canvas: await canvasSampling(list, c.d) });
   }
-  round.pre = await detectorPre();
-  perRound.push(round);
   console.error(`round ${r + 1}/${rounds} done`);
 }
 await rec.dispose();
-await detSession.release();
-await recSession.release();
+for (const s of Object.values(bareSessions)) await s.release();
 
-const images = files.length;
-const faces = perRound[0]!.stages.get(batches[0]!)!.faces;
-const med = (f: (r: Round) => number): number => median(perRound.map(f));
-const results = batches.map((b) => {
-  const st = (r: Round) => r.stages.get(b)!;
-  const inner = (r: Round) => (st(r).detect + st(r).align + st(r).embed) / images;
-  const bareTotal = (r: Round) => r.bareDet.get(b)! + (faces / images) * r.bareRec.get(b)!;
+// ---- report --------------------------------------------------------------------------------------
+
+const results = cases.map((c) => {
+  const ms = measured.get(label(c))!;
+  const n = photos.get(c.s)!.length;
+  const per = (f: (m: Measured) => number) => median(ms.map((m) => f(m) / n));
+  const st = (k: keyof Stages) => per((m) => m.stages[k]);
+  const total = (m: Measured) => {
+    const s = m.stages;
+    return s.decode + s.detect + s.landmarks + s.regions + s.align + s.embed;
+  };
+  const bareAll = (m: Measured) => m.bare.ssd + m.bare.landmarks + m.bare.recogniser;
+  const runsIn = (m: Measured) => m.stages.ssd + m.stages.landmarkRuns + m.stages.embedRuns;
   return {
-    batch: b,
-    decode: med((r) => st(r).decode / images),
-    detect: med((r) => st(r).detect / images),
-    detectRun: med((r) => st(r).detectRun / images),
-    align: med((r) => st(r).align / images),
-    embed: med((r) => st(r).embed / images),
-    embedRun: med((r) => st(r).embedRun / images),
-    total: med((r) => st(r).decode / images + inner(r)),
-    imagesPerSec: med((r) => 1000 / (st(r).decode / images + inner(r))),
-    imagesPerSecNoDecode: med((r) => 1000 / inner(r)),
-    bareDetector: med((r) => r.bareDet.get(b)!),
-    bareRecogniserPerFace: med((r) => r.bareRec.get(b)!),
-    bare: med(bareTotal),
-    detectRatio: med((r) => st(r).detect / images / r.bareDet.get(b)!),
-    embedRatio: med((r) => st(r).embed / faces / r.bareRec.get(b)!),
-    overhead: med((r) => inner(r) / bareTotal(r)),
-    // The overhead split in two: the pipeline's own sessions' runs, and everything else (our code).
-    runsOverBare: med((r) => (st(r).detectRun + st(r).embedRun) / images / bareTotal(r)),
-    ownOverBare: med((r) => (inner(r) - (st(r).detectRun + st(r).embedRun) / images) / bareTotal(r)),
-    overRuns: med((r) => (inner(r) * images) / (st(r).detectRun + st(r).embedRun)),
+    set: c.s,
+    decode: c.s === '250' ? 'whole' : c.d,
+    batch: c.b,
+    photos: n,
+    facesPerPhoto: ms[0]!.stages.faces / n,
+    ms: {
+      decode: st('decode'),
+      detect: st('detect'),
+      ssdRun: st('ssd'),
+      canvas: per((m) => m.canvas),
+      landmarks: st('landmarks'),
+      landmarkRuns: st('landmarkRuns'),
+      regions: st('regions'),
+      align: st('align'),
+      embed: st('embed'),
+      embedRuns: st('embedRuns'),
+      total: per(total),
+      bareSsd: per((m) => m.bare.ssd),
+      bareLandmarks: per((m) => m.bare.landmarks),
+      bareRecogniser: per((m) => m.bare.recogniser),
+      bare: per(bareAll),
+    },
+    photosPerSec: median(ms.map((m) => (1000 * n) / total(m))),
+    photosPerSecNoDecode: median(ms.map((m) => (1000 * n) / (total(m) - m.stages.decode))),
+    overhead: median(ms.map((m) => (total(m) - m.stages.decode) / bareAll(m))),
+    wholeOverBare: median(ms.map((m) => total(m) / bareAll(m))),
+    runsOverBare: median(ms.map((m) => runsIn(m) / bareAll(m))),
+    ownOverBare: median(ms.map((m) => (total(m) - m.stages.decode - runsIn(m)) / bareAll(m))),
   };
 });
-const pre = { blob: med((r) => r.pre.blob) };
 
 if (values.json) {
-  console.log(JSON.stringify({ model: values.model, images, faces, flip: values.flip, results, pre }));
+  console.log(JSON.stringify({ detector: detector.name, model: rec.manifest.name, rounds, results }));
   process.exit(0);
 }
 
-const f2 = (v: number): string => v.toFixed(2);
-const table = (rows: string[][]): void => {
-  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+const f1 = (v: number) => v.toFixed(1);
+const f2 = (v: number) => v.toFixed(2);
+const pct = (v: number, of: number) => `${f2(v)} (${((100 * v) / of).toFixed(0)}%)`;
+for (const s of sets) {
+  const rs = results.filter((r) => r.set === s);
+  const rows: [string, (x: (typeof rs)[number]) => string][] = [
+    ['faces embedded per photo', (x) => f2(x.facesPerPhoto)],
+    ['decode (sharp)', (x) => pct(x.ms.decode, x.ms.total)],
+    ['detection: SSD session.run', (x) => pct(x.ms.ssdRun, x.ms.total)],
+    ['detection: the rest', (x) => pct(x.ms.detect - x.ms.ssdRun, x.ms.total)],
+    ['  of which canvas sampling', (x) => f2(x.ms.canvas)],
+    ['landmarks: session.run', (x) => pct(x.ms.landmarkRuns, x.ms.total)],
+    ['landmarks: the rest (crops)', (x) => pct(x.ms.landmarks - x.ms.landmarkRuns, x.ms.total)],
+    ['full-resolution regions', (x) => pct(x.ms.regions, x.ms.total)],
+    ['align (dlib chip)', (x) => pct(x.ms.align, x.ms.total)],
+    ['embed: session.run', (x) => pct(x.ms.embedRuns, x.ms.total)],
+    ['embed: the rest', (x) => pct(x.ms.embed - x.ms.embedRuns, x.ms.total)],
+    ['total', (x) => f2(x.ms.total)],
+    ['**photos/s**', (x) => `**${f1(x.photosPerSec)}**`],
+    ['photos/s without decode', (x) => f1(x.photosPerSecNoDecode)],
+    [
+      'bare: SSD + landmarks + recogniser',
+      (x) => `${f2(x.ms.bareSsd)} + ${f2(x.ms.bareLandmarks)} + ${f2(x.ms.bareRecogniser)}`,
+    ],
+    ['**overhead** (all but decode) / bare', (x) => `**${f2(x.overhead)}**`],
+    ['  = session.runs in the pipeline / bare', (x) => f2(x.runsOverBare)],
+    ['  + the rest (our code) / bare', (x) => f2(x.ownOverBare)],
+    ['whole pipeline / bare', (x) => f2(x.wholeOverBare)],
+  ];
+  const head = [
+    'ms per photo',
+    ...rs.map((x) => (s === '250' ? `batch ${x.batch}` : `${x.decode}, batch ${x.batch}`)),
+  ];
+  const table = [head, ...rows.map(([name, f]) => [name, ...rs.map(f)])];
+  const w = head.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     `| ${r.map((c, i) => (i ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join(' | ')} |`;
-  console.log(line(rows[0]!));
+  console.log(
+    `\n${s}: ${rs[0]!.photos} photos; medians of ${rounds} rounds; ms per photo (share of the total)\n`,
+  );
+  console.log(line(head));
   console.log(`|${w.map((x, i) => (i ? '-'.repeat(x + 1) + ':' : '-'.repeat(x + 2))).join('|')}|`);
-  for (const r of rows.slice(1)) console.log(line(r));
-};
-const row = (label: string, f: (x: (typeof results)[number]) => string): string[] => [
-  label,
-  ...results.map(f),
-];
-console.log(
-  `\n${values.model} + YuNet 2023mar 640x640: ${images} photos, ${faces} faces embedded (the largest per ` +
-    `photo), flip ${values.flip ? 'on' : 'off'}${values['no-spin'] ? ', no spinning' : ''}; medians of ${rounds} rounds; ms per photo unless said\n`,
-);
-table([
-  ['', ...batches.map((b) => `batch ${b}`)],
-  row('decode (sharp)', (x) => f2(x.decode)),
-  row('detect', (x) => f2(x.detect)),
-  row('  of which letterboxBlob (resize, pad, blob)', () => f2(pre.blob)),
-  row('  of which session.run', (x) => f2(x.detectRun)),
-  row('  of which the rest (outputs, NMS)', (x) => f2(x.detect - pre.blob - x.detectRun)),
-  row('align', (x) => f2(x.align)),
-  row('embed', (x) => f2(x.embed)),
-  row('  of which session.run', (x) => f2(x.embedRun)),
-  row('images/s, whole pipeline', (x) => x.imagesPerSec.toFixed(1)),
-  row('images/s, without decode', (x) => x.imagesPerSecNoDecode.toFixed(1)),
-  row('bare YuNet run', (x) => f2(x.bareDetector)),
-  row(`bare recogniser run, per face${copies > 1 ? ' (2 images)' : ''}`, (x) => f2(x.bareRecogniserPerFace)),
-  row('detect / bare YuNet', (x) => f2(x.detectRatio)),
-  row('embed per face / bare recogniser', (x) => f2(x.embedRatio)),
-  row('overhead: (detect + align + embed) / bare', (x) => f2(x.overhead)),
-  row('  = the two session.runs in the pipeline / bare', (x) => f2(x.runsOverBare)),
-  row('  + the rest (our code) / bare', (x) => f2(x.ownOverBare)),
-  row('(detect + align + embed) / their own runs', (x) => f2(x.overRuns)),
-]);
+  for (const r of table.slice(1)) console.log(line(r));
+}
