@@ -110,6 +110,13 @@ test(
     assert.equal(s.faces.length, 1);
     assert.equal(s.faces[0].subject, null);
     assert.ok(s.faces[0].score < s.threshold);
+    // A stricter FPIR target raises the threshold; -t and --fpir together, or an FPIR out of (0, 1), exit 2.
+    const strict = JSON.parse(
+      (await arcface('identify', 'people', photo.obama2, '--json', '--fpir', '1e-4')).out.trim(),
+    );
+    assert.ok(strict.threshold > k.threshold);
+    assert.equal((await arcface('identify', 'people', photo.obama2, '--fpir', '0.01', '-t', '0.9')).code, 2);
+    assert.equal((await arcface('identify', 'people', photo.obama2, '--fpir', '2')).code, 2);
     // The human-readable answer says why: the threshold and the FAR of the best score.
     const text = await arcface('identify', 'people', photo.clapton1);
     assert.match(text.out, /unknown \(best (obama|biden) [0-9.]+, FAR /);
