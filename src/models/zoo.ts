@@ -98,7 +98,7 @@ const RAW: Record<string, unknown>[] = [
     licence:
       "public domain: dlib's model repository (davisking/dlib-models) releases dlib_face_recognition_resnet_model_v1 into the public domain; ported to tfjs by face-api.js, shipped in @vladmandic/face-api (MIT)",
     trainingData:
-      "about 3 million faces of 7,485 identities (FaceScrub, the VGG Face dataset and images scraped from the internet, per dlib-models README); FaceScrub and VGG Face are released for research, and the model's author releases the weights without restriction",
+      "about 3 million faces of 7,485 identities (FaceScrub, the VGG Face dataset and images scraped from the internet, per dlib-models README); FaceScrub and VGG Face were published for non-commercial research, while the model's author releases the trained weights into the public domain; whether that reaches a commercial product is for your lawyer, as with every face model",
     researchOnly: false,
     accuracy: { lfw: 0.99383 },
     accuracySource: "dlib-models README (dlib's own LFW protocol, mean of 10 folds)",
