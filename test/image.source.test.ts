@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { alignFace } from '../src/face/align.js';
+import { FaceApiOnnxDetector } from '../src/face/detectors/faceapi_onnx.js';
 import type { Detector } from '../src/face/detectors/types.js';
 import type { Face, Landmarks5, Point } from '../src/face/types.js';
 import { decodeImage } from '../src/image/decode.js';
@@ -296,6 +297,20 @@ test('real 12 MP photos: the faces, landmarks and chips of the whole photo', { s
     assert.ok(
       lm[lm.length >> 1]! < 0.02,
       `landmarks: median ${lm[lm.length >> 1]!.toFixed(4)} eye distances`,
+    );
+    // Small in the reduced copy (under the landmark net's 112 pixels): their landmarks are the
+    // net's on the photo's own pixels.
+    const small = b.filter((f) => Math.max(f.box.x2 - f.box.x1, f.box.y2 - f.box.y1) < (112 * 4000) / 2048);
+    assert.ok(small.length >= 2, `${small.length} small faces`);
+    const again = await (det as FaceApiOnnxDetector).landmarks(
+      full,
+      small.map((f) => f.box),
+    );
+    small.forEach((f, i) =>
+      f.landmarks68!.forEach((p, k) => {
+        const q = again[i]!.landmarks68[k]!;
+        assert.ok(Math.abs(p[0] - q[0]) < 0.01 && Math.abs(p[1] - q[1]) < 0.01, `face ${i} point ${k}`);
+      }),
     );
     // With the same landmarks, every chip is the whole photo's, bit for bit (all these faces are small).
     const crops = await rec.alignAll(s, a);

@@ -5,7 +5,7 @@
  * resolution instead, as it would have on the whole photo:
  *
  * - face-api's 68-point net reads a 112x112 crop of the box: a box under 112 reduced pixels gets its
- *   landmarks from the photo's pixels;
+ *   landmarks from the photo's pixels, a larger one from the reduced copy;
  * - the aligned crop (dlib's 150x150 chip, the ArcFace 112x112): when its source region in the
  *   reduced copy is smaller than the crop, it is warped from the photo's pixels (then it is the
  *   whole photo's crop, bit for bit); otherwise from the reduced copy, which it downsamples anyway.
@@ -73,28 +73,42 @@ export async function detectFaces(
 ): Promise<Face[]> {
   if (!isReduced(source)) return detector.detect(source.image, opts);
   const { up, k } = scales(source);
-  const minFaceSize = opts.minFaceSize === undefined ? undefined : opts.minFaceSize / k;
-  const faces = (await detector.detect(source.image, { ...opts, minFaceSize })).map((f) => mapFace(f, up));
-  if (!(detector instanceof FaceApiOnnxDetector)) return faces;
-  const small = faces.filter((f) => side(f.box) / k < LANDMARK_INPUT_SIZE);
-  if (small.length === 0) return faces;
-  const patch = await source.region(union(small.map((f) => around(f.box))));
-  const into = shift(-patch.x, -patch.y);
-  const back = shift(patch.x, patch.y);
-  const placed = await detector.landmarks(
-    patch.image,
-    small.map((f) => mapFace(f, into).box),
+  const scaled = { ...opts, minFaceSize: opts.minFaceSize === undefined ? undefined : opts.minFaceSize / k };
+  if (!(detector instanceof FaceApiOnnxDetector))
+    return (await detector.detect(source.image, scaled)).map((f) => mapFace(f, up));
+  // face-api: boxes on the reduced copy, landmarks from whichever image holds the face's pixels.
+  const found = await detector.boxes(source.image, scaled);
+  const faces = found.map((f) => mapFace(f, up));
+  const small = (i: number) => side(found[i]!.box) < LANDMARK_INPUT_SIZE;
+  const placed: Placed[] = [];
+  const place = async (img: RgbImage, which: number[], box: (i: number) => Box, back: MapPoint) => {
+    if (which.length === 0) return;
+    const pts = await detector.landmarks(img, which.map(box));
+    which.forEach(
+      (i, j) =>
+        (placed[i] = {
+          landmarks: pts[j]!.landmarks.map(back) as Landmarks5,
+          landmarks68: pts[j]!.landmarks68.map(back),
+        }),
+    );
+  };
+  const all = found.map((_, i) => i);
+  await place(
+    source.image,
+    all.filter((i) => !small(i)),
+    (i) => found[i]!.box,
+    up,
   );
-  return faces.map((f) => {
-    const i = small.indexOf(f);
-    if (i < 0) return f;
-    return {
-      ...f,
-      landmarks: placed[i].landmarks.map(back) as Landmarks5,
-      landmarks68: placed[i].landmarks68.map(back),
-    };
-  });
+  const fine = all.filter(small);
+  if (fine.length > 0) {
+    const patch = await source.region(union(fine.map((i) => around(faces[i]!.box))));
+    const into = shift(-patch.x, -patch.y);
+    await place(patch.image, fine, (i) => mapFace(faces[i]!, into).box, shift(patch.x, patch.y));
+  }
+  return faces.map((f, i) => ({ box: f.box, score: f.score, ...placed[i]! }));
 }
+
+type Placed = Pick<Face, 'landmarks'> & { landmarks68: Point[] };
 
 /**
  * The aligned crop of each face (in the photo's pixels); `align` is the recogniser's warp (its

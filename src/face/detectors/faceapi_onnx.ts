@@ -171,6 +171,20 @@ export class FaceApiOnnxDetector implements Detector {
   }
 
   async detect(img: RgbImage, opts: DetectOptions = {}): Promise<Face[]> {
+    const found = await this.boxes(img, opts);
+    const points = await this.landmarks(
+      img,
+      found.map((f) => f.box),
+    );
+    return found.map((f, i) => ({ box: f.box, score: f.score, ...points[i] }));
+  }
+
+  /**
+   * The face passes alone: boxes and scores after NMS and `opts`, each face's landmarks still at its
+   * box centre. detect() = boxes() then landmarks() on them; the recognition pipeline places the
+   * landmarks of a large photo's small faces from its own pixels instead (pipeline/scaled_faces.ts).
+   */
+  async boxes(img: RgbImage, opts: DetectOptions = {}): Promise<Face[]> {
     if (this.disposed) throw new ArcfaceError('BAD_CONFIG', 'faceapi detector used after dispose()');
     const { width, height, data } = img ?? {};
     if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1))
@@ -201,17 +215,10 @@ export class FaceApiOnnxDetector implements Detector {
       );
       if (found.length > 0) break;
     }
-    const points = await this.landmarks(
-      img,
-      found.map((f) => f.box),
-    );
-    return found.map((f, i) => ({ box: f.box, score: f.score, ...points[i] }));
+    return found;
   }
 
-  /**
-   * The landmark passes alone, for boxes in `img`'s pixels: detect() runs them on its own boxes, the
-   * recognition pipeline on boxes found in a reduced copy of a large photo, against the photo's pixels.
-   */
+  /** The landmark passes alone, for boxes in `img`'s pixels. */
   async landmarks(
     img: RgbImage,
     boxes: readonly Box[],
