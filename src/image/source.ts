@@ -3,10 +3,10 @@
  * or, for a large JPEG, a reduced decode of it, and `region` decodes the photo's own pixels where a
  * face needs more resolution than the reduced copy holds.
  *
- * Why: decoding cost follows the pixels that come out of libvips, not the file: a 12 MP JPEG takes
- * ~180 ms to decode whole and ~70 ms to 2048 px (libvips shrinks JPEGs on load, in the DCT, where
- * it can). Detection reads a 512x512 canvas; the aligned crop is 150x150 (or 112x112) and reads the
- * photo's pixels only for faces too small in the reduced copy.
+ * Why: decoding cost follows the pixels that come out of libvips more than the file: a 12 MP JPEG
+ * takes ~100 ms to decode whole and ~70 ms to 2048 px (bench/pipeline.ts; from a 3x reduction on,
+ * libvips also shrinks in the DCT). Detection reads a 512x512 canvas; the aligned crop is 150x150
+ * (or 112x112) and needs the photo's own pixels only for faces too small in the reduced copy.
  *
  * Coordinates: pixel i of `image` covers the photo's pixels around (i + 0.5) * k - 0.5 (pixel
  * centres, libvips' convention), k = photo size / reduced size per axis.
@@ -16,8 +16,8 @@ import { decodePixels, readImageHeader, type DecodeOptions } from './decode.js';
 import type { RgbImage } from './types.js';
 
 /**
- * The longest side large JPEGs are decoded at for detection: at 2048 face-api's SSD scores faces as
- * on the whole photo (bench/README.md, "Pipeline"); at 1024-1280 its scores move by up to 0.3.
+ * The longest side large JPEGs are decoded at for detection: at 2048 face-api's SSD scores move by
+ * at most 0.04 from the whole photo's, at 1280 by up to 0.18 (bench/detect_scale.ts).
  */
 export const DETECT_SIDE = 2048;
 /** Photos whose longest side is under this many times DETECT_SIDE are decoded whole: too little to save. */
