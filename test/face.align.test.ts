@@ -7,7 +7,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { ArcfaceError } from '../src/errors.js';
 import { alignFace, centerCrop } from '../src/face/align.js';
 import { ARCFACE_TEMPLATE, alignmentTemplate } from '../src/face/template.js';
 import type { Landmarks5, Point } from '../src/face/types.js';
@@ -15,6 +14,7 @@ import { applyAffine, estimateSimilarity, invertAffine, type Affine } from '../s
 import { rgbImage, type RgbImage } from '../src/image/types.js';
 import { warpAffine } from '../src/image/warp.js';
 import { rng } from '../src/util/random.js';
+import { expectBadInput } from './helpers.js';
 
 const fx = JSON.parse(readFileSync(new URL('./fixtures/align.json', import.meta.url), 'utf8'));
 
@@ -69,15 +69,6 @@ function compose(m: Affine, n: Affine): Affine {
 }
 
 const mapAll = (m: Affine, pts: readonly Point[]): Point[] => pts.map((p) => applyAffine(m, p));
-
-function expectBadInput(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ArcfaceError, `expected an ArcfaceError, got ${String(err)}`);
-    assert.equal(err.code, 'BAD_INPUT');
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 describe('alignment vs skimage and OpenCV', () => {
   test('estimateSimilarity matches skimage SimilarityTransform to 1e-6', () => {

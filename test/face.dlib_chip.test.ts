@@ -8,7 +8,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { ArcfaceError } from '../src/errors.js';
 import { alignFace } from '../src/face/align.js';
 import {
   DLIB_CHIP_INDICES,
@@ -25,6 +24,7 @@ import { applyAffine } from '../src/face/umeyama.js';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
 import { warpAffine } from '../src/image/warp.js';
 import { relErr } from './helpers.js';
+import { expectBadInput } from './helpers.js';
 
 type Pt = [number, number];
 interface SetCase {
@@ -119,15 +119,6 @@ const fiveOf = (p: readonly Pt[]): Landmarks5 => [
   p[48],
   p[54],
 ];
-
-function expectBadInput(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ArcfaceError, `expected an ArcfaceError, got ${String(err)}`);
-    assert.equal(err.code, 'BAD_INPUT');
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 describe('dlib chip geometry vs dlib', () => {
   test("the mean face numbers are dlib's (as parsed from its header by the reference program)", () => {

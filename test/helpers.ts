@@ -1,5 +1,6 @@
-/** Shared by the kernel tests: seeded data and the relative error they compare with. */
+/** Shared by the tests: seeded data, the relative error kernels compare with, and error checks. */
 import assert from 'node:assert/strict';
+import { ArcfaceError } from '../src/errors.js';
 import { rng } from '../src/util/random.js';
 
 /** Uniform values in [-1, 1) from a seed (mulberry32), reproducible across runs and backends. */
@@ -18,4 +19,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+/** `fn` throws an ArcfaceError BAD_INPUT whose message matches `pattern`. */
+export function expectBadInput(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ArcfaceError, `expected an ArcfaceError, got ${String(err)}`);
+    assert.equal(err.code, 'BAD_INPUT');
+    assert.match(err.message, pattern);
+    return true;
+  });
 }
