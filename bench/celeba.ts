@@ -126,6 +126,22 @@ export function balancedPairs(
   return { scores: order.map((i) => all[i]!), same: order.map((i) => i < genuine.length) };
 }
 
+/** Embeds one half's photos and scores all its pairs: what the calibration and the benchmark share. */
+export async function embedAndScore(
+  rec: FaceRecognizer,
+  items: LabelledImage[],
+  quiet = false,
+): Promise<Embedded & { genuine: Float32Array; impostor: Float32Array }> {
+  const e = await embedPhotos(
+    rec,
+    items.map((x) => x.file),
+    rec.manifest.name,
+    quiet,
+  );
+  for (const f of e.failed) console.error(`skipped ${f}`);
+  return { ...e, genuine: genuineScores(items, e.embeddings), impostor: impostorScores(items, e.embeddings) };
+}
+
 /** Cosines of every different-identity pair among the embedded photos (the impostor distribution). */
 export function impostorScores(items: LabelledImage[], embeddings: Map<string, Float32Array>): Float32Array {
   const rows = items.filter((x) => embeddings.has(x.file));

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { evaluateVerification } from '../src/eval/verification.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { rng, shuffle } from '../src/util/random.js';
-import { balancedPairs, celebaSplit, embedPhotos, genuineScores, impostorScores } from './celeba.js';
+import { balancedPairs, celebaSplit, embedAndScore } from './celeba.js';
 
 const pct = (x: number, d = 1): string => `${(x * 100).toFixed(d)}%`;
 const dot = (a: Float32Array, b: Float32Array): number => {
@@ -56,17 +56,14 @@ const rec = await FaceRecognizer.create({
   ...(values['no-flip'] ? { flip: false } : {}),
 });
 const items = split.heldOut;
-const { embeddings, noFace, failed } = await embedPhotos(
-  rec,
-  items.map((x) => x.file),
-  rec.manifest.name,
-  Boolean(values.quiet),
-);
-for (const f of failed) console.error(`skipped ${f}`);
+const {
+  embeddings,
+  noFace,
+  genuine,
+  impostor: impostorAll,
+} = await embedAndScore(rec, items, Boolean(values.quiet));
 
 // 1. Verification on the held-out people.
-const genuine = genuineScores(items, embeddings);
-const impostorAll = impostorScores(items, embeddings);
 const { scores, same } = balancedPairs(genuine, impostorAll, seed);
 const v = evaluateVerification(scores, same, { folds: 10, fars: [1e-3] });
 const verifyT = rec.threshold;

@@ -14,7 +14,7 @@ import { thresholdForAccuracy } from '../src/eval/calibrate.js';
 import { buildFarTable, thresholdAtFar, type FarTable } from '../src/eval/far.js';
 import { evaluateVerification } from '../src/eval/verification.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
-import { balancedPairs, celebaSplit, embedPhotos, genuineScores, impostorScores } from '../bench/celeba.js';
+import { balancedPairs, celebaSplit, embedAndScore } from '../bench/celeba.js';
 
 const pct = (x: number, d = 2): string => `${(x * 100).toFixed(d)}%`;
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
@@ -41,15 +41,7 @@ async function main(): Promise<void> {
   const rec = await FaceRecognizer.create({ model: values.model, detector: values.detector });
   const started = Date.now();
   try {
-    const { embeddings, noFace, failed } = await embedPhotos(
-      rec,
-      items.map((x) => x.file),
-      rec.manifest.name,
-      Boolean(values.quiet),
-    );
-    for (const f of failed) console.error(`skipped ${f}`);
-    const genuine = genuineScores(items, embeddings);
-    const impostor = impostorScores(items, embeddings);
+    const { embeddings, noFace, genuine, impostor } = await embedAndScore(rec, items, Boolean(values.quiet));
     const table: FarTable = buildFarTable(impostor);
     const { scores, same } = balancedPairs(genuine, impostor, seed);
     const v = evaluateVerification(scores, same, { folds: 10, fars: [1e-2, 1e-3] });
