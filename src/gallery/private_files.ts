@@ -30,6 +30,8 @@ function isStoreFile(name: string, dbFile: string): boolean {
 export function preparePrivateFolder(dir: string, dbFile: string): string[] {
   const tightened: string[] = [];
   const created = mkdirSync(dir, { recursive: true, mode: FOLDER_MODE }) !== undefined;
+  // Windows has no POSIX modes (its ACLs decide; chmod only toggles read-only).
+  if (process.platform === 'win32') return tightened;
   const st = statSync(dir);
   const mine = typeof process.getuid !== 'function' || st.uid === process.getuid();
   if ((st.mode & 0o777) !== FOLDER_MODE && (created || (mine && (st.mode & 0o1000) === 0))) {
@@ -40,8 +42,7 @@ export function preparePrivateFolder(dir: string, dbFile: string): string[] {
     if (!isStoreFile(name, dbFile)) continue;
     const path = join(dir, name);
     const m = statSync(path).mode & 0o777;
-    if (m === FILE_MODE) continue;
-    chmodSync(path, FILE_MODE);
+    if (m === FILE_MODE || !tryChmod(path)) continue;
     tightened.push(`${name} (was 0${m.toString(8)})`);
   }
   privateFile(join(dir, dbFile));
@@ -53,12 +54,27 @@ export function preparePrivateFolder(dir: string, dbFile: string): string[] {
   return tightened;
 }
 
-/** Creates `path` empty with mode 0600 when missing, or sets an existing file's mode to 0600. */
+/**
+ * Creates `path` empty with mode 0600 when missing, or sets an existing file's mode to 0600 (left
+ * as it is when this user does not own it: a store shared through group permissions still opens).
+ */
 export function privateFile(path: string): void {
   const fd = openSync(path, 'a', FILE_MODE);
   try {
     fchmodSync(fd, FILE_MODE);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
   } finally {
     closeSync(fd);
+  }
+}
+
+function tryChmod(path: string): boolean {
+  try {
+    chmodSync(path, FILE_MODE);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPERM') return false;
+    throw e;
   }
 }

@@ -498,14 +498,18 @@ export class SqliteGalleryStore implements GalleryStore {
    * while older readers hold it back, for up to `purgeWaitMs`; then left pending (`purgeStatus`).
    */
   private async purge(): Promise<void> {
-    const start = Date.now();
     this.unpurged = true;
-    for (let delay = 5; this.db.open && !this.checkpoint(); delay = Math.min(2 * delay, 100)) {
+    this.lastWaitMs = 0;
+    if (this.checkpoint()) return;
+    const start = Date.now();
+    for (let delay = 5; ; delay = Math.min(2 * delay, 100)) {
       const left = this.purgeWaitMs - (Date.now() - start);
       if (left <= 0) break;
       await sleep(Math.min(delay, left));
+      // Closed meanwhile (close made the last attempt), or another call's checkpoint completed.
+      if (!this.db.open || !this.unpurged || this.checkpoint()) break;
     }
-    this.lastWaitMs = Date.now() - start;
+    this.lastWaitMs = Math.max(1, Date.now() - start);
     if (this.unpurged) this.retryLater(500);
   }
 
