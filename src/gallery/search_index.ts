@@ -21,6 +21,7 @@ import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSy
 import { Index, MetricKind, ScalarKind, exactSearch } from 'usearch';
 import { badInput } from '../errors.js';
 import { dotRow } from './embedding.js';
+import { privateFile } from './private_files.js';
 import { SubjectRanker, type RankedSubject } from './rank.js';
 import type { Aggregate } from './types.js';
 
@@ -429,13 +430,19 @@ export class SearchIndex {
     if (this.file) discardIndexFile(this.file);
   }
 
-  /** Writes graph then stamp, each to a temporary name renamed into place (a mapped old file stays valid). */
+  /**
+   * Writes graph then stamp, each to a temporary name renamed into place (a mapped old file stays
+   * valid); both 0600 (the graph holds the vectors), made so before usearch writes and checked after.
+   */
   private save(): void {
     const file = this.file!;
     if (existsSync(this.stampFile())) unlinkSync(this.stampFile());
+    privateFile(`${file}.tmp`);
     this.hnsw!.save(`${file}.tmp`);
+    privateFile(`${file}.tmp`);
     renameSync(`${file}.tmp`, file);
     const stamp: Stamp = { ...this.expectedStamp(), bytes: statSync(file).size };
+    privateFile(`${this.stampFile()}.tmp`);
     writeFileSync(`${this.stampFile()}.tmp`, JSON.stringify(stamp));
     renameSync(`${this.stampFile()}.tmp`, this.stampFile());
     this.dirty = false;

@@ -17,16 +17,23 @@
  *   In WAL mode the zeroed pages are written to the WAL first and older WAL frames may still hold
  *   the data, so every delete is followed by `wal_checkpoint(TRUNCATE)`: the zeroed pages reach the
  *   database file and the WAL is emptied. VACUUM stays safe (it copies live rows only).
+ * - That checkpoint cannot finish while another connection (another process reading the store) is
+ *   inside a read transaction that began before the delete: it still reads the old pages. So the
+ *   purge is tried without SQLite's busy wait (which would block the event loop), retried for up to
+ *   `purgeWaitMs`, and if the reader still holds on, left pending: `purgeStatus()` says so, and the
+ *   store finishes it from a background retry, at its next write, at close, or at the next open.
+ * - The folder is 0700 and every file 0600, an older folder's included (private_files.ts).
  *
  * Everything one `addFaces` writes (faces, crops, the gallery's change id) is one transaction.
  */
 import { checkName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ArcfaceError, badInput } from '../errors.js';
 import { openDatabase, type Database } from './better_sqlite3.js';
 import { checkModel, embeddingFromBytes, embeddingToBytes, unitEmbedding } from './embedding.js';
+import { preparePrivateFolder } from './private_files.js';
 import { migrate } from './schema.js';
 import { SearchIndex, discardIndexFile, type IndexRow, type SearchIndexOptions } from './search_index.js';
 import type {
@@ -38,6 +45,7 @@ import type {
   NewGallery,
   NewSubject,
   Probe,
+  PurgeStatus,
   ReplacementRow,
   SearchOptions,
   StoredFace,
@@ -56,9 +64,23 @@ export interface SqliteStoreOptions {
   indexAtOpen?: boolean;
   /** Progress of a gallery's HNSW graph build (faces added, all), for a progress bar. */
   onIndexProgress?: (gallery: string, done: number, total: number) => void;
+  /**
+   * How long a delete waits for other connections' older read transactions to end before it
+   * reports its purge as pending (default 2000 ms; the delete itself is committed at once).
+   */
+  purgeWaitMs?: number;
 }
 
 export const DEFAULT_DATA_DIR = './arcface-data';
+
+/** SQLite's busy wait for ordinary statements (a writer in another process). */
+const BUSY_TIMEOUT_MS = 5000;
+
+const PENDING_PURGE =
+  'another connection to the gallery database (a process reading the store) still holds a snapshot ' +
+  'from before the delete, so the deleted embeddings and crops stay in the database file and its WAL ' +
+  'until it ends; the store finishes the purge then (it retries in the background, at its next ' +
+  'write, at close and at the next open)';
 
 interface GalleryRow {
   id: number;
@@ -103,16 +125,25 @@ export class SqliteGalleryStore implements GalleryStore {
   private readonly indexOptions: SearchIndexOptions;
   private readonly indexes = new Map<number, SearchIndex>();
   private readonly onIndexProgress: SqliteStoreOptions['onIndexProgress'];
+  private readonly purgeWaitMs: number;
+  /** A deletion's bytes may still be in the files (its purging checkpoint has not completed). */
+  private unpurged = false;
+  private lastWaitMs = 0;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(options: SqliteStoreOptions = {}) {
     this.dir = resolve(options.dir ?? DEFAULT_DATA_DIR);
-    const path = join(this.dir, options.file ?? 'gallery.db');
+    const file = options.file ?? 'gallery.db';
+    const path = join(this.dir, file);
     this.location = `sqlite:${path}`;
     this.indexOptions = options.index ?? {};
     this.onIndexProgress = options.onIndexProgress;
+    this.purgeWaitMs = options.purgeWaitMs ?? 2000;
+    if (!(Number.isFinite(this.purgeWaitMs) && this.purgeWaitMs >= 0))
+      throw badInput(`gallery store: purgeWaitMs must be a number >= 0, got ${options.purgeWaitMs}`);
     try {
-      mkdirSync(this.dir, { recursive: true });
-      this.db = openDatabase(path, { timeout: 5000 });
+      preparePrivateFolder(this.dir, file);
+      this.db = openDatabase(path, { timeout: BUSY_TIMEOUT_MS });
     } catch (e) {
       throw new ArcfaceError('BAD_CONFIG', `gallery store ${path}: cannot open (${(e as Error).message})`);
     }
@@ -121,6 +152,8 @@ export class SqliteGalleryStore implements GalleryStore {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('secure_delete = ON');
     migrate(this.db, path);
+    // A purge an earlier process left pending (a reader held it back until that process ended).
+    this.checkpoint();
     if (options.indexAtOpen !== false)
       for (const g of this.db.prepare('SELECT * FROM galleries').all() as GalleryRow[]) this.index(g);
   }
@@ -140,6 +173,7 @@ export class SqliteGalleryStore implements GalleryStore {
     this.db
       .prepare('INSERT INTO galleries (name, model, dim, created_at) VALUES (?, ?, ?, ?)')
       .run(g.name, g.model, g.dim, new Date().toISOString());
+    this.afterWrite();
     return (await this.getGallery(g.name))!;
   }
 
@@ -161,7 +195,7 @@ export class SqliteGalleryStore implements GalleryStore {
     this.indexes.get(r.id)?.close();
     this.indexes.delete(r.id);
     discardIndexFile(this.indexFile(r.id));
-    this.purge();
+    await this.purge();
     return true;
   }
 
@@ -180,6 +214,7 @@ export class SqliteGalleryStore implements GalleryStore {
         'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
       )
       .run(g.id, externalId, s.name, metadata, new Date().toISOString());
+    this.afterWrite();
     return (await this.getSubject(gallery, Number(r.lastInsertRowid)))!;
   }
 
@@ -214,7 +249,7 @@ export class SqliteGalleryStore implements GalleryStore {
     })();
     if (version === null) return false;
     index.removeSubject(subjectId, version);
-    this.purge();
+    await this.purge();
     return true;
   }
 
@@ -264,6 +299,7 @@ export class SqliteGalleryStore implements GalleryStore {
       prepared.map((f, i) => ({ faceId: ids[i], subjectId, embedding: f.embedding })),
       version,
     );
+    this.afterWrite();
     return ids;
   }
 
@@ -295,7 +331,7 @@ export class SqliteGalleryStore implements GalleryStore {
     })();
     if (version === null) return false;
     index.remove([faceId], version);
-    this.purge();
+    await this.purge();
     return true;
   }
 
@@ -376,14 +412,27 @@ export class SqliteGalleryStore implements GalleryStore {
     // Old-model vectors leave the saved graph too: the rebuilt index overwrites or unlinks it.
     this.indexes.get(g.id)?.discard();
     this.indexes.delete(g.id);
-    this.purge();
+    await this.purge();
     this.indexOf(gallery);
+  }
+
+  /**
+   * Whether the bytes of every deletion are gone from gallery.db and its WAL, and how long the
+   * last delete waited for readers; `reason` (no file path) says why when they are not yet.
+   */
+  purgeStatus(): PurgeStatus {
+    return this.unpurged
+      ? { purged: false, waitedMs: this.lastWaitMs, reason: PENDING_PURGE }
+      : { purged: true, waitedMs: this.lastWaitMs };
   }
 
   async close(): Promise<void> {
     if (!this.db.open) return;
+    clearTimeout(this.retry);
     for (const index of this.indexes.values()) index.close();
     this.indexes.clear();
+    // Finishes a pending purge, this store's or one another process's reads held back.
+    this.checkpoint();
     this.db.close();
   }
 
@@ -444,9 +493,54 @@ export class SqliteGalleryStore implements GalleryStore {
     return index;
   }
 
-  /** After a delete: the zeroed pages (secure_delete) go into the file and the WAL is emptied. */
-  private purge(): void {
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  /**
+   * After a delete: the zeroed pages (secure_delete) go into the file and the WAL is emptied, retried
+   * while older readers hold it back, for up to `purgeWaitMs`; then left pending (`purgeStatus`).
+   */
+  private async purge(): Promise<void> {
+    this.unpurged = true;
+    this.lastWaitMs = 0;
+    if (this.checkpoint()) return;
+    const start = Date.now();
+    for (let delay = 5; ; delay = Math.min(2 * delay, 100)) {
+      const left = this.purgeWaitMs - (Date.now() - start);
+      if (left <= 0) break;
+      await sleep(Math.min(delay, left));
+      // Closed meanwhile (close made the last attempt), or another call's checkpoint completed.
+      if (!this.db.open || !this.unpurged || this.checkpoint()) break;
+    }
+    this.lastWaitMs = Math.max(1, Date.now() - start);
+    if (this.unpurged) this.retryLater(500);
+  }
+
+  /** A write finishes a pending purge when the readers that held it back are gone. */
+  private afterWrite(): void {
+    if (this.unpurged) this.checkpoint();
+  }
+
+  /** Retries a pending purge in the background (backing off to 30 s) until it completes or the store closes. */
+  private retryLater(delay: number): void {
+    if (this.retry || !this.db.open) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.db.open && this.unpurged && !this.checkpoint()) this.retryLater(Math.min(2 * delay, 30_000));
+    }, delay);
+    this.retry.unref();
+  }
+
+  /**
+   * One TRUNCATE checkpoint without SQLite's busy wait; true when it completed (every page in the
+   * database file, the WAL empty), which ends any pending purge.
+   */
+  private checkpoint(): boolean {
+    this.db.pragma('busy_timeout = 0');
+    try {
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (r.busy === 0) this.unpurged = false;
+      return r.busy === 0;
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 }
 

@@ -114,6 +114,19 @@ export interface ReplacementRow {
   embedding: Float32Array;
 }
 
+/**
+ * Whether the bytes of deleted embeddings and crops are gone from the store's files. The SQLite
+ * store overwrites them at a WAL checkpoint, which another connection still reading a snapshot from
+ * before the delete holds back; until that reader ends, `purged` is false.
+ */
+export interface PurgeStatus {
+  purged: boolean;
+  /** How long the last delete waited for such readers, in ms (0: not at all). */
+  waitedMs: number;
+  /** Why the purge is pending, for messages (no file path). */
+  reason?: string;
+}
+
 export interface GalleryStore {
   /** What this store is, for messages: 'sqlite:/path/gallery.db', 'postgres://host/db'. */
   readonly location: string;
@@ -139,6 +152,11 @@ export interface GalleryStore {
   /** The crop's PNG bytes, null when the face has none; NOT_FOUND when there is no such face. */
   getCrop(gallery: string, faceId: number): Promise<Uint8Array | null>;
   deleteFace(gallery: string, faceId: number): Promise<boolean>;
+  /**
+   * After a delete (of a gallery, subject or face, or a reindex): whether its bytes are gone from the
+   * files yet. PostgreSQL's store has none: its dead tuples go at VACUUM (postgres.ts says when).
+   */
+  purgeStatus?(): PurgeStatus;
 
   /** Top-k subjects for a probe, best first. */
   search(gallery: string, probe: Probe, options?: SearchOptions): Promise<SubjectMatch[]>;

@@ -3,6 +3,8 @@
  * recognisers) is opened here, so "not an ONNX file" reads the same everywhere.
  */
 import { stat } from 'node:fs/promises';
+// First: sets ORT_DISABLE_TELEMETRY before onnxruntime loads (ESM evaluates imports in order).
+import './no_telemetry.js';
 import * as ort from 'onnxruntime-node';
 import { ArcfaceError, badInput } from '../errors.js';
 

@@ -1,6 +1,6 @@
 /** Galleries, subjects and faces: CRUD, enroll, identify, verify against a subject. */
-import type { FastifyInstance } from 'fastify';
-import type { Aggregate, Face, JsonValue } from '../gallery/index.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Aggregate, Face, JsonValue, PurgeStatus } from '../gallery/index.js';
 import { ArcfaceError } from '../errors.js';
 import type { ServerContext } from './context.js';
 import { imageFromField } from './uploads.js';
@@ -22,6 +22,20 @@ type F = S & { face: number };
 const errors = { '4xx': errorResponse, '5xx': errorResponse };
 const aggregate = { type: 'string', enum: ['max', 'mean'] } as const;
 const faceInfo = ({ embedding: _e, ...f }: Face) => f;
+
+/** A delete's answer: 204 once its bytes are gone from the files; 202 while a reader holds back the purge. */
+const deleteResponses = {
+  ...errors,
+  202: {
+    description: 'Deleted; another process reading the store still holds the old bytes, purged when it ends',
+    type: 'object',
+    properties: { deleted: { type: 'boolean' }, purged: { type: 'boolean' }, message: { type: 'string' } },
+  },
+} as const;
+function deleted(reply: FastifyReply, purge: PurgeStatus | null | undefined) {
+  if (!purge || purge.purged) return reply.code(204).send();
+  return reply.code(202).send({ deleted: true, purged: false, message: purge.reason });
+}
 
 export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { service, maxUploadBytes: max, maxImages, within } = ctx;
@@ -71,13 +85,10 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: 'Deletes a gallery with every subject, embedding and crop, for good',
         tags,
         params: galleryParams,
-        response: errors,
+        response: deleteResponses,
       },
     },
-    async (req, reply) => {
-      await service.deleteGallery(req.params.gallery);
-      return reply.code(204).send();
-    },
+    async (req, reply) => deleted(reply, await service.deleteGallery(req.params.gallery)),
   );
 
   app.get<{ Params: G }>(
@@ -133,13 +144,10 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: 'Deletes a subject with its embeddings and crops, for good',
         tags,
         params: subjectParams,
-        response: errors,
+        response: deleteResponses,
       },
     },
-    async (req, reply) => {
-      await service.deleteSubject(req.params.gallery, req.params.subject);
-      return reply.code(204).send();
-    },
+    async (req, reply) => deleted(reply, await service.deleteSubject(req.params.gallery, req.params.subject)),
   );
 
   app.get<{ Params: S }>(
@@ -210,7 +218,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: 'Deletes one face (embedding and crop), for good',
         tags,
         params: faceParams,
-        response: errors,
+        response: deleteResponses,
       },
     },
     async (req, reply) => {
@@ -220,7 +228,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!faces.some((f) => f.id === face))
         throw new ArcfaceError('NOT_FOUND', `subject ${subject} of gallery '${gallery}' has no face ${face}`);
       await service.store.deleteFace(gallery, face);
-      return reply.code(204).send();
+      return deleted(reply, service.store.purgeStatus?.());
     },
   );
 

@@ -20,6 +20,7 @@ import {
   type JsonValue,
   type OpenStoreOptions,
   type NewFace,
+  type PurgeStatus,
   type Subject,
   type SubjectMatch,
 } from '../gallery/index.js';
@@ -239,9 +240,11 @@ export class RecognitionService {
     return g;
   }
 
-  async deleteGallery(name: string): Promise<void> {
+  /** Deletes a gallery; returns whether its bytes are gone from the files yet (null: the store does not say). */
+  async deleteGallery(name: string): Promise<PurgeStatus | null> {
     await this.gallery(name);
     await this.store.deleteGallery(name);
+    return this.store.purgeStatus?.() ?? null;
   }
 
   async subject(gallery: string, id: number): Promise<Subject> {
@@ -264,10 +267,11 @@ export class RecognitionService {
     return this.store.addSubject(gallery, subject);
   }
 
-  /** Deletes the subject with its embeddings and crops, for good. */
-  async deleteSubject(gallery: string, id: number): Promise<void> {
+  /** Deletes the subject with its embeddings and crops, for good; the purge's status as deleteGallery. */
+  async deleteSubject(gallery: string, id: number): Promise<PurgeStatus | null> {
     await this.subject(gallery, id);
     await this.store.deleteSubject(gallery, id);
+    return this.store.purgeStatus?.() ?? null;
   }
 
   // ---- images ------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ Exit status: 0 done, 2 bad input or nothing of that name.`,
               `removed subject ${s.externalId} (${s.name}) of ${g.name}: ${s.faces} face(s) deleted for good`,
             );
           }
+          const purge = store.purgeStatus?.();
+          if (purge && !purge.purged) process.stderr.write(`arcface: warning: ${purge.reason}\n`);
           return 0;
         }
         case 'export': {
