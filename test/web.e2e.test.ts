@@ -92,6 +92,11 @@ test(
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // The page never asks for what it has not made: no 404 (a gallery before its first enroll).
+    const notFound: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() === 404) notFound.push(`${r.request().method()} ${new URL(r.url()).pathname}`);
+    });
     page.on('console', (m) => {
       // A 4xx the page handles (the first /models without a key) is logged by Chromium too: not a page bug.
       if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
@@ -312,5 +317,6 @@ test(
     });
 
     assert.deepEqual(pageErrors, []);
+    assert.deepEqual(notFound, []);
   },
 );

@@ -3,7 +3,7 @@ export interface Command {
   name: string;
   summary: string;
   usage: string;
-  /** Returns the process exit code: 0 success, 1 a negative answer, 2 bad input. */
+  /** Returns the process exit code: 0 success, 1 a negative answer, 2 bad input (verify: 3 no face). */
   run(argv: string[]): Promise<number>;
 }
 

@@ -44,6 +44,7 @@ import pgvector from 'pgvector';
 import { ArcfaceError, badInput } from '../errors.js';
 import { checkModel, dotRow, unitEmbedding } from './embedding.js';
 import { SubjectRanker } from './rank.js';
+import { storedTime } from './time.js';
 import type {
   Face,
   Gallery,
@@ -373,10 +374,12 @@ export class PostgresGalleryStore implements GalleryStore {
       throw badInput(
         `gallery '${g.name}': embedding dim must be an integer in 1..${VECTOR_MAX_DIM} (pgvector's limit), got ${g.dim}`,
       );
+    const createdAt = g.createdAt === undefined ? null : storedTime(g.createdAt, `gallery '${g.name}'`);
     await this.transaction(async (c) => {
       const r = await c.query<{ id: number }>(
-        'INSERT INTO galleries (name, model, dim) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id',
-        [g.name, g.model, g.dim],
+        'INSERT INTO galleries (name, model, dim, created_at) VALUES ($1, $2, $3, COALESCE($4::timestamptz, now())) ' +
+          'ON CONFLICT (name) DO NOTHING RETURNING id',
+        [g.name, g.model, g.dim, createdAt],
       );
       if (r.rows.length === 0) throw badInput(`gallery '${g.name}' already exists in ${this.location}`);
       await this.createIndex(c, r.rows[0].id, g.dim);
@@ -410,10 +413,15 @@ export class PostgresGalleryStore implements GalleryStore {
     checkName(s.name, `gallery '${gallery}': subject name`);
     const externalId = s.externalId ?? randomUUID();
     checkName(externalId, `gallery '${gallery}': subject external id`);
+    const createdAt =
+      s.createdAt === undefined
+        ? null
+        : storedTime(s.createdAt, `gallery '${gallery}': subject '${externalId}'`);
     const r = await this.query<{ id: number }>(
-      'INSERT INTO subjects (gallery_id, external_id, name, metadata) VALUES ($1, $2, $3, $4) ' +
+      'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) ' +
+        'VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now())) ' +
         'ON CONFLICT (gallery_id, external_id) DO NOTHING RETURNING id',
-      [g.id, externalId, s.name, JSON.stringify(s.metadata ?? null)],
+      [g.id, externalId, s.name, JSON.stringify(s.metadata ?? null), createdAt],
     );
     if (r.rows.length === 0)
       throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
@@ -475,7 +483,8 @@ export class PostgresGalleryStore implements GalleryStore {
           throw badInput(`${what}: detScore is not finite`);
         if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
           throw badInput(`${what}: the crop must be PNG bytes`);
-        return { ...f, embedding };
+        const createdAt = f.createdAt === undefined ? null : storedTime(f.createdAt, what);
+        return { ...f, embedding, createdAt };
       });
       const s = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
         g.id,
@@ -485,9 +494,17 @@ export class PostgresGalleryStore implements GalleryStore {
       const ids: number[] = [];
       for (const f of prepared) {
         const r = await c.query<{ id: number }>(
-          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding) ' +
-            'VALUES ($1, $2, $3, $4, $5, $6::vector) RETURNING id',
-          [subjectId, g.id, f.model, f.imageSha256 ?? null, f.detScore ?? null, vectorParam(f.embedding)],
+          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding, created_at) ' +
+            'VALUES ($1, $2, $3, $4, $5, $6::vector, COALESCE($7::timestamptz, now())) RETURNING id',
+          [
+            subjectId,
+            g.id,
+            f.model,
+            f.imageSha256 ?? null,
+            f.detScore ?? null,
+            vectorParam(f.embedding),
+            f.createdAt,
+          ],
         );
         const id = r.rows[0].id;
         if (f.crop)

@@ -35,6 +35,7 @@ import { openDatabase, type Database } from './better_sqlite3.js';
 import { checkModel, embeddingFromBytes, embeddingToBytes, unitEmbedding } from './embedding.js';
 import { preparePrivateFolder } from './private_files.js';
 import { migrate } from './schema.js';
+import { storedTime } from './time.js';
 import { SearchIndex, discardIndexFile, type IndexRow, type SearchIndexOptions } from './search_index.js';
 import type {
   Face,
@@ -168,11 +169,12 @@ export class SqliteGalleryStore implements GalleryStore {
     checkName(g.model, `gallery '${g.name}': model name`);
     if (!(Number.isInteger(g.dim) && g.dim >= 1 && g.dim <= 65536))
       throw badInput(`gallery '${g.name}': embedding dim must be an integer in 1..65536, got ${g.dim}`);
+    const createdAt = storedTime(g.createdAt, `gallery '${g.name}'`);
     if (this.db.prepare('SELECT 1 FROM galleries WHERE name = ?').get(g.name))
       throw badInput(`gallery '${g.name}' already exists in ${this.location}`);
     this.db
       .prepare('INSERT INTO galleries (name, model, dim, created_at) VALUES (?, ?, ?, ?)')
-      .run(g.name, g.model, g.dim, new Date().toISOString());
+      .run(g.name, g.model, g.dim, createdAt);
     this.afterWrite();
     return (await this.getGallery(g.name))!;
   }
@@ -205,15 +207,25 @@ export class SqliteGalleryStore implements GalleryStore {
     const externalId = s.externalId ?? randomUUID();
     checkName(externalId, `gallery '${gallery}': subject external id`);
     const metadata = JSON.stringify(s.metadata ?? null);
+    const createdAt = storedTime(s.createdAt, `gallery '${gallery}': subject '${externalId}'`);
+    const taken = () =>
+      badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
     if (
       this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ?').get(g.id, externalId)
     )
-      throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
-    const r = this.db
-      .prepare(
-        'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
-      )
-      .run(g.id, externalId, s.name, metadata, new Date().toISOString());
+      throw taken();
+    let r;
+    try {
+      r = this.db
+        .prepare(
+          'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(g.id, externalId, s.name, metadata, createdAt);
+    } catch (err) {
+      // Another process inserted it since the check: the unique (gallery_id, external_id) says so.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken();
+      throw err;
+    }
     this.afterWrite();
     return (await this.getSubject(gallery, Number(r.lastInsertRowid)))!;
   }
@@ -267,7 +279,8 @@ export class SqliteGalleryStore implements GalleryStore {
         throw badInput(`${what}: detScore is not finite`);
       if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
         throw badInput(`${what}: the crop must be PNG bytes`);
-      return { ...f, embedding };
+      const createdAt = f.createdAt === undefined ? undefined : storedTime(f.createdAt, what);
+      return { ...f, embedding, createdAt };
     });
     const index = this.index(g);
     const insertFace = this.db.prepare(
@@ -286,7 +299,7 @@ export class SqliteGalleryStore implements GalleryStore {
           f.model,
           f.imageSha256 ?? null,
           f.detScore ?? null,
-          now,
+          f.createdAt ?? now,
           embeddingToBytes(f.embedding),
         );
         const id = Number(r.lastInsertRowid);

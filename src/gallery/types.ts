@@ -28,6 +28,8 @@ export interface NewGallery {
   name: string;
   model: string;
   dim: number;
+  /** ISO 8601 time of creation, when it is not now (an import keeps the exported one). */
+  createdAt?: string;
 }
 
 export interface Subject {
@@ -45,6 +47,8 @@ export interface NewSubject {
   name: string;
   externalId?: string;
   metadata?: JsonValue;
+  /** ISO 8601 time of creation, when it is not now (an import keeps the exported one). */
+  createdAt?: string;
 }
 
 /** One face to enroll: the embedding with what it was made from. */
@@ -59,6 +63,8 @@ export interface NewFace {
   detScore?: number;
   /** The aligned 112x112 crop as PNG bytes: the thumbnail, and what `reindex` re-embeds. */
   crop?: Uint8Array;
+  /** ISO 8601 time of enrolment, when it is not now (an import keeps the exported one). */
+  createdAt?: string;
 }
 
 export interface Face {

@@ -259,12 +259,22 @@ export class RecognitionService {
     subject: { name: string; externalId?: string; metadata?: JsonValue },
   ): Promise<Subject> {
     await this.gallery(gallery);
-    if (subject.externalId !== undefined && (await this.store.findSubject(gallery, subject.externalId)))
-      throw new ServiceError(
+    const conflict = () =>
+      new ServiceError(
         'CONFLICT',
         `gallery '${gallery}' already has a subject with external id '${subject.externalId}'`,
       );
-    return this.store.addSubject(gallery, subject);
+    if (subject.externalId !== undefined && (await this.store.findSubject(gallery, subject.externalId)))
+      throw conflict();
+    // The fields by name: a caller's object never sets what only an import may (createdAt).
+    const { name, externalId, metadata } = subject;
+    try {
+      return await this.store.addSubject(gallery, { name, externalId, metadata });
+    } catch (err) {
+      // Made by a concurrent call between the check above and the insert: the same 409.
+      if (externalId !== undefined && (await this.store.findSubject(gallery, externalId))) throw conflict();
+      throw err;
+    }
   }
 
   /** Deletes the subject with its embeddings and crops, for good; the purge's status as deleteGallery. */
@@ -408,9 +418,8 @@ export class RecognitionService {
           if (!(await this.store.getGallery(gallery))) throw err; // else: created meanwhile by another call
         });
     await this.galleryForModel(gallery, `enroll into gallery '${gallery}'`);
-    let existing: Subject | null = null;
-    if ('id' in subject) existing = await this.subject(gallery, subject.id);
-    else existing = await this.store.findSubject(gallery, subject.externalId);
+    // By id: it must exist before any image is read. By external id: found or made after them.
+    if ('id' in subject) await this.subject(gallery, subject.id);
 
     const faces: NewFace[] = [];
     const done: Omit<EnrolledFace, 'faceId'>[] = [];
@@ -444,31 +453,64 @@ export class RecognitionService {
       );
     }
 
-    let subjectCreated = false;
-    if (!existing) {
-      const ref = subject as { externalId: string; name?: string; metadata?: JsonValue };
-      existing = await this.store.addSubject(gallery, {
-        name: ref.name ?? ref.externalId,
-        externalId: ref.externalId,
-        metadata: ref.metadata,
-      });
-      subjectCreated = true;
-    }
-    let ids: number[];
-    try {
-      ids = await this.store.addFaces(gallery, existing.id, faces);
-    } catch (err) {
-      if (subjectCreated) await this.store.deleteSubject(gallery, existing.id).catch(() => undefined);
-      throw err;
-    }
-    const fresh = (await this.store.getSubject(gallery, existing.id)) ?? existing;
+    const { subject: target, created, ids } = await this.storeFaces(gallery, subject, faces);
+    const fresh = (await this.store.getSubject(gallery, target.id)) ?? target;
     return {
       gallery,
       subject: fresh,
-      subjectCreated,
+      subjectCreated: created,
       faces: done.map((d, i) => ({ ...d, faceId: ids[i]! })),
       failures,
     };
+  }
+
+  /**
+   * The faces into the subject: by id, or found-or-created by external id. Concurrent enrolls of a
+   * new external id (three `arcface enroll G NAME` at once, each its own store connection) all land
+   * in one subject: the store's unique (gallery, external id) lets one create it, and the others,
+   * refused, read it back and use it. A subject this call created and could not fill is removed
+   * again, unless another call has put faces in it meanwhile.
+   */
+  private async storeFaces(
+    gallery: string,
+    ref: SubjectRef,
+    faces: NewFace[],
+  ): Promise<{ subject: Subject; created: boolean; ids: number[] }> {
+    if ('id' in ref) {
+      const subject = await this.subject(gallery, ref.id);
+      return { subject, created: false, ids: await this.store.addFaces(gallery, subject.id, faces) };
+    }
+    for (let attempt = 1; ; attempt++) {
+      let subject = await this.store.findSubject(gallery, ref.externalId);
+      let created = false;
+      if (!subject) {
+        try {
+          subject = await this.store.addSubject(gallery, {
+            name: ref.name ?? ref.externalId,
+            externalId: ref.externalId,
+            metadata: ref.metadata,
+          });
+          created = true;
+        } catch (err) {
+          // Created meanwhile by another call: use it. Anything else (a bad name...) is the caller's.
+          subject = await this.store.findSubject(gallery, ref.externalId);
+          if (!subject) throw err;
+        }
+      }
+      try {
+        return { subject, created, ids: await this.store.addFaces(gallery, subject.id, faces) };
+      } catch (err) {
+        if (created) {
+          const now = await this.store.getSubject(gallery, subject.id).catch(() => null);
+          if (now && now.faces === 0)
+            await this.store.deleteSubject(gallery, subject.id).catch(() => undefined);
+        } else if (attempt < 3 && err instanceof ArcfaceError && err.code === 'NOT_FOUND') {
+          // The subject found was removed by the call that made it (its own enroll failed): again.
+          if (await this.store.getGallery(gallery)) continue;
+        }
+        throw err;
+      }
+    }
   }
 
   /** Who is in this photo? Every face (largest first, up to maxFaces), each named or "unknown". */

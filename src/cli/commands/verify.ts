@@ -11,6 +11,9 @@ import {
 import { faceJson } from './detect.js';
 import { formatRate } from '../format.js';
 
+/** `arcface verify`'s status when an image has no face (1 is kept for "different people"). */
+export const NO_FACE_EXIT = 3;
+
 export const verifyCommand: Command = {
   name: 'verify',
   summary: '1:1 verification: are the faces in two images the same person?',
@@ -21,7 +24,7 @@ export const verifyCommand: Command = {
 
 ${recognitionUsage}
 
-Exit status: 0 same person, 1 different person or no face found, 2 bad input.`,
+Exit status: 0 same person, 1 different person, 2 bad input, 3 no face found in an image.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -61,10 +64,17 @@ Exit status: 0 same person, 1 different person or no face found, 2 bad input.`,
       if (err instanceof NoFaceError) {
         if (values.json)
           process.stdout.write(
-            JSON.stringify({ a: positionals[0], b: positionals[1], error: err.message, same: false }) + '\n',
+            JSON.stringify({
+              a: positionals[0],
+              b: positionals[1],
+              error: err.message,
+              code: 'NO_FACE',
+              same: false,
+            }) + '\n',
           );
         process.stderr.write(`arcface verify: ${err.message}\n`);
-        return 1;
+        // Not "different people": nothing was compared. Its own status, so scripts can tell.
+        return NO_FACE_EXIT;
       }
       throw err;
     } finally {

@@ -16,14 +16,24 @@ export function galleryName() {
   return document.getElementById('gallery').value.trim();
 }
 
+/**
+ * Whether the gallery exists, from the list: asking for a gallery that is not there yet would be a
+ * 404, which the browser logs as an error although nothing is wrong.
+ */
+export async function galleryExists(name) {
+  const { galleries } = await api('/galleries');
+  return galleries.some((g) => g.name === name);
+}
+
 async function ensureGallery(name) {
+  if (await galleryExists(name)) return false;
   try {
-    await api(`/galleries/${enc(name)}`);
-    return false;
+    await api('/galleries', { method: 'POST', json: { name } });
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    // Created meanwhile (another tab or client): it is there, which is what was wanted.
+    if (err instanceof ApiError && err.status === 409) return false;
+    throw err;
   }
-  await api('/galleries', { method: 'POST', json: { name } });
   return true;
 }
 
@@ -100,17 +110,18 @@ async function redraw(grid, mine) {
   const errorBox = document.getElementById('enroll-error');
   const gallery = galleryName();
   document.getElementById('grid-title').textContent = `Gallery “${gallery}”`;
-  let subjects;
+  let subjects = null;
   try {
-    subjects = (await api(`/galleries/${enc(gallery)}/subjects`)).subjects;
+    if (await galleryExists(gallery)) subjects = (await api(`/galleries/${enc(gallery)}/subjects`)).subjects;
   } catch (err) {
     if (mine !== generation) return;
-    if (err instanceof ApiError && err.status === 404) {
-      grid.replaceChildren(para('No one enrolled yet: this gallery is created on the first enroll.'));
-      return;
-    }
     grid.replaceChildren();
     showError(errorBox, err);
+    return;
+  }
+  if (!subjects) {
+    if (mine === generation)
+      grid.replaceChildren(para('No one enrolled yet: this gallery is created on the first enroll.'));
     return;
   }
   const urls = [];

@@ -5,7 +5,7 @@
  * width and height), so they follow the image at any screen width.
  */
 import { api, clearError, rate, showError } from './api.js';
-import { galleryName } from './enroll.js';
+import { galleryExists, galleryName } from './enroll.js';
 import { photoPicker } from './picker.js';
 
 let shownUrl = null;
@@ -32,6 +32,8 @@ export function setupIdentify() {
     button.disabled = true;
     out.replaceChildren(Object.assign(document.createElement('p'), { textContent: 'Identifying…' }));
     try {
+      if (!(await galleryExists(gallery)))
+        throw new Error(`There is no gallery “${gallery}” yet: enroll someone into it first.`);
       const r = await api(`/galleries/${encodeURIComponent(gallery)}/identify`, {
         method: 'POST',
         form: body,
