@@ -226,8 +226,14 @@ test(
     const browser = await playwright!.chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      // A DNS rebinding attacker's name, now resolving to this machine.
-      args: ['--no-sandbox', '--host-resolver-rules=MAP rebind.test 127.0.0.1'],
+      args: [
+        '--no-sandbox',
+        // A DNS rebinding attacker's name, now resolving to this machine.
+        '--host-resolver-rules=MAP rebind.test 127.0.0.1',
+        // Chromium's Local Network Access would block (or prompt for) the rebound page's calls: the
+        // server must hold without it, as in Firefox, Safari and older Chromes.
+        '--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests',
+      ],
     });
     t.after(async () => {
       await browser.close();
