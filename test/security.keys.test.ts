@@ -38,7 +38,7 @@ async function setup(opts: { host?: string; keys?: number } = {}) {
     host: opts.host,
     webDir: null,
     logger: { level: 'warn', stream },
-  } as Parameters<typeof buildServer>[0]);
+  });
   await service.createGallery('people');
   return { app, keys, service, tokens, lines, dir };
 }

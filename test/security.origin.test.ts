@@ -14,17 +14,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
-import { buildServer, startServer } from '../src/server/index.js';
+import { buildServer, startServer, type ServerOptions } from '../src/server/index.js';
 import { stubService } from './stub_service.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-sec-origin-'));
 let n = 0;
-async function setup(extra: Record<string, unknown> = {}, withKey = false) {
+async function setup(extra: Partial<ServerOptions> = {}, withKey = false) {
   const dir = join(tmp, `s${n++}`);
   const service = await stubService(dir);
   const keys = new KeyStore(join(dir, 'keys.json'));
   const token = withKey ? keys.create('admin', 'test').token : undefined;
-  const app = await buildServer({ service, keys, ...extra } as Parameters<typeof buildServer>[0]);
+  const app = await buildServer({ service, keys, ...extra });
   await service.createGallery('people');
   const still = async () => assert.ok(await service.store.getGallery('people'), 'the gallery was deleted');
   return { app, service, token, still };
@@ -72,7 +72,7 @@ test('Host: only the loopback names (any port), or names allowed with --allow-ho
 test('cross-site requests are refused on every protected route, reads included', async () => {
   const s = await setup();
   const host = 'localhost:8080';
-  for (const headers of [
+  for (const headers of <Headers[]>[
     { 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' },
     { 'sec-fetch-site': 'same-site', origin: 'http://127.0.0.1:9999' }, // another port is same-site
     { 'sec-fetch-site': 'cross-site' }, // <img src> of a crop: no Origin on a GET
@@ -90,7 +90,7 @@ test('cross-site requests are refused on every protected route, reads included',
     }
   await s.still();
   // The page itself, its own calls, and clients that are not browsers.
-  for (const headers of [
+  for (const headers of <Headers[]>[
     { 'sec-fetch-site': 'same-origin', origin: `http://${host}` },
     { 'sec-fetch-site': 'none' },
     { origin: `http://${host}` },
