@@ -207,7 +207,21 @@ test(
   { skip: skipBrowser },
   async (t) => {
     const dir = join(tmp, 'browser');
-    const service = await RecognitionService.open({ store: dir, recognizer: { model: MODEL } });
+    // Chromium starts while the model loads.
+    const launching = playwright!.chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        // A DNS rebinding attacker's name, now resolving to this machine.
+        '--host-resolver-rules=MAP rebind.test 127.0.0.1',
+        // Chromium's Local Network Access would block (or prompt for) the rebound page's calls: the
+        // server must hold without it, as in Firefox, Safari and older Chromes.
+        '--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests',
+      ],
+    });
+    const opening = RecognitionService.open({ store: dir, recognizer: { model: MODEL } });
+    const [browser, service] = await Promise.all([launching, opening]);
     const keys = new KeyStore(join(dir, 'keys.json')); // none: the default open loopback server
     const { app, url } = await startServer({ service, keys, host: '127.0.0.1', port: 0 });
     const port = new URL(url).port;
@@ -223,18 +237,6 @@ test(
     });
     await new Promise<void>((ok) => evil.listen(0, '127.0.0.1', ok));
     const evilUrl = `http://127.0.0.1:${(evil.address() as { port: number }).port}/`;
-    const browser = await playwright!.chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        // A DNS rebinding attacker's name, now resolving to this machine.
-        '--host-resolver-rules=MAP rebind.test 127.0.0.1',
-        // Chromium's Local Network Access would block (or prompt for) the rebound page's calls: the
-        // server must hold without it, as in Firefox, Safari and older Chromes.
-        '--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests',
-      ],
-    });
     t.after(async () => {
       await browser.close();
       await new Promise((ok) => evil.close(ok));

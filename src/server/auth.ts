@@ -49,7 +49,7 @@ export function authHook(keys: KeyStore, keyed: boolean) {
   const report = (req: FastifyRequest, now: string) => {
     if (now === problem) return;
     if (now) req.log.error(`API keys: ${now}`);
-    else req.log.warn(`API keys: usable again (${keys.size} key(s))`);
+    else req.log.warn('API keys: usable again');
     problem = now;
   };
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | void> => {
