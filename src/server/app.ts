@@ -4,22 +4,22 @@
  * base64 JSON, every error is `{"error": {"code", "message"}}` with its status (errors.ts), and keys
  * are checked per route (auth.ts). buildServer does not listen: tests use `inject`, listen.ts binds.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { KeyStore } from '../service/keys.js';
 import type { RecognitionService } from '../service/service.js';
 import { ServiceError } from '../service/errors.js';
 import { VERSION } from '../version.js';
-import { authHook } from './auth.js';
 import type { ServerContext } from './context.js';
 import { toHttpError } from './errors.js';
+import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
 import { recognitionRoutes } from './recognition_routes.js';
 import { multipartToJson } from './uploads.js';
 import { webRoutes } from './web.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends GuardOptions {
   service: RecognitionService;
   keys: KeyStore;
   /** Bytes of one uploaded image (default 10 MB). */
@@ -28,8 +28,8 @@ export interface ServerOptions {
   maxImages?: number;
   /** Milliseconds a request may take, receiving and working (default 60 s). */
   requestTimeoutMs?: number;
-  /** Fastify's logger (default off). */
-  logger?: boolean;
+  /** Fastify's logger: true, pino options, or off (the default). */
+  logger?: FastifyServerOptions['logger'];
   /** The web page's folder (default src/server/web). */
   webDir?: string | null;
 }
@@ -76,7 +76,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       security: [{ apiKey: [] }, { bearer: [] }],
     },
   });
-  app.addHook('onRequest', authHook(opts.keys));
+  guard(app, opts.keys, opts);
   app.addHook('preValidation', multipartToJson);
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toHttpError(err);

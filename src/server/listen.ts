@@ -1,18 +1,16 @@
 /**
  * Binding: 127.0.0.1 by default. With no API key configured the API is open, so it may only listen on
- * a loopback address; binding anything else without a key is refused before the socket opens.
+ * a loopback address; binding anything else without a key is refused before the socket opens (and
+ * such a server refuses every request if its keys go later: auth.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { badInput } from '../errors.js';
 import type { KeyStore } from '../service/keys.js';
 import { buildServer, type ServerOptions } from './app.js';
+import { DEFAULT_HOST, isLoopback } from './hosts.js';
 
-export const DEFAULT_HOST = '127.0.0.1';
+export { DEFAULT_HOST, isLoopback };
 export const DEFAULT_PORT = 8080;
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-}
 
 /** Throws a clear message when `host` is not loopback and no key exists. */
 export function checkBind(host: string, keys: KeyStore): void {
@@ -29,7 +27,7 @@ export async function startServer(
 ): Promise<{ app: FastifyInstance; url: string }> {
   const host = opts.host ?? DEFAULT_HOST;
   checkBind(host, opts.keys);
-  const app = await buildServer(opts);
+  const app = await buildServer({ ...opts, host });
   try {
     await app.listen({ host, port: opts.port ?? DEFAULT_PORT });
   } catch (err) {

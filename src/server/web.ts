@@ -38,9 +38,11 @@ export function webRoutes(app: FastifyInstance, dir: string | null = webDir()): 
     const f = files.get(name);
     return f ? { type: f.type, body: f.body } : null;
   };
+  // The page runs its own files only, is framed by no one, posts forms nowhere (headers.ts adds the rest).
   const headers = {
-    'content-security-policy': "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:",
-    'x-content-type-options': 'nosniff',
+    'content-security-policy':
+      "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; " +
+      "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   };
   app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => {
     const f = send('index.html');

@@ -10,7 +10,8 @@
  * renamed, so a reader sees the old or the new file, never half of one), not in the gallery
  * database: they are the server's configuration, the same whichever store (SQLite or PostgreSQL)
  * holds the galleries, and a PostgreSQL gallery database then never holds the server's secrets.
- * The server re-reads the file when it changes, so `arcface keys revoke` takes effect at once.
+ * The server re-reads the file when it changes, so `arcface keys revoke` takes effect at once; a file
+ * that cannot be read leaves no key usable (the server then refuses every request: server/auth.ts).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -46,13 +47,17 @@ export class KeyStore {
     this.reload();
   }
 
-  /** Re-reads the file when its size or modification time changed. */
+  /**
+   * Re-reads the file when its size, modification time or inode changed. A file that cannot be read
+   * or parsed throws BAD_CONFIG (its path in the message, for the operator) and leaves no key
+   * usable: the next call reads it again rather than trusting what the file said before.
+   */
   private reload(): void {
     let st;
     try {
       st = statSync(this.file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail((err as Error).message);
       this.keys = [];
       this.stamp = '';
       return;
@@ -63,13 +68,10 @@ export class KeyStore {
     try {
       json = JSON.parse(readFileSync(this.file, 'utf8'));
     } catch (err) {
-      throw new ArcfaceError(
-        'BAD_CONFIG',
-        `${this.file}: not a readable keys file (${(err as Error).message})`,
-      );
+      this.fail(`not a readable keys file (${(err as Error).message})`);
     }
-    const list = (json as { keys?: unknown }).keys;
-    if (!Array.isArray(list)) throw new ArcfaceError('BAD_CONFIG', `${this.file}: expected {"keys": [...]}`);
+    const list = json !== null && typeof json === 'object' ? (json as { keys?: unknown }).keys : undefined;
+    if (!Array.isArray(list)) this.fail('expected {"keys": [...]}');
     for (const k of list as ApiKey[])
       if (
         typeof k?.id !== 'string' ||
@@ -77,9 +79,15 @@ export class KeyStore {
         typeof k.hash !== 'string' ||
         !/^[0-9a-f]{64}$/.test(k.hash)
       )
-        throw new ArcfaceError('BAD_CONFIG', `${this.file}: a key entry is malformed`);
+        this.fail('a key entry is malformed');
     this.keys = list as ApiKey[];
     this.stamp = stamp;
+  }
+
+  private fail(why: string): never {
+    this.keys = [];
+    this.stamp = '';
+    throw new ArcfaceError('BAD_CONFIG', `${this.file}: ${why}`);
   }
 
   private save(): void {

@@ -22,12 +22,17 @@ ${keysUsage}
   --max-upload BYTES   bytes per uploaded image (default 10 MiB)
   --max-faces N        faces detected or identified per image (default 20)
   --timeout S          seconds a request may take (default 60)
-  --log                log every request (JSON lines on stdout)
+  --cors-origin URL    let pages of this origin (e.g. https://app.example) call the API; repeatable
+  --allow-host NAME    answer to this Host name too (behind a reverse proxy); repeatable
+  --log                log every request (JSON lines on stdout; by default only errors, on stderr)
 
 ${recognitionUsage}
 
 With no API key ("arcface keys create") the API is open to anyone on this machine, and only 127.0.0.1
-may be bound. The OpenAPI document is at /openapi.json.`,
+may be bound. A server started with a key, or on another address, refuses every request if its keys
+are later all revoked or keys.json becomes unreadable; it never falls back to open. Pages of other
+sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header but localhost,
+127.0.0.1 and [::1] (unless --allow-host). The OpenAPI document is at /openapi.json.`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -41,11 +46,15 @@ may be bound. The OpenAPI document is at /openapi.json.`,
         'max-upload': { type: 'string' },
         'max-faces': { type: 'string' },
         timeout: { type: 'string' },
+        'cors-origin': { type: 'string', multiple: true },
+        'allow-host': { type: 'string', multiple: true },
         log: { type: 'boolean' },
       },
       strict: true,
     });
     const { DEFAULT_HOST, DEFAULT_PORT, checkBind, startServer } = await import('../../server/listen.js');
+    const { corsOrigin } = await import('../../server/origin.js');
+    const { allowedHostName } = await import('../../server/hosts.js');
     const host = values.host ?? DEFAULT_HOST;
     const port =
       parseNumber(values.port, 'port', (v) => Number.isInteger(v) && v >= 0 && v < 65536) ?? DEFAULT_PORT;
@@ -56,8 +65,11 @@ may be bound. The OpenAPI document is at /openapi.json.`,
     );
     const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
     const timeout = parseNumber(values.timeout, 'timeout', (v) => v > 0);
+    // Checked before loading any model: a typo fails in a second.
+    const corsOrigins = (values['cors-origin'] ?? []).map(corsOrigin);
+    const allowedHosts = (values['allow-host'] ?? []).map(allowedHostName);
     const keys = keyStoreFromArgs(values);
-    checkBind(host, keys); // before loading any model
+    checkBind(host, keys);
     const rec = await recognizerFromArgs(values);
     process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
     const service = await RecognitionService.open({
@@ -75,7 +87,10 @@ may be bound. The OpenAPI document is at /openapi.json.`,
         port,
         maxUploadBytes,
         requestTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
-        logger: values.log,
+        corsOrigins,
+        allowedHosts,
+        // Errors (5xx, key file problems) always reach stderr; never a request body or header.
+        logger: values.log ? true : { level: 'warn', stream: process.stderr },
       }).then((r) => {
         process.stdout.write(
           `arcface serving ${service.store.location} on ${r.url} ` +
