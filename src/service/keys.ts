@@ -91,7 +91,8 @@ export class KeyStore {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.file), { recursive: true });
+    // A folder made here is the data folder: private (0700) as the store makes it (gallery/private_files.ts).
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       writeFileSync(tmp, JSON.stringify({ keys: this.keys }, null, 2) + '\n', { mode: 0o600 });
