@@ -21,7 +21,11 @@ ${keysUsage}
   --port P             port (default 8080; 0 picks a free one)
   --max-upload BYTES   bytes per uploaded image (default 10 MiB)
   --max-faces N        faces detected or identified per image (default 20)
-  --timeout S          seconds a request may take (default 60)
+  --timeout S          seconds a request may take, waiting for its turn included (default 60);
+                       over it: 503 TIMEOUT, and its work stops
+  --concurrency N      requests worked on at once, decoding included (default 2)
+  --queue N            requests admitted to wait beyond those (default 32); more get 503 BUSY with
+                       Retry-After before their body is read
   --log                log every request (JSON lines on stdout)
 
 ${recognitionUsage}
@@ -41,6 +45,8 @@ may be bound. The OpenAPI document is at /openapi.json.`,
         'max-upload': { type: 'string' },
         'max-faces': { type: 'string' },
         timeout: { type: 'string' },
+        concurrency: { type: 'string' },
+        queue: { type: 'string' },
         log: { type: 'boolean' },
       },
       strict: true,
@@ -56,6 +62,8 @@ may be bound. The OpenAPI document is at /openapi.json.`,
     );
     const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
     const timeout = parseNumber(values.timeout, 'timeout', (v) => v > 0);
+    const concurrency = parseNumber(values.concurrency, 'concurrency', (v) => Number.isInteger(v) && v >= 1);
+    const queue = parseNumber(values.queue, 'queue', (v) => Number.isInteger(v) && v >= 0);
     const keys = keyStoreFromArgs(values);
     checkBind(host, keys); // before loading any model
     const rec = await recognizerFromArgs(values);
@@ -75,6 +83,8 @@ may be bound. The OpenAPI document is at /openapi.json.`,
         port,
         maxUploadBytes,
         requestTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
+        concurrency,
+        queue,
         logger: values.log,
       }).then((r) => {
         process.stdout.write(
