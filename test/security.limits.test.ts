@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { readImageHeader } from '../src/image/decode.js';
+import { readImageHeader, sizeProblem } from '../src/image/decode.js';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
 import { startServer } from '../src/server/index.js';
 
@@ -92,6 +92,13 @@ function post(
 }
 
 const jsonImage = (bytes: Buffer): Buffer => Buffer.from(JSON.stringify({ image: bytes.toString('base64') }));
+
+test('the side cap: 16384 px, raised with the pixel cap so no square it allows is refused', () => {
+  assert.match(sizeProblem(1, 49_000_000) ?? '', /1x49000000 has a side over the 16384-pixel limit/);
+  assert.equal(sizeProblem(16_384, 3000), null);
+  assert.equal(sizeProblem(20_000, 20_000, 400_000_000), null);
+  assert.match(sizeProblem(40_000, 10, 400_000_000) ?? '', /over the 20000-pixel limit/);
+});
 
 test('the work queue: a bounded wait, BUSY when full, a slot held until its work settles', async () => {
   const { WorkQueue } = await import('../src/service/queue.js');
@@ -243,10 +250,9 @@ test('request limits over a real socket', { skip }, async (t) => {
       answers.some((a) => a.body.error?.code === 'BUSY'),
       'the queue refused some',
     );
-    // The bound (README, Security): admitted requests (concurrency 1 + queue 8 = 9) x their body
-    // (~0.5 MB, about 4 copies while parsed) + 1 decoded photo (1536x1152x3, ~5 MB, x2 while
-    // decoding) + sockets and garbage: well under 200 MiB. Unbounded, 200 bodies and up to 200
-    // decoded photos are held at once (~1.3 GB).
+    // The bound (src/server/limits.ts): (concurrency + queue) x 2.5 x the body limit, here
+    // 9 x 2.5 x 2.9 MB = 65 MB, + concurrency x 8 bytes x the pixels decoded (1536x1152: 14 MB),
+    // + sockets and garbage: under 200 MiB. Today's main holds 200 bodies and decoded photos: +800 MiB.
     assert.ok(peak - base < 200 * 2 ** 20, `rss grew by ${((peak - base) / 2 ** 20).toFixed(0)} MiB`);
   });
 });

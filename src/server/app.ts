@@ -28,7 +28,7 @@ export interface ServerOptions {
   maxImages?: number;
   /** Milliseconds a request may take, receiving and working (default 60 s). */
   requestTimeoutMs?: number;
-  /** Requests working at once, decoding included (default 2), and waiting beyond those (default 32). */
+  /** Requests working at once, decoding included (default 2), and waiting beyond those (default 16). */
   concurrency?: number;
   queue?: number;
   /** Fastify's logger (default off). */

@@ -1,10 +1,15 @@
 /**
  * Bounded work per request. Requests with a body are admitted before their body is read only while
- * fewer than concurrency + queue are in flight (else 503 BUSY at once); each admitted request's
- * work (decode, detect, embed) runs in a slot of the work queue; every request's work is aborted
- * at the time limit, answered with 503 TIMEOUT, and stops at its next stage (the service checks
- * the signal). Every 503 carries Retry-After. Memory then follows from the limits: at most
- * concurrency + queue bodies are held, and at most `concurrency` decoded images (README, Security).
+ * fewer than concurrency + queue are in flight (else 503 BUSY at once), and only when their declared
+ * size is within the body limit (else 413); each admitted request's work (decode, detect, embed)
+ * runs in a slot of the work queue; at the time limit the work is aborted, answered with 503
+ * TIMEOUT, and stops at its next stage (the service checks the signal). Every 503 has Retry-After.
+ *
+ * Memory follows from the limits: at most concurrency + queue bodies are held (each ~2.5 x the body
+ * limit while parsed and decoded from base64) and at most `concurrency` decoded images (~8 bytes a
+ * pixel while decoding and detecting). Defaults (10 MiB uploads, so a 28 MB body limit; 2 + 16;
+ * 50 MP): 18 x 70 MB + 2 x 400 MB, about 2.1 GB over the models. Measured: 200 concurrent /verify
+ * of two 10 MB images +1.2 GB, 30 concurrent 50 MP PNGs +0.63 GB.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../service/errors.js';

@@ -10,12 +10,12 @@ import { ServiceError } from './errors.js';
 export interface QueueOptions {
   /** Jobs running at once (default 2: one decodes while another runs the network). */
   concurrency?: number;
-  /** Jobs waiting for a slot beyond those (default 32). */
+  /** Jobs waiting for a slot beyond those (default 16). */
   queue?: number;
 }
 
 export const DEFAULT_CONCURRENCY = 2;
-export const DEFAULT_QUEUE = 32;
+export const DEFAULT_QUEUE = 16;
 
 interface Waiting {
   start(): void;

@@ -24,7 +24,7 @@ ${keysUsage}
   --timeout S          seconds a request may take, waiting for its turn included (default 60);
                        over it: 503 TIMEOUT, and its work stops
   --concurrency N      requests worked on at once, decoding included (default 2)
-  --queue N            requests admitted to wait beyond those (default 32); more get 503 BUSY with
+  --queue N            requests admitted to wait beyond those (default 16); more get 503 BUSY with
                        Retry-After before their body is read
   --log                log every request (JSON lines on stdout)
 
