@@ -65,7 +65,8 @@ test('binding another address than loopback with no key is refused at start', as
 test('HTTP API', { skip }, async (t) => {
   const service = await RecognitionService.open({ store: join(tmp, 'data'), recognizer: { model: MODEL } });
   const keys = new KeyStore(join(tmp, 'data', 'keys.json'));
-  const app = await buildServer({ service, keys });
+  // Room for the 60 requests the concurrency test sends at once (the default admits 2 + 16).
+  const app = await buildServer({ service, keys, queue: 64 });
   t.after(async () => {
     await app.close();
     await service.close();

@@ -10,10 +10,21 @@ import { rgbImage, type RgbImage } from './types.js';
 
 /** 50 megapixels: a 36 MP camera photo passes, a 20000x20000 bomb does not. */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
+/**
+ * The longest side: a 100 MP camera's is 11,648. Without it a 1 x 49,000,000 PNG (95 KB) passes the
+ * pixel cap and costs a minute of CPU: libvips' cost follows the rows, not only the pixels.
+ */
+export const DEFAULT_MAX_SIDE = 16_384;
+
+/** The default side cap under a pixel cap: never below the square's side, so a raised cap raises it. */
+export const maxSideFor = (maxPixels: number): number =>
+  Math.max(DEFAULT_MAX_SIDE, Math.ceil(Math.sqrt(maxPixels)));
 
 export interface DecodeOptions {
   /** Refuse images with more pixels than this (width x height, before decoding). */
   maxPixels?: number;
+  /** Refuse images with a longer side (before decoding; default maxSideFor(maxPixels)). */
+  maxSide?: number;
   /** A name for error messages when the input is a buffer. */
   name?: string;
 }
@@ -28,6 +39,24 @@ export interface ImageHeader {
   name: string;
   maxPixels: number;
   meta: Metadata;
+}
+
+/** Why a w x h image is over the caps (pixels, then the longest side), or null when it is not. */
+export function sizeProblem(
+  width: number,
+  height: number,
+  maxPixels = DEFAULT_MAX_PIXELS,
+  maxSide = maxSideFor(maxPixels),
+): string | null {
+  const pixels = width * height;
+  if (pixels > maxPixels)
+    return (
+      `${width}x${height} is ${(pixels / 1e6).toFixed(1)} megapixels, over the ` +
+      `${(maxPixels / 1e6).toFixed(1)} MP limit`
+    );
+  if (Math.max(width, height) > maxSide)
+    return `${width}x${height} has a side over the ${maxSide}-pixel limit`;
+  return null;
 }
 
 export async function readImageHeader(
@@ -56,11 +85,11 @@ export async function readImageHeader(
     throw badInput(`${name}: not a readable image (${firstLine(err)})`);
   }
   if (!meta.width || !meta.height) throw badInput(`${name}: image has no size`);
-  const pixels = meta.width * meta.height;
-  if (pixels > maxPixels)
+  const over = sizeProblem(meta.width, meta.height, maxPixels, opts.maxSide);
+  if (over)
     throw badInput(
-      `${name}: ${meta.width}x${meta.height} is ${(pixels / 1e6).toFixed(1)} megapixels, over the ` +
-        `${(maxPixels / 1e6).toFixed(1)} MP limit (raise it with --max-pixels if the file is trusted)`,
+      `${name}: ${over}` +
+        (meta.width * meta.height > maxPixels ? ' (raise it with --max-pixels if the file is trusted)' : ''),
     );
   return { bytes, name, maxPixels, meta };
 }

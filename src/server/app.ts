@@ -9,12 +9,12 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import type { KeyStore } from '../service/keys.js';
 import type { RecognitionService } from '../service/service.js';
-import { ServiceError } from '../service/errors.js';
 import { VERSION } from '../version.js';
 import type { ServerContext } from './context.js';
 import { toHttpError } from './errors.js';
 import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
+import { installLimits, socketTimeoutMs } from './limits.js';
 import { recognitionRoutes } from './recognition_routes.js';
 import { multipartToJson } from './uploads.js';
 import { webRoutes } from './web.js';
@@ -28,6 +28,9 @@ export interface ServerOptions extends GuardOptions {
   maxImages?: number;
   /** Milliseconds a request may take, receiving and working (default 60 s). */
   requestTimeoutMs?: number;
+  /** Requests working at once, decoding included (default 2), and waiting beyond those (default 16). */
+  concurrency?: number;
+  queue?: number;
   /** Fastify's logger: true, pino options, or off (the default). */
   logger?: FastifyServerOptions['logger'];
   /** The web page's folder (default src/server/web). */
@@ -45,7 +48,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // A JSON body carries base64 (4/3 of the bytes): room for the two images of /verify.
     bodyLimit: Math.ceil((maxUploadBytes * 2 * 4) / 3) + 64 * 1024,
     requestTimeout: timeout,
-    connectionTimeout: timeout,
+    connectionTimeout: socketTimeoutMs(timeout),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
   });
   await app.register(multipart, {
@@ -77,6 +80,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
   guard(app, opts.keys, opts);
+  const within = installLimits(app, { timeoutMs: timeout, concurrency: opts.concurrency, queue: opts.queue });
   app.addHook('preValidation', multipartToJson);
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toHttpError(err);
@@ -89,16 +93,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
-  const within = <T>(work: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ServiceError('TIMEOUT', `the request took over ${timeout} ms; try a smaller image`)),
-        timeout,
-      );
-    });
-    return Promise.race([work, limit]).finally(() => clearTimeout(timer));
-  };
   const ctx: ServerContext = { service: opts.service, maxUploadBytes, maxImages, within };
   recognitionRoutes(app, ctx);
   galleryRoutes(app, ctx);

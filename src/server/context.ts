@@ -7,6 +7,6 @@ export interface ServerContext {
   maxUploadBytes: number;
   /** Images in one enroll request. */
   maxImages: number;
-  /** Rejects with TIMEOUT (503) when the work takes longer than the request timeout. */
-  within<T>(work: Promise<T>): Promise<T>;
+  /** Runs the work in a queue slot (BUSY 503 when full); TIMEOUT 503 and `signal` aborted at the limit. */
+  within<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T>;
 }

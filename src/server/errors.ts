@@ -22,6 +22,7 @@ const SERVICE_STATUS: Record<ServiceError['kind'], number> = {
   UNSUPPORTED_MEDIA: 415,
   NO_FACE: 422,
   TIMEOUT: 503,
+  BUSY: 503,
 };
 
 const LIBRARY_STATUS: Partial<Record<ArcfaceError['code'], number>> = {

@@ -187,7 +187,8 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const { gallery, subject } = req.params;
       const imgs = req.body.images.map((s, i) => imageFromField(s, `images[${i}]`, max));
-      const r = await within(service.enroll(gallery, { id: subject }, imgs, { partial: req.body.partial }));
+      const { partial } = req.body;
+      const r = await within((signal) => service.enroll(gallery, { id: subject }, imgs, { partial, signal }));
       return reply.code(201).send(r);
     },
   );
@@ -266,7 +267,8 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req) => {
       const { image: img, ...opts } = req.body;
-      return within(service.identify(req.params.gallery, imageFromField(img, 'image', max), opts));
+      const image = imageFromField(img, 'image', max);
+      return within((signal) => service.identify(req.params.gallery, image, { ...opts, signal }));
     },
   );
 
@@ -286,7 +288,8 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       const { image: img, ...opts } = req.body;
       const { gallery, subject } = req.params;
-      return within(service.verifySubject(gallery, subject, imageFromField(img, 'image', max), opts));
+      const image = imageFromField(img, 'image', max);
+      return within((signal) => service.verifySubject(gallery, subject, image, { ...opts, signal }));
     },
   );
 }

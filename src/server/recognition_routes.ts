@@ -28,7 +28,7 @@ function modelInfo(service: RecognitionService) {
       description: m.description ?? null,
     },
     detector: { spec: service.recognizer.detectorSpec },
-    limits: { maxFaces: service.maxFaces, maxPixels: service.maxPixels },
+    limits: { maxFaces: service.maxFaces, maxPixels: service.maxPixels, maxSide: service.maxSide },
   };
 }
 
@@ -110,7 +110,8 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
       },
     },
     async (req) => {
-      const r = await within(service.detect(imageFromField(req.body.image, 'image', max)));
+      const image = imageFromField(req.body.image, 'image', max);
+      const r = await within((signal) => service.detect(image, { signal }));
       return { width: r.width, height: r.height, facesFound: r.found, faces: r.faces.map(faceJson) };
     },
   );
@@ -128,7 +129,8 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
       },
     },
     async (req) => {
-      const r = await within(service.embed(imageFromField(req.body.image, 'image', max)));
+      const image = imageFromField(req.body.image, 'image', max);
+      const r = await within((signal) => service.embed(image, { signal }));
       return {
         model: service.model,
         width: r.width,
@@ -158,10 +160,10 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
     async (req) => {
       const { a, b, threshold: t, crops } = req.body;
       const [ia, ib] = [imageFromField(a, 'a', max), imageFromField(b, 'b', max)];
-      const v = await within(service.verify(ia, ib, t));
+      const v = await within((signal) => service.verify(ia, ib, t, { signal }));
       const out = { ...v, model: service.model, faces: v.faces.map(faceJson) };
       if (!crops) return out;
-      const pngs = await within(
+      const pngs = await within(() =>
         Promise.all([
           cropDataUrl(service, (ia as { bytes: Uint8Array }).bytes, v.faces[0], 'a'),
           cropDataUrl(service, (ib as { bytes: Uint8Array }).bytes, v.faces[1], 'b'),

@@ -1,6 +1,6 @@
 /**
  * The service's own failure kinds, beyond the library's ArcfaceError codes: what the HTTP API maps to
- * 401/403/409/413/422 and the CLI to exit codes. A ServiceError is an ArcfaceError (code BAD_INPUT),
+ * 401/403/409/413/422/503 and the CLI to exit codes. A ServiceError is an ArcfaceError (code BAD_INPUT),
  * so code that only knows the library's errors still treats it as the caller's fault.
  */
 import { ArcfaceError } from '../errors.js';
@@ -9,6 +9,7 @@ export type ServiceErrorKind =
   | 'BAD_INPUT'
   | 'CONFLICT'
   | 'TIMEOUT'
+  | 'BUSY'
   | 'NO_FACE'
   | 'TOO_LARGE'
   | 'UNSUPPORTED_MEDIA'

@@ -24,7 +24,7 @@ import {
   type Subject,
   type SubjectMatch,
 } from '../gallery/index.js';
-import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage } from '../image/decode.js';
+import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage, maxSideFor, sizeProblem } from '../image/decode.js';
 import { decodeSource, type ImageSource } from '../image/source.js';
 import { findModel } from '../models/zoo.js';
 import type { RgbImage } from '../image/types.js';
@@ -43,6 +43,16 @@ export interface ServiceOptions {
   maxFaces?: number;
   /** Pixel cap before decoding (default: the decoder's 50 MP). */
   maxPixels?: number;
+  /** Longest side before decoding (default: the decoder's, 16384 px under the default pixel cap). */
+  maxSide?: number;
+}
+
+/**
+ * What a call may be stopped by: once `signal` aborts, the call throws its reason at the next
+ * stage (after reading the header, decoding, detecting, each embedding batch) and writes nothing.
+ */
+export interface WorkOptions {
+  signal?: AbortSignal;
 }
 
 export interface OpenServiceOptions extends ServiceOptions {
@@ -57,7 +67,7 @@ export interface OpenServiceOptions extends ServiceOptions {
 /** Who to enroll into: an existing subject by id, or by external id (created with `name` when absent). */
 export type SubjectRef = { id: number } | { externalId: string; name?: string; metadata?: JsonValue };
 
-export interface EnrollOptions {
+export interface EnrollOptions extends WorkOptions {
   /** Create the gallery (bound to this service's model) when it does not exist (default false). */
   createGallery?: boolean;
   /** Enroll the images that worked and list the others, instead of refusing the whole call (default false). */
@@ -82,7 +92,7 @@ export interface EnrollResult {
   failures: ImageFailure[];
 }
 
-export interface IdentifyOptions {
+export interface IdentifyOptions extends WorkOptions {
   k?: number;
   /** Cosine from which the best subject is named (default: chosen for the gallery's size, see `fpir`). */
   threshold?: number;
@@ -144,6 +154,8 @@ export interface SubjectVerifyResult {
 }
 
 const area = (f: DetectedFace): number => (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1);
+/** Faces embedded per run between two checks of the signal (maxFaces is 20 by default). */
+const EMBED_BATCH = 8;
 
 /** A plain FIFO lock: one inference at a time (CPU-bound, and onnxruntime sessions are not re-entrant). */
 class Serial {
@@ -159,6 +171,7 @@ export class RecognitionService {
   private readonly serial = new Serial();
   readonly maxFaces: number;
   readonly maxPixels: number;
+  readonly maxSide: number;
 
   constructor(
     readonly store: GalleryStore,
@@ -167,6 +180,7 @@ export class RecognitionService {
   ) {
     this.maxFaces = options.maxFaces ?? 20;
     this.maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+    this.maxSide = options.maxSide ?? maxSideFor(this.maxPixels);
     if (!(Number.isInteger(this.maxFaces) && this.maxFaces >= 1))
       throw badInput(`service: maxFaces must be a positive integer, got ${options.maxFaces}`);
   }
@@ -313,47 +327,80 @@ export class RecognitionService {
         'TOO_LARGE',
         `${label}: ${w}x${h} is over the ${(this.maxPixels / 1e6).toFixed(1)} megapixel limit`,
       );
+    const over = sizeProblem(w, h, this.maxPixels, this.maxSide);
+    if (over) throw new ServiceError('TOO_LARGE', `${label}: ${over}`);
     return { bytes, label };
   }
 
   /** The photo: a large JPEG at detection scale, its full-resolution regions on demand (image/source.ts). */
-  private async decode(arg: ImageArg): Promise<{ source: ImageSource; bytes: Uint8Array; label: string }> {
+  private async decode(
+    arg: ImageArg,
+    signal?: AbortSignal,
+  ): Promise<{ source: ImageSource; bytes: Uint8Array; label: string }> {
     const { bytes, label } = await this.imageBytes(arg);
+    signal?.throwIfAborted();
     const source = await decodeSource(bytes, {
       maxPixels: this.maxPixels,
+      maxSide: this.maxSide,
       name: label,
       detectSide: this.recognizer.detectSide,
     });
+    signal?.throwIfAborted();
     return { source, bytes, label };
   }
 
   /** Detected faces in the photo's pixels, largest first, at most maxFaces. */
-  private async faces(source: ImageSource): Promise<{ faces: DetectedFace[]; found: number }> {
+  private async faces(
+    source: ImageSource,
+    signal?: AbortSignal,
+  ): Promise<{ faces: DetectedFace[]; found: number }> {
+    signal?.throwIfAborted();
     const all = await detectFaces(await this.recognizer.detector(), source, {});
+    signal?.throwIfAborted();
     const faces = [...all].sort((a, b) => area(b) - area(a)).slice(0, this.maxFaces);
     return { faces, found: all.length };
+  }
+
+  /** The faces aligned and embedded, EMBED_BATCH at a time, the signal checked between batches. */
+  private async embedFaces(
+    source: ImageSource,
+    faces: DetectedFace[],
+    signal?: AbortSignal,
+  ): Promise<{ crops: RgbImage[]; embeddings: Float32Array[] }> {
+    const crops = await this.recognizer.alignAll(source, faces);
+    const embeddings: Float32Array[] = [];
+    for (let i = 0; i < crops.length; i += EMBED_BATCH) {
+      signal?.throwIfAborted();
+      embeddings.push(...(await this.recognizer.embedCrops(crops.slice(i, i + EMBED_BATCH))));
+    }
+    signal?.throwIfAborted();
+    return { crops, embeddings };
   }
 
   /** Every face (up to maxFaces, largest first) with its box, landmarks and detector score. */
   async detect(
     arg: ImageArg,
+    { signal }: WorkOptions = {},
   ): Promise<{ width: number; height: number; faces: DetectedFace[]; found: number }> {
-    const { source } = await this.decode(arg);
-    const { faces, found } = await this.serial.run(() => this.faces(source));
+    const { source } = await this.decode(arg, signal);
+    const { faces, found } = await this.serial.run(() => this.faces(source, signal));
     return { width: source.width, height: source.height, faces, found };
   }
 
   /** Every face with its embedding. */
-  async embed(arg: ImageArg): Promise<{
+  async embed(
+    arg: ImageArg,
+    { signal }: WorkOptions = {},
+  ): Promise<{
     width: number;
     height: number;
     found: number;
     faces: { face: DetectedFace; embedding: Float32Array }[];
   }> {
-    const { source } = await this.decode(arg);
+    const { source } = await this.decode(arg, signal);
     return this.serial.run(async () => {
-      const { faces, found } = await this.faces(source);
-      const embs = await this.recognizer.embedCrops(await this.recognizer.alignAll(source, faces));
+      const { faces, found } = await this.faces(source, signal);
+      const { embeddings: embs } = await this.embedFaces(source, faces, signal);
       return {
         width: source.width,
         height: source.height,
@@ -364,11 +411,16 @@ export class RecognitionService {
   }
 
   /** 1:1: the largest face of each image against the threshold. */
-  async verify(a: ImageArg, b: ImageArg, threshold?: number): Promise<PairVerification> {
+  async verify(
+    a: ImageArg,
+    b: ImageArg,
+    threshold?: number,
+    { signal }: WorkOptions = {},
+  ): Promise<PairVerification> {
     const t = this.threshold(threshold);
-    const [ia, ib] = [await this.decode(a), await this.decode(b)];
-    const fa = await this.largestFace(ia.source, ia.label);
-    const fb = await this.largestFace(ib.source, ib.label);
+    const [ia, ib] = [await this.decode(a, signal), await this.decode(b, signal)];
+    const fa = await this.largestFace(ia.source, ia.label, signal);
+    const fb = await this.largestFace(ib.source, ib.label, signal);
     const similarity = cosine(fa.embedding, fb.embedding);
     return {
       similarity,
@@ -384,14 +436,14 @@ export class RecognitionService {
   private async largestFace(
     source: ImageSource,
     label: string,
+    signal?: AbortSignal,
   ): Promise<{ face: DetectedFace; found: number; crop: RgbImage; embedding: Float32Array }> {
     return this.serial.run(async () => {
-      const { faces, found } = await this.faces(source);
+      const { faces, found } = await this.faces(source, signal);
       const face = faces[0];
       if (!face) throw new ServiceError('NO_FACE', `${label}: no face found`);
-      const [crop] = await this.recognizer.alignAll(source, [face]);
-      const [embedding] = await this.recognizer.embedCrops([crop]);
-      return { face, found, crop, embedding: embedding! };
+      const { crops, embeddings } = await this.embedFaces(source, [face], signal);
+      return { face, found, crop: crops[0]!, embedding: embeddings[0]! };
     });
   }
 
@@ -421,14 +473,15 @@ export class RecognitionService {
     // By id: it must exist before any image is read. By external id: found or made after them.
     if ('id' in subject) await this.subject(gallery, subject.id);
 
+    const { signal } = options;
     const faces: NewFace[] = [];
     const done: Omit<EnrolledFace, 'faceId'>[] = [];
     const failures: ImageFailure[] = [];
     for (const arg of images) {
       const label = typeof arg === 'string' ? arg : arg.label;
       try {
-        const { source, bytes } = await this.decode(arg);
-        const { face, found, crop, embedding } = await this.largestFace(source, label);
+        const { source, bytes } = await this.decode(arg, signal);
+        const { face, found, crop, embedding } = await this.largestFace(source, label, signal);
         const imageSha256 = createHash('sha256').update(bytes).digest('hex');
         faces.push({
           embedding,
@@ -439,7 +492,7 @@ export class RecognitionService {
         });
         done.push({ image: label, box: face.box, detScore: face.score, facesInImage: found, imageSha256 });
       } catch (err) {
-        if (!(err instanceof ArcfaceError)) throw err;
+        if (!(err instanceof ArcfaceError) || signal?.aborted) throw err;
         failures.push({ image: label, code: errorKind(err), message: err.message });
       }
     }
@@ -453,6 +506,8 @@ export class RecognitionService {
       );
     }
 
+    // Stopped (timed out): the caller is told so, and nothing may be stored behind its back.
+    signal?.throwIfAborted();
     const { subject: target, created, ids } = await this.storeFaces(gallery, subject, faces);
     const fresh = (await this.store.getSubject(gallery, target.id)) ?? target;
     return {
@@ -523,10 +578,11 @@ export class RecognitionService {
     const table = this.recognizer.farTable;
     const fpirOf = (score: number | null): number | null =>
       score === null || !table ? null : fpirAt(table, score, rule.enrolled);
-    const { source } = await this.decode(arg);
+    const { signal } = options;
+    const { source } = await this.decode(arg, signal);
     const { faces, found, embs } = await this.serial.run(async () => {
-      const { faces, found } = await this.faces(source);
-      const embs = await this.recognizer.embedCrops(await this.recognizer.alignAll(source, faces));
+      const { faces, found } = await this.faces(source, signal);
+      const { embeddings: embs } = await this.embedFaces(source, faces, signal);
       return { faces, found, embs };
     });
     const out: IdentifiedFace[] = [];
@@ -568,13 +624,13 @@ export class RecognitionService {
     gallery: string,
     id: number,
     arg: ImageArg,
-    options: { threshold?: number; aggregate?: Aggregate } = {},
+    options: { threshold?: number; aggregate?: Aggregate } & WorkOptions = {},
   ): Promise<SubjectVerifyResult> {
     await this.galleryForModel(gallery, `verify against gallery '${gallery}'`);
     await this.subject(gallery, id);
     const threshold = this.threshold(options.threshold);
-    const { source, label } = await this.decode(arg);
-    const { face, embedding } = await this.largestFace(source, label);
+    const { source, label } = await this.decode(arg, options.signal);
+    const { face, embedding } = await this.largestFace(source, label, options.signal);
     const v = await verifyInStore(
       this.store,
       gallery,

@@ -21,7 +21,11 @@ ${keysUsage}
   --port P             port (default 8080; 0 picks a free one)
   --max-upload BYTES   bytes per uploaded image (default 10 MiB)
   --max-faces N        faces detected or identified per image (default 20)
-  --timeout S          seconds a request may take (default 60)
+  --timeout S          seconds a request may take, waiting for its turn included (default 60);
+                       over it: 503 TIMEOUT, and its work stops
+  --concurrency N      requests worked on at once, decoding included (default 2)
+  --queue N            requests admitted to wait beyond those (default 16); more get 503 BUSY with
+                       Retry-After before their body is read
   --cors-origin URL    let pages of this origin (e.g. https://app.example) call the API; repeatable
   --allow-host NAME    answer to this Host name too (behind a reverse proxy); repeatable
   --log                log every request (JSON lines on stdout; by default only errors, on stderr)
@@ -48,6 +52,8 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
         timeout: { type: 'string' },
         'cors-origin': { type: 'string', multiple: true },
         'allow-host': { type: 'string', multiple: true },
+        concurrency: { type: 'string' },
+        queue: { type: 'string' },
         log: { type: 'boolean' },
       },
       strict: true,
@@ -68,6 +74,8 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
     // Checked before loading any model: a typo fails in a second.
     const corsOrigins = (values['cors-origin'] ?? []).map(corsOrigin);
     const allowedHosts = (values['allow-host'] ?? []).map(allowedHostName);
+    const concurrency = parseNumber(values.concurrency, 'concurrency', (v) => Number.isInteger(v) && v >= 1);
+    const queue = parseNumber(values.queue, 'queue', (v) => Number.isInteger(v) && v >= 0);
     const keys = keyStoreFromArgs(values);
     checkBind(host, keys);
     const rec = await recognizerFromArgs(values);
@@ -90,6 +98,8 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
         corsOrigins,
         allowedHosts,
         // Errors (5xx, key file problems) always reach stderr; never a request body or header.
+        concurrency,
+        queue,
         logger: values.log ? true : { level: 'warn', stream: process.stderr },
       }).then((r) => {
         process.stdout.write(
