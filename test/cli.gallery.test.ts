@@ -6,18 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEEPFACE, NOFACE, W600K, skipUnless } from './helpers.js';
 
 const bin = join(import.meta.dirname, '../src/cli/bin.ts');
-const SHARED = join(import.meta.dirname, '../../shared');
-const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
-const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
-const MODEL = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx');
-const skip = [DF, NOFACE, MODEL].every(existsSync)
-  ? false
-  : '../shared (deepface photos, w600k recogniser) is absent: CLI gallery tests skipped';
+const DF = DEEPFACE;
+const MODEL = W600K;
+const skip = skipUnless([DF, NOFACE, MODEL], 'deepface photos, w600k recogniser');
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-cli-gallery-'));
 const img = (n: string) => join(DF, n);
 

@@ -1,5 +1,7 @@
 /** Shared by the tests: seeded data, the relative error kernels compare with, and error checks. */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ArcfaceError } from '../src/errors.js';
 import { rng } from '../src/util/random.js';
 
@@ -29,4 +31,18 @@ export function expectBadInput(fn: () => unknown, pattern: RegExp): void {
     assert.match(err.message, pattern);
     return true;
   });
+}
+
+/** ../shared (beside the repo, never copied into it): photos and models other projects published. */
+export const SHARED = join(import.meta.dirname, '../../shared');
+/** deepface's unit-test photos (img1~img2 same person, img3 another). */
+export const DEEPFACE = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
+/** A photo with no face in it. */
+export const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
+/** InsightFace's MobileFaceNet (int8): the fast recogniser of the service tests. */
+export const W600K = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx');
+
+/** false when every path exists, else a skip message naming what the tests need. */
+export function skipUnless(paths: string[], what: string): false | string {
+  return paths.every(existsSync) ? false : `../shared (${what}) is absent: tests skipped`;
 }

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -18,15 +18,11 @@ import { embeddingToBytes, openStore, type GalleryStore, type NewSubject } from 
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { RecognitionService } from '../src/service/service.js';
 import { exportGallery, importGallery } from '../src/service/portable.js';
-import { seededUniform } from './helpers.js';
+import { seededUniform, DEEPFACE, NOFACE, W600K, skipUnless } from './helpers.js';
 
-const SHARED = join(import.meta.dirname, '../../shared');
-const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
-const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
-const MODEL = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx');
-const skip = [DF, NOFACE, MODEL].every(existsSync)
-  ? false
-  : '../shared (deepface photos, w600k recogniser) is absent: CLI hardening tests skipped';
+const DF = DEEPFACE;
+const MODEL = W600K;
+const skip = skipUnless([DF, NOFACE, MODEL], 'deepface photos, w600k recogniser');
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-sec-cli-'));
 // No calibrated threshold of this machine's user leaks in.
 process.env.ARCFACE_HOME = join(tmp, 'home');

@@ -5,19 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
 import { buildServer, checkBind, startServer } from '../src/server/index.js';
+import { DEEPFACE, NOFACE, W600K, skipUnless } from './helpers.js';
 
-const SHARED = join(import.meta.dirname, '../../shared');
-const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
-const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
-const MODEL = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_int8.onnx');
-const skip = [DF, NOFACE, MODEL].every(existsSync)
-  ? false
-  : '../shared (deepface photos, w600k recogniser) is absent: HTTP API tests skipped';
+const DF = DEEPFACE;
+const MODEL = W600K;
+const skip = skipUnless([DF, NOFACE, MODEL], 'deepface photos, w600k recogniser');
 const photo = (n: string) => readFileSync(join(DF, n));
 const b64 = (n: string) => photo(n).toString('base64');
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-server-'));

@@ -18,21 +18,7 @@ export function startModuleWorker(callerUrl: string, name: string, workerData: u
   return new Worker(boot, { eval: true, workerData, execArgv });
 }
 
-/** Flags a worker may take and that matter to it: loaders, module resolution, memory, warnings. */
-const WORKER_FLAGS = new Set([
-  '--import',
-  '--require',
-  '-r',
-  '--loader',
-  '--experimental-loader',
-  '--conditions',
-  '-C',
-  '--enable-source-maps',
-  '--max-old-space-size',
-  '--expose-gc',
-  '--no-warnings',
-  '--no-deprecation',
-]);
+/** Flags that take their value as the next argument. */
 const TAKES_VALUE = new Set([
   '--import',
   '--require',
@@ -41,6 +27,15 @@ const TAKES_VALUE = new Set([
   '--experimental-loader',
   '--conditions',
   '-C',
+]);
+/** Flags a worker may take and that matter to it: loaders, module resolution, memory, warnings. */
+const WORKER_FLAGS = new Set([
+  ...TAKES_VALUE,
+  '--enable-source-maps',
+  '--max-old-space-size',
+  '--expose-gc',
+  '--no-warnings',
+  '--no-deprecation',
 ]);
 
 /**
