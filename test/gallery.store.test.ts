@@ -12,7 +12,7 @@ import { openDatabase } from '../src/gallery/better_sqlite3.js';
 import { embeddingToBytes, unitEmbedding } from '../src/gallery/embedding.js';
 import { SCHEMA_VERSION } from '../src/gallery/schema.js';
 import { openSqliteStore } from '../src/gallery/sqlite.js';
-import { clusteredVectors, fakePng, galleryStoreSuite } from './gallery_suite.js';
+import { fakePng, fillGallery, galleryStoreSuite } from './gallery_suite.js';
 import { killMidEnroll } from './gallery_kill.js';
 
 const tmpDir = () => mkdtempSync(join(tmpdir(), 'arcface-gallery-'));
@@ -38,20 +38,13 @@ test('sqlite: a deleted subject leaves no byte of its embeddings or crops in the
   try {
     // ann 'hnsw' with f32 vectors: the saved graph holds the embedding bytes as the database does.
     const store = openSqliteStore({ dir, index: { ann: 'hnsw', quantization: 'f32', buildThreads: 1 } });
-    await store.createGallery({ name: 'g', model: 'm', dim: 64 });
-    const { rows } = clusteredVectors(5, 20, 2, 64, 0.2);
-    const ids: number[] = [];
-    for (let c = 0; c < 20; c++) {
-      const s = await store.addSubject('g', { name: `p${c}` });
-      ids.push(s.id);
-      await store.addFaces(
-        'g',
-        s.id,
-        rows
-          .slice(2 * c, 2 * c + 2)
-          .map((r, j) => ({ embedding: r.v, model: 'm', crop: fakePng(100 + 2 * c + j, 3000) })),
-      );
-    }
+    const { rows, ids } = await fillGallery(store, {
+      seed: 5,
+      subjects: 20,
+      dim: 64,
+      cropSeed: 100,
+      cropBytes: 3000,
+    });
     await store.close(); // saves the graph
     const victim = [rows[10].v, rows[11].v].map((v) => embeddingToBytes(unitEmbedding(v, 64, 'x')));
     const crop = Buffer.from(fakePng(110, 3000).subarray(8));

@@ -75,6 +75,30 @@ export function fakePng(seed: number, n = 64): Uint8Array {
   return out;
 }
 
+/**
+ * Fills gallery `g` (created here, model 'm') with `subjects` subjects of 2 faces each, from
+ * clusteredVectors(seed): subject c holds rows 2c and 2c+1, with crops fakePng(cropSeed + 2c + j).
+ */
+export async function fillGallery(
+  store: GalleryStore,
+  o: { seed: number; subjects: number; dim: number; cropSeed: number; cropBytes: number },
+): Promise<{ rows: { v: Float32Array }[]; ids: number[] }> {
+  await store.createGallery({ name: 'g', model: 'm', dim: o.dim });
+  const { rows } = clusteredVectors(o.seed, o.subjects, 2, o.dim, 0.2);
+  const ids: number[] = [];
+  for (let c = 0; c < o.subjects; c++) {
+    const s = await store.addSubject('g', { name: `p${c}` });
+    ids.push(s.id);
+    const faces = rows.slice(2 * c, 2 * c + 2).map((r, j) => ({
+      embedding: r.v,
+      model: 'm',
+      crop: fakePng(o.cropSeed + 2 * c + j, o.cropBytes),
+    }));
+    await store.addFaces('g', s.id, faces);
+  }
+  return { rows, ids };
+}
+
 const unitX = (dim: number, axis: number, tilt = 0) => {
   const v = new Float32Array(dim);
   v[axis] = Math.cos(tilt);

@@ -15,7 +15,7 @@ import { embeddingToBytes, unitEmbedding } from '../src/gallery/embedding.js';
 import { openSqliteStore, type SqliteStoreOptions } from '../src/gallery/sqlite.js';
 import { buildServer } from '../src/server/index.js';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
-import { clusteredVectors, fakePng } from './gallery_suite.js';
+import { clusteredVectors, fakePng, fillGallery } from './gallery_suite.js';
 
 const tmpDir = () => mkdtempSync(join(tmpdir(), 'arcface-privacy-'));
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -124,20 +124,13 @@ interface Victim {
 /** A store holding 3 subjects of 2 faces with crops; subject 2 is the one to delete. */
 async function victim(dir: string): Promise<Victim> {
   const store = openSqliteStore({ dir });
-  await store.createGallery({ name: 'g', model: 'm', dim: 32 });
-  const { rows } = clusteredVectors(7, 3, 2, 32, 0.2);
-  const ids: number[] = [];
-  for (let c = 0; c < 3; c++) {
-    const s = await store.addSubject('g', { name: `p${c}` });
-    ids.push(s.id);
-    await store.addFaces(
-      'g',
-      s.id,
-      rows
-        .slice(2 * c, 2 * c + 2)
-        .map((r, j) => ({ embedding: r.v, model: 'm', crop: fakePng(50 + 2 * c + j, 2000) })),
-    );
-  }
+  const { rows, ids } = await fillGallery(store, {
+    seed: 7,
+    subjects: 3,
+    dim: 32,
+    cropSeed: 50,
+    cropBytes: 2000,
+  });
   await store.close();
   const emb = (i: number) => embeddingToBytes(unitEmbedding(rows[i].v, 32, 'x'));
   return {
