@@ -20,7 +20,8 @@
  *
  * Everything one `addFaces` writes (faces, crops, the gallery's change id) is one transaction.
  */
-import { checkName, notFound } from './names.js';
+import { metadataJson } from './metadata.js';
+import { checkName, lookupName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -167,10 +168,9 @@ export class SqliteGalleryStore implements GalleryStore {
 
   async addSubject(gallery: string, s: NewSubject): Promise<Subject> {
     const g = this.galleryRow(gallery);
-    checkName(s.name, `gallery '${gallery}': subject name`);
-    const externalId = s.externalId ?? randomUUID();
-    checkName(externalId, `gallery '${gallery}': subject external id`);
-    const metadata = JSON.stringify(s.metadata ?? null);
+    const name = checkName(s.name, `gallery '${gallery}': subject name`);
+    const externalId = checkName(s.externalId ?? randomUUID(), `gallery '${gallery}': subject external id`);
+    const metadata = metadataJson(s.metadata, `gallery '${gallery}'`);
     if (
       this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ?').get(g.id, externalId)
     )
@@ -179,7 +179,7 @@ export class SqliteGalleryStore implements GalleryStore {
       .prepare(
         'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
       )
-      .run(g.id, externalId, s.name, metadata, new Date().toISOString());
+      .run(g.id, externalId, name, metadata, new Date().toISOString());
     return (await this.getSubject(gallery, Number(r.lastInsertRowid)))!;
   }
 
@@ -193,7 +193,7 @@ export class SqliteGalleryStore implements GalleryStore {
     const g = this.galleryRow(gallery);
     const r = this.db
       .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.external_id = ?`)
-      .get(g.id, externalId);
+      .get(g.id, lookupName(externalId));
     return r ? toSubject(r as SubjectRow) : null;
   }
 

@@ -6,7 +6,7 @@
  * a loopback address.
  */
 import type { FastifyRequest } from 'fastify';
-import type { KeyStore } from '../service/keys.js';
+import type { KeyKind, KeyStore } from '../service/keys.js';
 import { ServiceError } from '../service/errors.js';
 
 export type Access = 'public' | 'recognise' | 'admin';
@@ -14,6 +14,10 @@ export type Access = 'public' | 'recognise' | 'admin';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+  }
+  interface FastifyRequest {
+    /** The kind of key the request came with (unset: a public route, or a server with no keys). */
+    keyKind?: KeyKind;
   }
 }
 
@@ -36,6 +40,7 @@ export function authHook(keys: KeyStore) {
     if (!token) throw new ServiceError('UNAUTHORIZED', 'an API key is required: send it as x-api-key');
     const key = keys.check(token);
     if (!key) throw new ServiceError('UNAUTHORIZED', 'unknown or revoked API key');
+    req.keyKind = key.kind;
     if (access === 'admin' && key.kind !== 'admin')
       throw new ServiceError('FORBIDDEN', `this needs an admin key; key ${key.id} is a ${key.kind} key`);
   };

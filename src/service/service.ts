@@ -31,7 +31,7 @@ import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '.
 import { detectFaces } from '../pipeline/scaled_faces.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
 import { ServiceError, type ImageFailure } from './errors.js';
-import { checkGalleryName } from './names.js';
+import { checkGalleryName, checkMetadata, checkSubjectName } from './names.js';
 import { requireImage } from './sniff.js';
 
 /** An image given as bytes (an upload) with a label for messages, or a file path (the CLI). */
@@ -255,13 +255,20 @@ export class RecognitionService {
     gallery: string,
     subject: { name: string; externalId?: string; metadata?: JsonValue },
   ): Promise<Subject> {
+    // Checked before anything is looked up or stored; the store applies the same rules again.
+    const name = checkSubjectName(subject.name, 'subject name');
+    const externalId =
+      subject.externalId === undefined
+        ? undefined
+        : checkSubjectName(subject.externalId, 'subject external id');
+    checkMetadata(subject.metadata);
     await this.gallery(gallery);
-    if (subject.externalId !== undefined && (await this.store.findSubject(gallery, subject.externalId)))
+    if (externalId !== undefined && (await this.store.findSubject(gallery, externalId)))
       throw new ServiceError(
         'CONFLICT',
-        `gallery '${gallery}' already has a subject with external id '${subject.externalId}'`,
+        `gallery '${gallery}' already has a subject with external id '${externalId}'`,
       );
-    return this.store.addSubject(gallery, subject);
+    return this.store.addSubject(gallery, { name, externalId, metadata: subject.metadata });
   }
 
   /** Deletes the subject with its embeddings and crops, for good. */
