@@ -463,10 +463,22 @@ test('seeded fuzz: no 5xx, and the server still answers right afterwards', { ski
 
   const statuses = new Map<number, number>();
   const failures: string[] = [];
+  /** The answer, or null when there is none in 30 s (a hung parser): a failure, not a stuck run. */
+  const answer = async (c: Case) => {
+    let timer: NodeJS.Timeout | undefined;
+    const none = new Promise<null>((resolve) => (timer = setTimeout(resolve, 30_000, null)));
+    const r = await Promise.race([app.inject(c as never), none]);
+    clearTimeout(timer);
+    return r;
+  };
   for (const [i, c] of cases.entries()) {
-    const r = await app.inject(c as never);
-    statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
     const where = `case ${i} (seed ${SEED}): ${c.what}`;
+    const r = await answer(c);
+    if (!r) {
+      failures.push(`${where}: no answer in 30 s`);
+      continue;
+    }
+    statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
     if (r.statusCode >= 500) failures.push(`${where}: ${r.statusCode} ${r.body.slice(0, 300)}`);
     else if (r.statusCode >= 400) {
       const body = JSON.parse(r.body) as { error?: { code?: unknown; message?: unknown } };
