@@ -37,7 +37,8 @@
  * on disk: `vacuum({ full: true })` (VACUUM FULL rewrites the tables into new files and unlinks the
  * old ones), with a WAL and backup retention that fits the deployment's policy.
  */
-import { checkName, notFound } from './names.js';
+import { metadataJson } from './metadata.js';
+import { checkName, lookupName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import pgvector from 'pgvector';
@@ -410,9 +411,9 @@ export class PostgresGalleryStore implements GalleryStore {
 
   async addSubject(gallery: string, s: NewSubject): Promise<Subject> {
     const g = await this.galleryRow(gallery);
-    checkName(s.name, `gallery '${gallery}': subject name`);
-    const externalId = s.externalId ?? randomUUID();
-    checkName(externalId, `gallery '${gallery}': subject external id`);
+    const name = checkName(s.name, `gallery '${gallery}': subject name`);
+    const externalId = checkName(s.externalId ?? randomUUID(), `gallery '${gallery}': subject external id`);
+    const metadata = metadataJson(s.metadata, `gallery '${gallery}'`);
     const createdAt =
       s.createdAt === undefined
         ? null
@@ -421,7 +422,7 @@ export class PostgresGalleryStore implements GalleryStore {
       'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) ' +
         'VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now())) ' +
         'ON CONFLICT (gallery_id, external_id) DO NOTHING RETURNING id',
-      [g.id, externalId, s.name, JSON.stringify(s.metadata ?? null), createdAt],
+      [g.id, externalId, name, metadata, createdAt],
     );
     if (r.rows.length === 0)
       throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
@@ -441,7 +442,7 @@ export class PostgresGalleryStore implements GalleryStore {
     const g = await this.galleryRow(gallery);
     const r = await this.query<SubjectRow>(`${SUBJECT_SQL} WHERE s.gallery_id = $1 AND s.external_id = $2`, [
       g.id,
-      externalId,
+      lookupName(externalId),
     ]);
     return r.rows[0] ? toSubject(r.rows[0]) : null;
   }

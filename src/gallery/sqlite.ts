@@ -26,7 +26,8 @@
  *
  * Everything one `addFaces` writes (faces, crops, the gallery's change id) is one transaction.
  */
-import { checkName, notFound } from './names.js';
+import { metadataJson } from './metadata.js';
+import { checkName, lookupName, notFound } from './names.js';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -203,10 +204,9 @@ export class SqliteGalleryStore implements GalleryStore {
 
   async addSubject(gallery: string, s: NewSubject): Promise<Subject> {
     const g = this.galleryRow(gallery);
-    checkName(s.name, `gallery '${gallery}': subject name`);
-    const externalId = s.externalId ?? randomUUID();
-    checkName(externalId, `gallery '${gallery}': subject external id`);
-    const metadata = JSON.stringify(s.metadata ?? null);
+    const name = checkName(s.name, `gallery '${gallery}': subject name`);
+    const externalId = checkName(s.externalId ?? randomUUID(), `gallery '${gallery}': subject external id`);
+    const metadata = metadataJson(s.metadata, `gallery '${gallery}'`);
     const createdAt = storedTime(s.createdAt, `gallery '${gallery}': subject '${externalId}'`);
     const taken = () =>
       badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
@@ -220,7 +220,7 @@ export class SqliteGalleryStore implements GalleryStore {
         .prepare(
           'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
         )
-        .run(g.id, externalId, s.name, metadata, createdAt);
+        .run(g.id, externalId, name, metadata, createdAt);
     } catch (err) {
       // Another process inserted it since the check: the unique (gallery_id, external_id) says so.
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken();
@@ -240,7 +240,7 @@ export class SqliteGalleryStore implements GalleryStore {
     const g = this.galleryRow(gallery);
     const r = this.db
       .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND s.external_id = ?`)
-      .get(g.id, externalId);
+      .get(g.id, lookupName(externalId));
     return r ? toSubject(r as SubjectRow) : null;
   }
 

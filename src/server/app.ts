@@ -16,7 +16,7 @@ import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
 import { installLimits, socketTimeoutMs } from './limits.js';
 import { recognitionRoutes } from './recognition_routes.js';
-import { multipartToJson } from './uploads.js';
+import { multipartError, multipartToJson } from './uploads.js';
 import { webRoutes } from './web.js';
 
 export interface ServerOptions extends GuardOptions {
@@ -43,16 +43,22 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const maxUploadBytes = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
   const maxImages = opts.maxImages ?? 20;
   const timeout = opts.requestTimeoutMs ?? 60_000;
+  // A JSON body carries base64 (4/3 of the bytes): room for the two images of /verify.
+  const bodyLimit = Math.ceil((maxUploadBytes * 2 * 4) / 3) + 64 * 1024;
   const app = Fastify({
     logger: opts.logger ?? false,
-    // A JSON body carries base64 (4/3 of the bytes): room for the two images of /verify.
-    bodyLimit: Math.ceil((maxUploadBytes * 2 * 4) / 3) + 64 * 1024,
+    bodyLimit,
     requestTimeout: timeout,
     connectionTimeout: socketTimeoutMs(timeout),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: true } },
+    // No coercion: JSON is taken as sent (null is not 0, 123 is not "123"); multipart text fields and
+    // URL ids are converted strictly where they are read (uploads.ts, schemas.ts).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
+    // busboy never finishes when a part it skips (no Content-Disposition...) outgrows this mark and
+    // ends in the same chunk: the request hung. Parts are buffered whole anyway (keyValues).
+    fileHwm: bodyLimit,
     limits: {
       fileSize: maxUploadBytes,
       files: maxImages,
@@ -83,7 +89,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const within = installLimits(app, { timeoutMs: timeout, concurrency: opts.concurrency, queue: opts.queue });
   app.addHook('preValidation', multipartToJson);
   app.setErrorHandler((err, req, reply) => {
-    const { status, body } = toHttpError(err);
+    const { status, body } = toHttpError(multipartError(err, req), [opts.service.store.location]);
     if (status >= 500) req.log.error(err);
     return reply.code(status).send(body);
   });

@@ -13,7 +13,7 @@
  * logged once (the file's path goes to the log, never into an answer).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { KeyStore } from '../service/keys.js';
+import type { KeyKind, KeyStore } from '../service/keys.js';
 import { ServiceError } from '../service/errors.js';
 import { refuse } from './refuse.js';
 
@@ -22,6 +22,10 @@ export type Access = 'public' | 'recognise' | 'admin';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+  }
+  interface FastifyRequest {
+    /** The kind of key the request came with (unset: a public route, or a server with no keys). */
+    keyKind?: KeyKind;
   }
 }
 
@@ -84,6 +88,7 @@ export function authHook(keys: KeyStore, keyed: boolean) {
     report(req, '');
     if (!token) throw new ServiceError('UNAUTHORIZED', 'an API key is required: send it as x-api-key');
     if (!key) throw new ServiceError('UNAUTHORIZED', 'unknown or revoked API key');
+    req.keyKind = key.kind;
     if (access === 'admin' && key.kind !== 'admin')
       throw new ServiceError('FORBIDDEN', `this needs an admin key; key ${key.id} is a ${key.kind} key`);
   };

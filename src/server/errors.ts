@@ -2,6 +2,10 @@
  * Every failure as the one JSON shape the API promises, `{"error": {"code", "message"}}`, with the
  * HTTP status that says whose fault it is. Unexpected errors are logged and answered with a generic
  * 500 message: no stack or internal path reaches a client.
+ *
+ * The service's messages name the store's location (useful on the CLI: which folder, which
+ * database), and library errors may name a model file: the API strips both here, at the boundary,
+ * so no message tells a client where the server keeps its data.
  */
 import { ArcfaceError } from '../errors.js';
 import { ServiceError } from '../service/errors.js';
@@ -45,7 +49,32 @@ const FASTIFY: Record<string, [number, string]> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: [400, 'BAD_INPUT'],
 };
 
-export function toHttpError(err: unknown): HttpError {
+/** Absolute POSIX paths (two or more segments), file: URLs and Windows drive paths, wherever they appear. */
+const ABSOLUTE_PATH =
+  /\bfile:\/\/[^\s'"`]*|(?<![\w.~/-])\/(?:[^\s'"`/:;,()<>]+\/)+[^\s'"`/:;,()<>]*|\b[A-Za-z]:\\[^\s'"`]*/g;
+
+/** The message without the store's location (`hide`) or any other absolute path. */
+export function redact(message: string, hide: readonly string[] = []): string {
+  let out = message;
+  for (const h of hide) if (h) out = out.split(h).join('the gallery store');
+  return out.replace(ABSOLUTE_PATH, '<path>');
+}
+
+/** `hide`: strings no message may show (the store's location), replaced before any other path. */
+export function toHttpError(err: unknown, hide: readonly string[] = []): HttpError {
+  const http = httpError(err);
+  http.body.error.message = redact(http.body.error.message, hide);
+  const failures = http.body.error.failures;
+  if (failures)
+    http.body.error.failures = failures.map((f) => ({
+      image: redact(f.image, hide),
+      code: f.code,
+      message: redact(f.message, hide),
+    }));
+  return http;
+}
+
+function httpError(err: unknown): HttpError {
   if (err instanceof ServiceError) {
     const body: HttpError['body'] = { error: { code: err.kind, message: err.message } };
     if (err.failures.length) body.error.failures = err.failures;

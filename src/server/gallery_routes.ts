@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Aggregate, Face, JsonValue, PurgeStatus } from '../gallery/index.js';
 import { ArcfaceError } from '../errors.js';
 import type { ServerContext } from './context.js';
+import { checkIdentifyThreshold, checkVerifyThreshold } from './threshold_policy.js';
 import { imageFromField } from './uploads.js';
 import { GALLERY_NAME } from '../service/names.js';
 import {
@@ -11,6 +12,7 @@ import {
   galleryParams,
   image,
   imageConsumes,
+  idParams,
   subjectParams,
   threshold,
 } from './schemas.js';
@@ -107,6 +109,8 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects',
     {
       config: { access: 'admin' },
+      // Names and metadata (16 KB of JSON, see gallery/metadata.ts) with room for escapes: no more.
+      bodyLimit: 256 * 1024,
       schema: {
         summary: 'A new subject (a person); enroll faces to it next',
         tags,
@@ -118,7 +122,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
             externalId: { type: 'string', minLength: 1, maxLength: 200 },
-            metadata: {},
+            metadata: { description: 'free JSON: at most 16 KB and 32 levels deep' },
           },
         },
         response: errors,
@@ -131,6 +135,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject',
     {
       config: { access: 'recognise' },
+      preValidation: idParams,
       schema: { summary: 'One subject', tags, params: subjectParams, response: errors },
     },
     async (req) => service.subject(req.params.gallery, req.params.subject),
@@ -140,6 +145,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject',
     {
       config: { access: 'admin' },
+      preValidation: idParams,
       schema: {
         summary: 'Deletes a subject with its embeddings and crops, for good',
         tags,
@@ -154,6 +160,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject/faces',
     {
       config: { access: 'recognise' },
+      preValidation: idParams,
       schema: { summary: "A subject's enrolled faces", tags, params: subjectParams, response: errors },
     },
     async (req) => {
@@ -166,6 +173,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject/faces',
     {
       config: { access: 'admin' },
+      preValidation: idParams,
       schema: {
         summary:
           'Enrolls the largest face of each image, all in one transaction; any failed image refuses the ' +
@@ -197,6 +205,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject/faces/:face/crop',
     {
       config: { access: 'recognise' },
+      preValidation: idParams,
       schema: { summary: "The face's aligned crop (PNG)", tags, params: faceParams, produces: ['image/png'] },
     },
     async (req, reply) => {
@@ -215,6 +224,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject/faces/:face',
     {
       config: { access: 'admin' },
+      preValidation: idParams,
       schema: {
         summary: 'Deletes one face (embedding and crop), for good',
         tags,
@@ -267,6 +277,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (req) => {
       const { image: img, ...opts } = req.body;
+      await checkIdentifyThreshold(req, service, req.params.gallery, opts);
       const image = imageFromField(img, 'image', max);
       return within((signal) => service.identify(req.params.gallery, image, { ...opts, signal }));
     },
@@ -276,6 +287,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects/:subject/verify',
     {
       config: { access: 'recognise' },
+      preValidation: idParams,
       schema: {
         summary: "1:1: is the photo's largest face this subject?",
         tags,
@@ -288,6 +300,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       const { image: img, ...opts } = req.body;
       const { gallery, subject } = req.params;
+      checkVerifyThreshold(req, service, opts.threshold);
       const image = imageFromField(img, 'image', max);
       return within((signal) => service.verifySubject(gallery, subject, image, { ...opts, signal }));
     },

@@ -1,4 +1,6 @@
 /** JSON schemas shared by the routes (request validation and the OpenAPI document). */
+import type { FastifyRequest } from 'fastify';
+import { ServiceError } from '../service/errors.js';
 import { GALLERY_NAME } from '../service/names.js';
 
 export const image = {
@@ -13,17 +15,48 @@ export const galleryParams = {
   properties: { gallery: { type: 'string', pattern: GALLERY_NAME.source } },
 } as const;
 
+/** A subject or face id in a URL: a canonical decimal integer (idParams converts it). */
+const id = (what: string) =>
+  ({
+    type: 'integer',
+    minimum: 1,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: `the ${what} id: decimal digits, no sign, point, exponent or leading zero`,
+  }) as const;
+
 export const subjectParams = {
   type: 'object',
   required: ['gallery', 'subject'],
-  properties: { ...galleryParams.properties, subject: { type: 'integer', minimum: 1 } },
+  properties: { ...galleryParams.properties, subject: id('subject') },
 } as const;
 
 export const faceParams = {
   type: 'object',
   required: ['gallery', 'subject', 'face'],
-  properties: { ...subjectParams.properties, face: { type: 'integer', minimum: 1 } },
+  properties: { ...subjectParams.properties, face: id('face') },
 } as const;
+
+const CANONICAL_ID = /^[1-9][0-9]{0,15}$/;
+
+/**
+ * preValidation of the routes with ids in their URL: "12" becomes 12, and only that spelling; "0x1",
+ * "1.0", "01", "+1", "1e3" and anything past 2^53 - 1 are refused rather than read as some other id.
+ */
+export async function idParams(req: FastifyRequest): Promise<void> {
+  const params = req.params as Record<string, unknown>;
+  for (const key of ['subject', 'face']) {
+    const v = params[key];
+    if (typeof v !== 'string') continue;
+    const n = CANONICAL_ID.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n))
+      throw new ServiceError(
+        'BAD_INPUT',
+        `${key} id ${JSON.stringify(v.slice(0, 40))} is not valid: a whole number from 1 to ` +
+          `${Number.MAX_SAFE_INTEGER}, written in decimal digits`,
+      );
+    params[key] = n;
+  }
+}
 
 /** /verify: also answer `crops`, the two aligned faces as PNG data URLs (what the web page shows). */
 export const verifyCrops = {

@@ -4,21 +4,62 @@
  * validates both and the handlers see one form. Sizes are checked here (the decoded bytes of each
  * image) and by Fastify's limits (the request body, each multipart file); content is checked by
  * magic bytes in the service. Nothing here touches the file system.
+ *
+ * JSON bodies are validated as sent (no type coercion: `null` is not 0, `123` is not "123"). Multipart
+ * text fields are always strings, so the ones the route's schema types as number, integer or boolean
+ * are converted here, strictly: "0.5", "3", "true" and "false", nothing looser.
  */
 import type { FastifyRequest } from 'fastify';
 import type { ImageArg } from '../service/service.js';
+import { ArcfaceError } from '../errors.js';
 import { ServiceError } from '../service/errors.js';
 
-/** Multipart file Buffers become base64 strings: the JSON body's form. */
+/** Requests whose multipart body was read whole (multipartToJson ran): later errors are not the parser's. */
+const read = new WeakSet<FastifyRequest>();
+
+const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/;
+const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+
+/** A multipart text field as the type its schema property names, or the string unchanged (the schema refuses it). */
+function convertField(text: string, type: unknown): unknown {
+  if ((type === 'number' && NUMBER.test(text)) || (type === 'integer' && INTEGER.test(text))) {
+    const n = Number(text);
+    return Number.isFinite(n) && (type === 'number' || Number.isSafeInteger(n)) ? n : text;
+  }
+  if (type === 'boolean' && (text === 'true' || text === 'false')) return text === 'true';
+  return text;
+}
+
+/** Multipart file Buffers become base64 strings (the JSON body's form); typed text fields are converted. */
 export async function multipartToJson(req: FastifyRequest): Promise<void> {
-  if (!req.isMultipart() || typeof req.body !== 'object' || req.body === null) return;
+  if (!req.isMultipart()) return;
+  read.add(req);
+  if (typeof req.body !== 'object' || req.body === null) return;
   const body = req.body as Record<string, unknown>;
+  const schema = req.routeOptions.schema?.body as
+    { properties?: Record<string, { type?: unknown }> } | undefined;
   for (const [k, v] of Object.entries(body)) {
-    if (Buffer.isBuffer(v)) body[k] = v.toString('base64');
+    if (typeof v === 'string') body[k] = convertField(v, schema?.properties?.[k]?.type);
+    else if (Buffer.isBuffer(v)) body[k] = v.toString('base64');
     else if (Array.isArray(v)) body[k] = v.map((x) => (Buffer.isBuffer(x) ? x.toString('base64') : x));
   }
   // A single file sent under the plural field name is still a list.
   if (typeof body.images === 'string') body.images = [body.images];
+}
+
+/**
+ * A multipart body the parser could not read (no boundary, garbage, truncated, malformed part
+ * headers) fails with the parser's plain Error before multipartToJson runs: the client's fault, 400.
+ */
+export function multipartError(err: unknown, req: FastifyRequest): unknown {
+  const e = err as { statusCode?: number; message?: string };
+  if (!req.isMultipart() || read.has(req) || err instanceof ArcfaceError) return err;
+  if (e.statusCode !== undefined) return err; // the plugin's own errors: limits (413) and the like
+  return new ServiceError(
+    'BAD_INPUT',
+    `the multipart/form-data body cannot be read (${e.message ?? 'malformed'}): send each image as a file ` +
+      `field of a complete multipart body with its boundary, or send JSON`,
+  );
 }
 
 const DATA_URL = /^data:[\w.+/-]*;base64,/;

@@ -32,7 +32,7 @@ import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '.
 import { detectFaces } from '../pipeline/scaled_faces.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
 import { ServiceError, type ImageFailure } from './errors.js';
-import { checkGalleryName } from './names.js';
+import { checkGalleryName, checkMetadata, checkSubjectName } from './names.js';
 import { requireImage } from './sniff.js';
 
 /** An image given as bytes (an upload) with a label for messages, or a file path (the CLI). */
@@ -272,18 +272,23 @@ export class RecognitionService {
     gallery: string,
     subject: { name: string; externalId?: string; metadata?: JsonValue },
   ): Promise<Subject> {
+    // Checked before anything is looked up or stored; the store applies the same rules again.
+    const name = checkSubjectName(subject.name, 'subject name');
+    const externalId =
+      subject.externalId === undefined
+        ? undefined
+        : checkSubjectName(subject.externalId, 'subject external id');
+    checkMetadata(subject.metadata);
     await this.gallery(gallery);
     const conflict = () =>
       new ServiceError(
         'CONFLICT',
-        `gallery '${gallery}' already has a subject with external id '${subject.externalId}'`,
+        `gallery '${gallery}' already has a subject with external id '${externalId}'`,
       );
-    if (subject.externalId !== undefined && (await this.store.findSubject(gallery, subject.externalId)))
-      throw conflict();
+    if (externalId !== undefined && (await this.store.findSubject(gallery, externalId))) throw conflict();
     // The fields by name: a caller's object never sets what only an import may (createdAt).
-    const { name, externalId, metadata } = subject;
     try {
-      return await this.store.addSubject(gallery, { name, externalId, metadata });
+      return await this.store.addSubject(gallery, { name, externalId, metadata: subject.metadata });
     } catch (err) {
       // Made by a concurrent call between the check above and the insert: the same 409.
       if (externalId !== undefined && (await this.store.findSubject(gallery, externalId))) throw conflict();
