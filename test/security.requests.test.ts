@@ -13,6 +13,9 @@ import sharp from 'sharp';
 import { ArcfaceError } from '../src/errors.js';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
 import { checkSubjectName } from '../src/service/names.js';
+import { parseId } from '../src/gallery/index.js';
+import { findSubjectArg } from '../src/cli/commands/gallery.js';
+import { openSqliteStore } from '../src/gallery/sqlite.js';
 import { buildServer } from '../src/server/index.js';
 
 const SHARED = join(import.meta.dirname, '../../shared');
@@ -74,6 +77,25 @@ test('names: code points, NFC, no bidi controls, lone surrogates or control char
     );
   assert.throws(() => checkSubjectName('x'.repeat(201), 'name'), /at most 200 characters/);
   assert.throws(() => checkSubjectName('   ', 'name'), /name/);
+});
+
+test('ids as text (URL, CLI): only plain decimal digits up to 2^53 - 1', async () => {
+  for (const ok of ['1', '16', '9007199254740991']) assert.equal(parseId(ok), Number(ok));
+  for (const bad of ['0', '01', '+1', '-1', '0x10', '1e1', '9.0', '1e400', '9007199254740992', ' 1', ''])
+    assert.equal(parseId(bad), null, bad);
+  // The CLI's `gallery remove G SUBJECT`: "0x1" was read as subject 1.
+  const dir = mkdtempSync(join(tmpdir(), 'arcface-ids-'));
+  const store = openSqliteStore({ dir });
+  try {
+    await store.createGallery({ name: 'g', model: 'm', dim: 4 });
+    const s = await store.addSubject('g', { name: 'a', externalId: 'alice' });
+    assert.equal((await findSubjectArg(store, 'g', String(s.id))).id, s.id);
+    assert.equal((await findSubjectArg(store, 'g', 'alice')).id, s.id);
+    for (const bad of [`0x${s.id.toString(16)}`, `${s.id}.0`, `0${s.id}`])
+      await assert.rejects(findSubjectArg(store, 'g', bad), /has no subject/);
+  } finally {
+    await store.close();
+  }
 });
 
 test('requests that got a 500 or the wrong meaning', { skip }, async (t) => {

@@ -25,5 +25,5 @@ export {
   type PostgresStoreOptions,
 } from './postgres.js';
 export { openStore, isPostgresUrl, type OpenStoreOptions } from './open.js';
-export { checkName, MAX_NAME } from './names.js';
+export { checkName, MAX_NAME, parseId } from './names.js';
 export { inspectMetadata, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, type MetadataProblem } from './metadata.js';

@@ -46,3 +46,14 @@ export function lookupName(value: string): string {
 export function notFound(message: string): ArcfaceError {
   return new ArcfaceError('NOT_FOUND', message);
 }
+
+const CANONICAL_ID = /^[1-9][0-9]{0,15}$/;
+
+/**
+ * A subject or face id written as text (a URL, a command line): only plain decimal digits, 1 to
+ * 2^53 - 1. "0x10", "1e1", "9.0", "01", "+1" are null, never read as some other id.
+ */
+export function parseId(text: string): number | null {
+  const n = CANONICAL_ID.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(n) ? n : null;
+}

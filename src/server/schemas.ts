@@ -1,6 +1,7 @@
 /** JSON schemas shared by the routes (request validation and the OpenAPI document). */
 import type { FastifyRequest } from 'fastify';
 import { ServiceError } from '../service/errors.js';
+import { parseId } from '../gallery/index.js';
 import { GALLERY_NAME } from '../service/names.js';
 
 export const image = {
@@ -36,8 +37,6 @@ export const faceParams = {
   properties: { ...subjectParams.properties, face: id('face') },
 } as const;
 
-const CANONICAL_ID = /^[1-9][0-9]{0,15}$/;
-
 /**
  * preValidation of the routes with ids in their URL: "12" becomes 12, and only that spelling; "0x1",
  * "1.0", "01", "+1", "1e3" and anything past 2^53 - 1 are refused rather than read as some other id.
@@ -47,8 +46,8 @@ export async function idParams(req: FastifyRequest): Promise<void> {
   for (const key of ['subject', 'face']) {
     const v = params[key];
     if (typeof v !== 'string') continue;
-    const n = CANONICAL_ID.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(n))
+    const n = parseId(v);
+    if (n === null)
       throw new ServiceError(
         'BAD_INPUT',
         `${key} id ${JSON.stringify(v.slice(0, 40))} is not valid: a whole number from 1 to ` +

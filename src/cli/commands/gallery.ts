@@ -1,7 +1,7 @@
 /** `arcface gallery list | show | remove | export | import | reindex`: galleries in a store, no model needed (but reindex). */
 import { parseArgs } from 'node:util';
 import { ArcfaceError } from '../../errors.js';
-import { openStore, type GalleryStore, type Subject } from '../../gallery/index.js';
+import { openStore, parseId, type GalleryStore, type Subject } from '../../gallery/index.js';
 import { exportGallery, importGallery } from '../../service/portable.js';
 import { RecognitionService } from '../../service/service.js';
 import { checkGalleryName } from '../../service/names.js';
@@ -14,8 +14,8 @@ import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_optio
 export async function findSubjectArg(store: GalleryStore, gallery: string, arg: string): Promise<Subject> {
   const byExternal = await store.findSubject(gallery, arg);
   if (byExternal) return byExternal;
-  const id = Number(arg);
-  const byId = Number.isInteger(id) && id > 0 ? await store.getSubject(gallery, id) : null;
+  const id = parseId(arg);
+  const byId = id === null ? null : await store.getSubject(gallery, id);
   if (byId) return byId;
   throw new ArcfaceError('NOT_FOUND', `gallery '${gallery}' has no subject '${arg}'`);
 }
