@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { identify, verifySubject } from '../src/gallery/identify.js';
+import { mergeClusters, moveFace, nameCluster, splitCluster } from '../src/gallery/clusters.js';
 import type { GalleryStore, NewFace } from '../src/gallery/types.js';
 import { rng, gaussian } from '../src/util/random.js';
 
@@ -404,6 +405,226 @@ export function galleryStoreSuite(storeName: string, makeLocation: () => Promise
       await assert.rejects(store.search('g', { embedding: unitX(4, 0), model: 'old' }), /'old'/);
       assert.equal((await store.search('g', { embedding: unitX(6, 5), model: 'new' }))[0].subjectId, s.id);
       assert.equal((await store.search('g', { embedding: unitX(6, 3), model: 'new' }))[0].subjectId, t.id);
+    },
+  );
+
+  withStore(
+    'corrections: "face F is not S" changes identify, by photo and box, and goes with S',
+    async (store, loc) => {
+      await store.createGallery({ name: 'g', model: 'm', dim: 4 });
+      const ann = await store.addSubject('g', { name: 'Ann' });
+      const bob = await store.addSubject('g', { name: 'Bob' });
+      const sha = 'cd'.repeat(32);
+      const box = { x1: 10, y1: 10, x2: 60, y2: 70 };
+      const [annFace] = await store.addFaces('g', ann.id, [
+        { embedding: unitX(4, 0), model: 'm', imageSha256: sha, photoName: 'party.jpg', box },
+      ]);
+      await store.addFaces('g', bob.id, [{ embedding: unitX(4, 0, 0.5), model: 'm' }]);
+      const f = (await store.getFace('g', annFace))!;
+      assert.deepEqual([f.photoName, f.box, f.subjectId], ['party.jpg', box, ann.id]);
+      assert.equal(await store.getFace('g', annFace + 999), null);
+      const probe = { embedding: unitX(4, 0, 0.1), model: 'm' };
+      const photo = { imageSha256: 'ef'.repeat(32), box: { x1: 100, y1: 0, x2: 150, y2: 60 } };
+      const before = await identify(store, 'g', probe, { threshold: 0.5, photo });
+      assert.equal(before.subject!.subjectId, ann.id);
+
+      // By photo and box: that face of that photo is not Ann; the same face re-detected (IoU 0.8) too.
+      const c1 = await store.addCorrection('g', { subjectId: ann.id, ...photo });
+      assert.deepEqual(
+        [c1.subjectId, c1.faceId, c1.imageSha256, c1.box],
+        [ann.id, null, photo.imageSha256, photo.box],
+      );
+      const redetected = { ...photo, box: { x1: 102, y1: 2, x2: 152, y2: 58 } };
+      const after = await identify(store, 'g', probe, { threshold: 0.5, photo: redetected });
+      assert.equal(after.subject!.subjectId, bob.id);
+      assert.ok(after.candidates.every((c) => c.subjectId !== ann.id));
+      // Another face of the same photo, or the same face in another photo, is still Ann.
+      const other = { ...photo, box: { x1: 0, y1: 0, x2: 50, y2: 60 } };
+      assert.equal(
+        (await identify(store, 'g', probe, { threshold: 0.5, photo: other })).subject!.subjectId,
+        ann.id,
+      );
+      assert.equal((await identify(store, 'g', probe, { threshold: 0.5 })).subject!.subjectId, ann.id);
+
+      // By stored face: the correction copies the face's photo and box.
+      const c2 = await store.addCorrection('g', { subjectId: ann.id, faceId: annFace });
+      assert.deepEqual([c2.faceId, c2.imageSha256, c2.box], [annFace, sha, box]);
+      await assert.rejects(
+        store.addCorrection('g', { subjectId: ann.id + 999, imageSha256: sha }),
+        (e: any) => e.code === 'NOT_FOUND',
+      );
+      await assert.rejects(
+        store.addCorrection('g', { subjectId: ann.id, faceId: annFace + 999 }),
+        (e: any) => e.code === 'NOT_FOUND',
+      );
+      await assert.rejects(store.addCorrection('g', { subjectId: ann.id }), /faceId|imageSha256/);
+      await assert.rejects(
+        store.addCorrection('g', { subjectId: ann.id, imageSha256: 'x' }),
+        /64 lower-case hex/,
+      );
+      await assert.rejects(
+        store.addCorrection('g', {
+          subjectId: ann.id,
+          imageSha256: sha,
+          box: { x1: 5, y1: 0, x2: 1, y2: 1 },
+        }),
+        /box/,
+      );
+      assert.deepEqual(
+        (await store.listCorrections('g')).map((c) => c.id),
+        [c1.id, c2.id],
+      );
+      assert.deepEqual(
+        (await store.listCorrections('g', { imageSha256: sha })).map((c) => c.id),
+        [c2.id],
+      );
+
+      // Kept by a reopen; removable; gone with its subject.
+      await store.close();
+      const again = await loc.open();
+      try {
+        assert.equal(
+          (await identify(again, 'g', probe, { threshold: 0.5, photo: redetected })).subject!.subjectId,
+          bob.id,
+        );
+        assert.equal(await again.deleteCorrection('g', c1.id), true);
+        assert.equal(await again.deleteCorrection('g', c1.id), false);
+        assert.equal(
+          (await identify(again, 'g', probe, { threshold: 0.5, photo: redetected })).subject!.subjectId,
+          ann.id,
+        );
+        // The face deleted: its correction stays, by photo and box.
+        await again.deleteFace('g', annFace);
+        assert.deepEqual(
+          (await again.listCorrections('g')).map((c) => [c.faceId, c.imageSha256]),
+          [[null, sha]],
+        );
+        await again.deleteSubject('g', ann.id);
+        assert.deepEqual(await again.listCorrections('g'), []);
+      } finally {
+        await again.close();
+      }
+    },
+  );
+
+  withStore(
+    'clusters: unnamed subjects identify ignores, named, merged, split, a face moved',
+    async (store) => {
+      await store.createGallery({ name: 'g', model: 'm', dim: 8 });
+      const ann = await store.addSubject('g', { name: 'Ann', externalId: 'ann' });
+      await store.addFaces('g', ann.id, [{ embedding: unitX(8, 0), model: 'm' }]);
+      const c1 = await store.addSubject('g', { name: 'unnamed', kind: 'cluster' });
+      const c2 = await store.addSubject('g', { name: 'unnamed', kind: 'cluster' });
+      const c3 = await store.addSubject('g', { name: 'unnamed', kind: 'cluster' });
+      await assert.rejects(store.addSubject('g', { name: 'x', kind: 'robot' as any }), /kind/);
+      const face = (axis: number, tilt: number, i: number) => ({
+        embedding: unitX(8, axis, tilt),
+        model: 'm',
+        imageSha256: (i % 10).toString().repeat(64),
+        photoName: `img${i}.jpg`,
+        box: { x1: i, y1: i, x2: i + 40, y2: i + 50 },
+      });
+      const f1 = await store.addFaces('g', c1.id, [face(2, 0, 1), face(2, 0.05, 2), face(2, 0.1, 3)]);
+      const f2 = await store.addFaces('g', c2.id, [face(2, 0.15, 4)]);
+      const f3 = await store.addFaces('g', c3.id, [face(4, 0, 5), face(4, 0.05, 6)]);
+      const g0 = (await store.getGallery('g'))!;
+      assert.deepEqual([g0.subjects, g0.clusters, g0.faces], [1, 3, 7]);
+      assert.deepEqual(
+        (await store.listSubjects('g')).map((s) => s.id),
+        [ann.id],
+      );
+      assert.deepEqual(
+        (await store.listSubjects('g', { kind: 'cluster' })).map((s) => [s.kind, s.faces]),
+        [
+          ['cluster', 3],
+          ['cluster', 1],
+          ['cluster', 2],
+        ],
+      );
+      assert.equal((await store.listSubjects('g', { kind: 'all' })).length, 4);
+
+      // Identify answers persons only: the nearest is cluster 1, ignored unless asked.
+      const probe = { embedding: unitX(8, 2, 0.02), model: 'm' };
+      const plain = await identify(store, 'g', probe, { threshold: 0.5 });
+      assert.equal(plain.subject, null);
+      assert.deepEqual(
+        plain.candidates.map((c) => c.subjectId),
+        [ann.id],
+      );
+      assert.equal(
+        (await identify(store, 'g', probe, { threshold: 0.5, clusters: true })).subject!.subjectId,
+        c1.id,
+      );
+
+      // Merge cluster 2 into cluster 1: its faces move, it goes, the faces are linked 'same'.
+      const merged = await mergeClusters(store, 'g', c1.id, [c2.id]);
+      assert.deepEqual([merged.subject.id, merged.subject.faces, merged.moved], [c1.id, 4, 1]);
+      assert.equal(await store.getSubject('g', c2.id), null);
+      await assert.rejects(mergeClusters(store, 'g', c1.id, [ann.id]), /is a person/);
+
+      // Split two faces off cluster 1: a new cluster, 'apart' from the two left, 'same' together.
+      const split = await splitCluster(store, 'g', c1.id, [f1[2], f2[0]]);
+      assert.deepEqual([split.kind, split.faces], ['cluster', 2]);
+      assert.deepEqual(
+        (await store.listFaces('g', c1.id)).map((f) => f.id),
+        [f1[0], f1[1]],
+      );
+      await assert.rejects(splitCluster(store, 'g', c1.id, [f3[0]]), /not one of its faces/);
+
+      // Name cluster 1: it becomes a person identify answers.
+      const named = await nameCluster(store, 'g', c1.id, { name: 'Cleo', externalId: 'cleo' });
+      assert.deepEqual(
+        [named.id, named.kind, named.name, named.externalId],
+        [c1.id, 'person', 'Cleo', 'cleo'],
+      );
+      assert.equal((await identify(store, 'g', probe, { threshold: 0.5 })).subject!.subjectId, c1.id);
+      await assert.rejects(nameCluster(store, 'g', c1.id, { name: 'X' }), /is a person/);
+      await assert.rejects(store.updateSubject('g', c3.id, { externalId: 'ann' }), /external id 'ann'/);
+      // Naming cluster 3 with Ann's external id puts its faces into Ann.
+      const intoAnn = await nameCluster(store, 'g', c3.id, { name: 'Ann', externalId: 'ann' });
+      assert.deepEqual([intoAnn.id, intoAnn.faces], [ann.id, 3]);
+      assert.equal(await store.getSubject('g', c3.id), null);
+
+      // Move one face out of Cleo (a person) into the split cluster: 'apart' from Cleo's other face,
+      // 'same' as one of the cluster's, and "not Cleo" for identify on its photo.
+      const moved = await moveFace(store, 'g', f1[1], split.id);
+      assert.deepEqual([moved.subject.faces, moved.removedClusters], [3, []]);
+      const corr = await store.listCorrections('g');
+      assert.deepEqual(
+        corr.map((c) => [c.subjectId, c.faceId, c.imageSha256]),
+        [[c1.id, f1[1], '2'.repeat(64)]],
+      );
+      assert.equal((await store.getFace('g', f1[1]))!.subjectId, split.id);
+      await assert.rejects(
+        store.moveFaces('g', [f1[0], 99999], split.id),
+        (e: any) => e.code === 'NOT_FOUND',
+      );
+      assert.equal((await store.getFace('g', f1[0]))!.subjectId, c1.id);
+
+      const key = (a: number, b: number) => [Math.min(a, b), Math.max(a, b)];
+      const links = (await store.listLinks('g')).map((l) => [l.faceA, l.faceB, l.kind].join());
+      const want = [
+        // merge (c1 + c2 chain from f1[0]), split (f1[2] x f1[0..1] apart, overriding the merge's f1[0]-f1[2];
+        // f1[2]-f2[0] same), naming c1 (f1[0]-f1[1] same), naming c3 into Ann, the move.
+        [...key(f1[0], f1[1]), 'apart'],
+        [...key(f1[0], f1[2]), 'apart'],
+        [...key(f1[0], f2[0]), 'apart'],
+        [...key(f1[1], f1[2]), 'same'],
+        [...key(f1[1], f2[0]), 'apart'],
+        [...key(f1[2], f2[0]), 'same'],
+      ].map((x) => x.join());
+      for (const w of want) assert.ok(links.includes(w), `link ${w} in ${links.join(' ')}`);
+      // A link needs two faces of the gallery; they go with the face.
+      await assert.rejects(
+        store.addLinks('g', [{ faceA: f1[0], faceB: f1[0], kind: 'same' }]),
+        /two different/,
+      );
+      await assert.rejects(
+        store.addLinks('g', [{ faceA: f1[0], faceB: 99999, kind: 'same' }]),
+        (e: any) => e.code === 'NOT_FOUND',
+      );
+      await store.deleteFace('g', f1[0]);
+      assert.ok((await store.listLinks('g')).every((l) => l.faceA !== f1[0] && l.faceB !== f1[0]));
     },
   );
 }

@@ -6,7 +6,8 @@
  */
 import { ArcfaceError, badInput } from '../errors.js';
 import { checkModel, dotRow, unitEmbedding } from './embedding.js';
-import type { Aggregate, GalleryStore, Probe, SubjectMatch } from './types.js';
+import { excludedSubjects } from './corrections.js';
+import type { Aggregate, GalleryStore, PhotoBox, Probe, SubjectMatch } from './types.js';
 
 export interface IdentifyOptions {
   /** Cosine from which the best subject is accepted. */
@@ -14,6 +15,13 @@ export interface IdentifyOptions {
   /** Candidates returned (default 5). */
   k?: number;
   aggregate?: Aggregate;
+  /**
+   * The probe's photo (sha256 of its bytes) and the face's box in it: the subjects a correction
+   * says this face is not are never answered nor listed (types.ts Correction).
+   */
+  photo?: { imageSha256: string; box?: PhotoBox };
+  /** Answer unnamed clusters too (default false). */
+  clusters?: boolean;
 }
 
 export interface Identification {
@@ -48,7 +56,16 @@ export async function identify(
   options: IdentifyOptions,
 ): Promise<Identification> {
   checkThreshold(options.threshold, `identify in gallery '${gallery}'`);
-  const candidates = await store.search(gallery, probe, { k: options.k ?? 5, aggregate: options.aggregate });
+  const corrections = options.photo
+    ? await store.listCorrections(gallery, { imageSha256: options.photo.imageSha256 })
+    : [];
+  const exclude = excludedSubjects(corrections, options.photo?.box);
+  const candidates = await store.search(gallery, probe, {
+    k: options.k ?? 5,
+    aggregate: options.aggregate,
+    exclude,
+    clusters: options.clusters,
+  });
   const best = candidates[0];
   return {
     subject: best && best.score >= options.threshold ? best : null,

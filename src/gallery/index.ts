@@ -27,3 +27,5 @@ export {
 export { openStore, isPostgresUrl, type OpenStoreOptions } from './open.js';
 export { checkName, MAX_NAME, parseId } from './names.js';
 export { inspectMetadata, MAX_METADATA_BYTES, MAX_METADATA_DEPTH, type MetadataProblem } from './metadata.js';
+export { nameCluster, mergeClusters, splitCluster, moveFace } from './clusters.js';
+export { excludedSubjects, iou, SAME_FACE_IOU } from './corrections.js';

@@ -45,9 +45,22 @@ import pgvector from 'pgvector';
 import { ArcfaceError, badInput } from '../errors.js';
 import { checkModel, dotRow, unitEmbedding } from './embedding.js';
 import { SubjectRanker } from './rank.js';
+import {
+  boxColumns,
+  boxFromColumns,
+  checkBox,
+  checkPhotoName,
+  checkSha256,
+  normalLinks,
+} from './corrections.js';
 import { storedTime } from './time.js';
 import type {
+  Correction,
   Face,
+  FaceLink,
+  NewCorrection,
+  SubjectKind,
+  SubjectUpdate,
   Gallery,
   GalleryStore,
   JsonValue,
@@ -82,7 +95,7 @@ export interface PostgresStoreOptions {
 }
 
 /** Version of the tables below; `arcface_schema.version` in the database. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 /** pgvector's HNSW supports halfvec up to 4,000 dimensions; larger galleries are searched exactly. */
 const HNSW_MAX_DIM = 4000;
 /** pgvector's `vector` type holds at most 16,000 dimensions. */
@@ -147,6 +160,38 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER faces_count_delete AFTER DELETE ON faces REFERENCING OLD TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION faces_counted_out();
   `,
+  // 2: clusters (unnamed subjects), where a face came from, corrections and face links (issue 13).
+  `
+  ALTER TABLE subjects ADD COLUMN kind text NOT NULL DEFAULT 'person' CHECK (kind IN ('person', 'cluster'));
+  ALTER TABLE faces ADD COLUMN photo_name text,
+    ADD COLUMN box_x1 double precision, ADD COLUMN box_y1 double precision,
+    ADD COLUMN box_x2 double precision, ADD COLUMN box_y2 double precision;
+  CREATE INDEX faces_sha ON faces (gallery_id, image_sha256);
+  -- "face F is not subject S": by stored face and/or by photo sha256 + box (see types.ts Correction)
+  CREATE TABLE corrections (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    gallery_id bigint NOT NULL REFERENCES galleries (id) ON DELETE CASCADE,
+    subject_id bigint NOT NULL REFERENCES subjects (id) ON DELETE CASCADE,
+    face_id bigint REFERENCES faces (id) ON DELETE SET NULL,
+    image_sha256 text,
+    box_x1 double precision, box_y1 double precision, box_x2 double precision, box_y2 double precision,
+    created_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX corrections_sha ON corrections (gallery_id, image_sha256);
+  CREATE INDEX corrections_face ON corrections (face_id);
+  CREATE INDEX corrections_subject ON corrections (subject_id);
+  -- must-link ('same') and cannot-link ('apart') pairs a person decided, for re-clustering
+  CREATE TABLE face_links (
+    gallery_id bigint NOT NULL REFERENCES galleries (id) ON DELETE CASCADE,
+    face_a bigint NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
+    face_b bigint NOT NULL REFERENCES faces (id) ON DELETE CASCADE,
+    kind text NOT NULL CHECK (kind IN ('same', 'apart')),
+    PRIMARY KEY (face_a, face_b),
+    CHECK (face_a < face_b)
+  );
+  CREATE INDEX face_links_gallery ON face_links (gallery_id);
+  CREATE INDEX face_links_b ON face_links (face_b);
+  `,
 ];
 
 interface GalleryRow {
@@ -160,6 +205,7 @@ interface GalleryRow {
 
 interface SubjectRow {
   id: number;
+  kind: SubjectKind;
   external_id: string;
   name: string;
   metadata: JsonValue;
@@ -176,7 +222,35 @@ interface FaceRow {
   created_at: Date;
   embedding: Float32Array;
   has_crop: boolean;
+  photo_name: string | null;
+  box_x1: number | null;
+  box_y1: number | null;
+  box_x2: number | null;
+  box_y2: number | null;
   png?: Buffer | null;
+}
+
+interface CorrectionRow {
+  id: number;
+  subject_id: number;
+  face_id: number | null;
+  image_sha256: string | null;
+  box_x1: number | null;
+  box_y1: number | null;
+  box_x2: number | null;
+  box_y2: number | null;
+  created_at: Date;
+}
+
+function toCorrection(r: CorrectionRow): Correction {
+  return {
+    id: r.id,
+    subjectId: r.subject_id,
+    faceId: r.face_id,
+    imageSha256: r.image_sha256,
+    box: boxFromColumns(r),
+    createdAt: r.created_at.toISOString(),
+  };
 }
 
 /** The probe or an embedding as pgvector's text form (float32 values print and parse back exactly). */
@@ -219,16 +293,18 @@ function parseUrl(url: string): { connectionString: string; location: string; sc
 }
 
 const SUBJECT_SQL =
-  'SELECT s.id, s.external_id, s.name, s.metadata, s.created_at, ' +
+  'SELECT s.id, s.kind, s.external_id, s.name, s.metadata, s.created_at, ' +
   '(SELECT count(*) FROM faces f WHERE f.subject_id = s.id) AS faces FROM subjects s';
 
 const FACE_SQL =
   'SELECT f.id, f.subject_id, f.model, f.image_sha256, f.det_score, f.created_at, f.embedding, ' +
+  'f.photo_name, f.box_x1, f.box_y1, f.box_x2, f.box_y2, ' +
   '(c.face_id IS NOT NULL) AS has_crop FROM faces f LEFT JOIN crops c ON c.face_id = f.id';
 
 function toSubject(r: SubjectRow): Subject {
   return {
     id: r.id,
+    kind: r.kind,
     externalId: r.external_id,
     name: r.name,
     metadata: r.metadata,
@@ -246,6 +322,8 @@ function toFace(r: FaceRow): Face {
     imageSha256: r.image_sha256,
     detScore: r.det_score,
     hasCrop: r.has_crop,
+    photoName: r.photo_name,
+    box: boxFromColumns(r),
     createdAt: r.created_at.toISOString(),
   };
 }
@@ -418,11 +496,16 @@ export class PostgresGalleryStore implements GalleryStore {
       s.createdAt === undefined
         ? null
         : storedTime(s.createdAt, `gallery '${gallery}': subject '${externalId}'`);
+    const kind = s.kind ?? 'person';
+    if (kind !== 'person' && kind !== 'cluster')
+      throw badInput(
+        `gallery '${gallery}': subject kind must be 'person' or 'cluster', got '${String(kind)}'`,
+      );
     const r = await this.query<{ id: number }>(
-      'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) ' +
-        'VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now())) ' +
+      'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at, kind) ' +
+        'VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now()), $6) ' +
         'ON CONFLICT (gallery_id, external_id) DO NOTHING RETURNING id',
-      [g.id, externalId, name, metadata, createdAt],
+      [g.id, externalId, name, metadata, createdAt, kind],
     );
     if (r.rows.length === 0)
       throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
@@ -447,10 +530,36 @@ export class PostgresGalleryStore implements GalleryStore {
     return r.rows[0] ? toSubject(r.rows[0]) : null;
   }
 
-  async listSubjects(gallery: string): Promise<Subject[]> {
+  async listSubjects(gallery: string, options: { kind?: SubjectKind | 'all' } = {}): Promise<Subject[]> {
     const g = await this.galleryRow(gallery);
-    const r = await this.query<SubjectRow>(`${SUBJECT_SQL} WHERE s.gallery_id = $1 ORDER BY s.id`, [g.id]);
+    const r = await this.query<SubjectRow>(
+      `${SUBJECT_SQL} WHERE s.gallery_id = $1 AND ($2 = 'all' OR s.kind = $2) ORDER BY s.id`,
+      [g.id, options.kind ?? 'person'],
+    );
     return r.rows.map(toSubject);
+  }
+
+  async updateSubject(gallery: string, subjectId: number, u: SubjectUpdate): Promise<Subject> {
+    const g = await this.galleryRow(gallery);
+    const what = `gallery '${gallery}': subject ${subjectId}`;
+    const name = u.name === undefined ? null : checkName(u.name, `${what}: name`);
+    const externalId = u.externalId === undefined ? null : checkName(u.externalId, `${what}: external id`);
+    const metadata = u.metadata === undefined ? null : metadataJson(u.metadata, what);
+    if (u.kind !== undefined && u.kind !== 'person') throw badInput(`${what}: kind may only become 'person'`);
+    let r;
+    try {
+      r = await this.query(
+        'UPDATE subjects SET name = coalesce($3, name), external_id = coalesce($4, external_id), ' +
+          'metadata = coalesce($5::jsonb, metadata), kind = coalesce($6, kind) WHERE gallery_id = $1 AND id = $2',
+        [g.id, subjectId, name, externalId, metadata, u.kind ?? null],
+      );
+    } catch (e) {
+      if ((e as Error).message.includes('subjects_gallery_id_external_id_key'))
+        throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
+      throw e;
+    }
+    if (!r.rowCount) throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+    return (await this.getSubject(gallery, subjectId))!;
   }
 
   async deleteSubject(gallery: string, subjectId: number): Promise<boolean> {
@@ -478,8 +587,9 @@ export class PostgresGalleryStore implements GalleryStore {
         const what = `gallery '${gallery}', face ${i}`;
         checkModel(asGallery, f.model, `enroll (${what})`);
         const embedding = unitEmbedding(f.embedding, g.dim, what);
-        if (f.imageSha256 !== undefined && !/^[0-9a-f]{64}$/.test(f.imageSha256))
-          throw badInput(`${what}: imageSha256 must be 64 lower-case hex digits`);
+        if (f.imageSha256 !== undefined) checkSha256(f.imageSha256, what);
+        if (f.photoName !== undefined) checkPhotoName(f.photoName, what);
+        if (f.box !== undefined) checkBox(f.box, what);
         if (f.detScore !== undefined && !Number.isFinite(f.detScore))
           throw badInput(`${what}: detScore is not finite`);
         if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
@@ -495,8 +605,9 @@ export class PostgresGalleryStore implements GalleryStore {
       const ids: number[] = [];
       for (const f of prepared) {
         const r = await c.query<{ id: number }>(
-          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding, created_at) ' +
-            'VALUES ($1, $2, $3, $4, $5, $6::vector, COALESCE($7::timestamptz, now())) RETURNING id',
+          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding, created_at, ' +
+            'photo_name, box_x1, box_y1, box_x2, box_y2) ' +
+            'VALUES ($1, $2, $3, $4, $5, $6::vector, COALESCE($7::timestamptz, now()), $8, $9, $10, $11, $12) RETURNING id',
           [
             subjectId,
             g.id,
@@ -505,6 +616,8 @@ export class PostgresGalleryStore implements GalleryStore {
             f.detScore ?? null,
             vectorParam(f.embedding),
             f.createdAt,
+            f.photoName ?? null,
+            ...boxColumns(f.box),
           ],
         );
         const id = r.rows[0].id;
@@ -526,6 +639,125 @@ export class PostgresGalleryStore implements GalleryStore {
       [g.id, subjectId],
     );
     return r.rows.map(toFace);
+  }
+
+  async getFace(gallery: string, faceId: number): Promise<Face | null> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<FaceRow>(`${FACE_SQL} WHERE f.gallery_id = $1 AND f.id = $2`, [g.id, faceId]);
+    return r.rows[0] ? toFace(r.rows[0]) : null;
+  }
+
+  async moveFaces(gallery: string, faceIds: number[], toSubjectId: number): Promise<number[]> {
+    if (!Array.isArray(faceIds) || faceIds.length === 0)
+      throw badInput(`gallery '${gallery}': move needs faces`);
+    const g = await this.galleryRow(gallery);
+    return this.transaction(async (c) => {
+      const to = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
+        g.id,
+        toSubjectId,
+      ]);
+      if (to.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
+      const moved = await c.query<{ id: number; from: number }>(
+        'UPDATE faces f SET subject_id = $3 FROM faces o WHERE o.id = f.id AND f.gallery_id = $1 ' +
+          'AND f.id = ANY($2::bigint[]) RETURNING f.id, o.subject_id AS "from"',
+        [g.id, faceIds, toSubjectId],
+      );
+      const found = new Set(moved.rows.map((r) => r.id));
+      const missing = faceIds.find((id) => !found.has(id));
+      if (missing !== undefined) throw notFound(`gallery '${gallery}' has no face ${missing}`);
+      const from = [...new Set(moved.rows.map((r) => r.from))].filter((s) => s !== toSubjectId);
+      const gone = await c.query<{ id: number }>(
+        "DELETE FROM subjects s WHERE s.id = ANY($1::bigint[]) AND s.kind = 'cluster' " +
+          'AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.subject_id = s.id) RETURNING s.id',
+        [from],
+      );
+      return gone.rows.map((r) => r.id).sort((a, b) => a - b);
+    });
+  }
+
+  async addCorrection(gallery: string, c: NewCorrection): Promise<Correction> {
+    const g = await this.galleryRow(gallery);
+    const what = `gallery '${gallery}': correction`;
+    let sha = c.imageSha256 === undefined ? null : checkSha256(c.imageSha256, what);
+    let box = c.box === undefined ? null : checkBox(c.box, what);
+    const createdAt = c.createdAt === undefined ? null : storedTime(c.createdAt, what);
+    if (c.faceId === undefined && sha === null)
+      throw badInput(`${what}: give the face (faceId) or its photo (imageSha256)`);
+    return this.transaction(async (client) => {
+      const s = await client.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
+        g.id,
+        c.subjectId,
+      ]);
+      if (s.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${c.subjectId}`);
+      if (c.faceId !== undefined) {
+        const f = await client.query<CorrectionRow>(
+          'SELECT image_sha256, box_x1, box_y1, box_x2, box_y2 FROM faces WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE',
+          [g.id, c.faceId],
+        );
+        if (!f.rows[0]) throw notFound(`gallery '${gallery}' has no face ${c.faceId}`);
+        // The face's photo and box, so the correction holds when that photo is identified again.
+        sha ??= f.rows[0].image_sha256;
+        box ??= boxFromColumns(f.rows[0]);
+      }
+      const r = await client.query<CorrectionRow>(
+        'INSERT INTO corrections (gallery_id, subject_id, face_id, image_sha256, box_x1, box_y1, box_x2, box_y2, created_at) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9::timestamptz, now())) RETURNING *',
+        [g.id, c.subjectId, c.faceId ?? null, sha, ...boxColumns(box), createdAt],
+      );
+      return toCorrection(r.rows[0]);
+    });
+  }
+
+  async listCorrections(gallery: string, options: { imageSha256?: string } = {}): Promise<Correction[]> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<CorrectionRow>(
+      'SELECT * FROM corrections WHERE gallery_id = $1 AND ($2::text IS NULL OR image_sha256 = $2) ORDER BY id',
+      [g.id, options.imageSha256 ?? null],
+    );
+    return r.rows.map(toCorrection);
+  }
+
+  async deleteCorrection(gallery: string, correctionId: number): Promise<boolean> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query('DELETE FROM corrections WHERE gallery_id = $1 AND id = $2', [
+      g.id,
+      correctionId,
+    ]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async addLinks(gallery: string, links: FaceLink[]): Promise<void> {
+    const g = await this.galleryRow(gallery);
+    const rows = normalLinks(links, `gallery '${gallery}'`);
+    if (rows.length === 0) return;
+    await this.transaction(async (c) => {
+      const ids = [...new Set(rows.flatMap((l) => [l.faceA, l.faceB]))];
+      const have = await c.query<{ id: number }>(
+        'SELECT id FROM faces WHERE gallery_id = $1 AND id = ANY($2::bigint[]) FOR KEY SHARE',
+        [g.id, ids],
+      );
+      const found = new Set(have.rows.map((r) => r.id));
+      const missing = ids.find((id) => !found.has(id));
+      if (missing !== undefined) throw notFound(`gallery '${gallery}' has no face ${missing}`);
+      // The last word on a pair wins (a later split after a merge).
+      const last = new Map(rows.map((l) => [`${l.faceA},${l.faceB}`, l]));
+      const list = [...last.values()];
+      await c.query(
+        'INSERT INTO face_links (gallery_id, face_a, face_b, kind) ' +
+          'SELECT $1, a, b, k FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS v (a, b, k) ' +
+          'ON CONFLICT (face_a, face_b) DO UPDATE SET kind = excluded.kind',
+        [g.id, list.map((l) => l.faceA), list.map((l) => l.faceB), list.map((l) => l.kind)],
+      );
+    });
+  }
+
+  async listLinks(gallery: string): Promise<FaceLink[]> {
+    const g = await this.galleryRow(gallery);
+    const r = await this.query<FaceLink>(
+      'SELECT face_a AS "faceA", face_b AS "faceB", kind FROM face_links WHERE gallery_id = $1 ORDER BY face_a, face_b',
+      [g.id],
+    );
+    return r.rows;
   }
 
   async getCrop(gallery: string, faceId: number): Promise<Uint8Array | null> {
@@ -560,9 +792,20 @@ export class PostgresGalleryStore implements GalleryStore {
     if (g.face_count === 0) return [];
     const c = Math.max(this.opts.minCandidates, this.opts.candidatesPerK * k);
     const qv = vectorParam(q);
+    // Subjects never answered: the corrected ones, and unnamed clusters unless asked.
+    const skip = new Set(options.exclude ?? []);
+    if (!options.clusters)
+      for (const r of (
+        await this.query<{ id: number }>(
+          "SELECT id FROM subjects WHERE gallery_id = $1 AND kind = 'cluster'",
+          [g.id],
+        )
+      ).rows)
+        skip.add(r.id);
+    const skipped = [...skip];
     let subjects: number[] | null = null;
     if (this.usesIndex(g)) {
-      subjects = await this.annCandidates(g, qv, Math.min(c, EF_MAX));
+      subjects = (await this.annCandidates(g, qv, Math.min(c, EF_MAX))).filter((s) => !skip.has(s));
       // Too few distinct subjects among the graph's candidates (many faces per subject, or k
       // beyond what ef allows): the exact scan decides.
       if (subjects.length < Math.min(k, g.face_count)) subjects = null;
@@ -573,9 +816,9 @@ export class PostgresGalleryStore implements GalleryStore {
       // <#> is the negative inner product: the best face has the smallest.
       const agg = aggregate === 'max' ? 'min' : 'avg';
       const r = await this.query<{ subject_id: number }>(
-        `SELECT subject_id FROM faces WHERE gallery_id = $1 GROUP BY subject_id ` +
-          `ORDER BY ${agg}(embedding <#> $2::vector) ASC, subject_id LIMIT $3`,
-        [g.id, qv, c],
+        `SELECT subject_id FROM faces WHERE gallery_id = $1 AND subject_id <> ALL($4::bigint[]) ` +
+          `GROUP BY subject_id ORDER BY ${agg}(embedding <#> $2::vector) ASC, subject_id LIMIT $3`,
+        [g.id, qv, c, skipped],
       );
       subjects = r.rows.map((x) => x.subject_id);
     }
@@ -809,15 +1052,18 @@ export class PostgresGalleryStore implements GalleryStore {
   }
 
   private async toGallery(r: GalleryRow): Promise<Gallery> {
-    const s = await this.query<{ n: number }>('SELECT count(*) AS n FROM subjects WHERE gallery_id = $1', [
-      r.id,
-    ]);
+    const s = await this.query<{ n: number; c: number }>(
+      "SELECT count(*) FILTER (WHERE kind = 'person') AS n, count(*) FILTER (WHERE kind = 'cluster') AS c " +
+        'FROM subjects WHERE gallery_id = $1',
+      [r.id],
+    );
     return {
       name: r.name,
       model: r.model,
       dim: r.dim,
       createdAt: r.created_at.toISOString(),
       subjects: s.rows[0].n,
+      clusters: s.rows[0].c,
       faces: r.face_count,
     };
   }

@@ -48,6 +48,40 @@ const MIGRATIONS: string[] = [
     png BLOB NOT NULL
   );
   `,
+  // 2: clusters (unnamed subjects), where a face came from, corrections and face links (issue 13).
+  `
+  ALTER TABLE subjects ADD COLUMN kind TEXT NOT NULL DEFAULT 'person' CHECK (kind IN ('person', 'cluster'));
+  ALTER TABLE faces ADD COLUMN photo_name TEXT;
+  ALTER TABLE faces ADD COLUMN box_x1 REAL;
+  ALTER TABLE faces ADD COLUMN box_y1 REAL;
+  ALTER TABLE faces ADD COLUMN box_x2 REAL;
+  ALTER TABLE faces ADD COLUMN box_y2 REAL;
+  CREATE INDEX faces_sha ON faces (gallery_id, image_sha256);
+  -- "face F is not subject S": by stored face and/or by photo sha256 + box (see types.ts Correction)
+  CREATE TABLE corrections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    gallery_id INTEGER NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
+    subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+    face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+    image_sha256 TEXT,
+    box_x1 REAL, box_y1 REAL, box_x2 REAL, box_y2 REAL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX corrections_sha ON corrections (gallery_id, image_sha256);
+  CREATE INDEX corrections_face ON corrections (face_id);
+  CREATE INDEX corrections_subject ON corrections (subject_id);
+  -- must-link ('same') and cannot-link ('apart') pairs a person decided, for re-clustering
+  CREATE TABLE face_links (
+    gallery_id INTEGER NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
+    face_a INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    face_b INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('same', 'apart')),
+    PRIMARY KEY (face_a, face_b),
+    CHECK (face_a < face_b)
+  );
+  CREATE INDEX face_links_gallery ON face_links (gallery_id);
+  CREATE INDEX face_links_b ON face_links (face_b);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -93,6 +93,9 @@ function mixId(id: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** Which subjects a search may return (persons only, not the corrected ones...). */
+export type SubjectFilter = (subjectId: number) => boolean;
+
 export class SearchIndex {
   readonly dim: number;
   private readonly opts: Settings;
@@ -236,9 +239,31 @@ export class SearchIndex {
   }
 
   /** Top-k subjects for a unit-norm probe of the index's dim, scored with exact cosines. */
-  search(probe: Float32Array, k: number, aggregate: Aggregate): RankedSubject[] {
+  search(probe: Float32Array, k: number, aggregate: Aggregate, accept?: SubjectFilter): RankedSubject[] {
     if (this.n === 0) return [];
-    return this.hnsw ? this.searchAnn(probe, k, aggregate) : this.searchExact(probe, k, aggregate);
+    if (!this.hnsw) return this.searchExact(probe, k, aggregate, accept);
+    const out = this.searchAnn(probe, k, aggregate, accept);
+    // The graph's candidates were mostly filtered out (clusters, corrected subjects): exact decides.
+    return accept && out.length < k ? this.searchExact(probe, k, aggregate, accept) : out;
+  }
+
+  /** Faces now belong to another subject (merged, split, moved): the graph's keys are face ids, unchanged. */
+  reassign(faceIds: Iterable<number>, subjectId: number, version: number): void {
+    this.version_ = version;
+    for (const id of faceIds) {
+      const row = this.rowOf.get(id);
+      if (row === undefined) continue;
+      const old = this.subjectOfRow[row];
+      const set = this.facesOf.get(old)!;
+      set.delete(id);
+      if (set.size === 0) this.facesOf.delete(old);
+      this.subjectOfRow[row] = subjectId;
+      let to = this.facesOf.get(subjectId);
+      if (!to) this.facesOf.set(subjectId, (to = new Set()));
+      to.add(id);
+    }
+    // The saved graph's stamp holds the version: saved again at close.
+    if (this.hnsw) this.markDirty();
   }
 
   /**
@@ -246,7 +271,7 @@ export class SearchIndex {
    * different subjects are seen (a subject's first face in that order is its best); when the top
    * candidates hold fewer subjects, or for 'mean', every face is scored.
    */
-  searchExact(probe: Float32Array, k: number, aggregate: Aggregate): RankedSubject[] {
+  searchExact(probe: Float32Array, k: number, aggregate: Aggregate, accept?: SubjectFilter): RankedSubject[] {
     const data = this.matrix.subarray(0, this.n * this.dim);
     const ranker = new SubjectRanker();
     if (aggregate === 'max') {
@@ -254,6 +279,7 @@ export class SearchIndex {
       const m = exactSearch(data, probe, this.dim, c, MetricKind.IP, 1);
       for (let i = 0; i < m.keys.length; i++) {
         const row = Number(m.keys[i]);
+        if (accept && !accept(this.subjectOfRow[row])) continue;
         ranker.add(this.subjectOfRow[row], this.faceIds[row], dotRow(probe, this.matrix, row));
       }
       if (ranker.subjects >= k || c === this.n) return ranker.top(k, aggregate);
@@ -262,6 +288,7 @@ export class SearchIndex {
     const m = exactSearch(data, probe, this.dim, this.n, MetricKind.IP, 1);
     for (let i = 0; i < m.keys.length; i++) {
       const row = Number(m.keys[i]);
+      if (accept && !accept(this.subjectOfRow[row])) continue;
       // usearch's inner-product distance is 1 - dot.
       all.add(this.subjectOfRow[row], this.faceIds[row], 1 - m.distances[i]);
     }
@@ -269,7 +296,12 @@ export class SearchIndex {
   }
 
   /** HNSW candidates re-scored exactly; for 'mean' every face of each candidate subject is scored. */
-  private searchAnn(probe: Float32Array, k: number, aggregate: Aggregate): RankedSubject[] {
+  private searchAnn(
+    probe: Float32Array,
+    k: number,
+    aggregate: Aggregate,
+    accept?: SubjectFilter,
+  ): RankedSubject[] {
     const c = Math.min(this.n, this.candidates(k));
     const m = this.hnsw!.search(probe, c, 1);
     const ranker = new SubjectRanker();
@@ -277,7 +309,7 @@ export class SearchIndex {
     for (let i = 0; i < m.keys.length; i++) {
       const id = Number(m.keys[i]);
       const row = this.rowOf.get(id);
-      if (row === undefined) continue;
+      if (row === undefined || (accept && !accept(this.subjectOfRow[row]))) continue;
       if (aggregate === 'max') ranker.add(this.subjectOfRow[row], id, dotRow(probe, this.matrix, row));
       else subjects.add(this.subjectOfRow[row]);
     }

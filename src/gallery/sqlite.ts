@@ -35,11 +35,24 @@ import { ArcfaceError, badInput } from '../errors.js';
 import { openDatabase, type Database } from './better_sqlite3.js';
 import { checkModel, embeddingFromBytes, embeddingToBytes, unitEmbedding } from './embedding.js';
 import { preparePrivateFolder } from './private_files.js';
+import {
+  boxColumns,
+  boxFromColumns,
+  checkBox,
+  checkPhotoName,
+  checkSha256,
+  normalLinks,
+} from './corrections.js';
 import { migrate } from './schema.js';
 import { storedTime } from './time.js';
 import { SearchIndex, discardIndexFile, type IndexRow, type SearchIndexOptions } from './search_index.js';
 import type {
+  Correction,
   Face,
+  FaceLink,
+  NewCorrection,
+  SubjectKind,
+  SubjectUpdate,
   Gallery,
   GalleryStore,
   JsonValue,
@@ -102,6 +115,11 @@ interface FaceRow {
   created_at: string;
   embedding: Buffer;
   has_crop: number;
+  photo_name: string | null;
+  box_x1: number | null;
+  box_y1: number | null;
+  box_x2: number | null;
+  box_y2: number | null;
   png?: Buffer | null;
 }
 
@@ -116,6 +134,31 @@ function toFace(r: FaceRow, what: string): Face {
     imageSha256: r.image_sha256,
     detScore: r.det_score,
     hasCrop: r.has_crop === 1,
+    photoName: r.photo_name,
+    box: boxFromColumns(r),
+    createdAt: r.created_at,
+  };
+}
+
+interface CorrectionRow {
+  id: number;
+  subject_id: number;
+  face_id: number | null;
+  image_sha256: string | null;
+  box_x1: number | null;
+  box_y1: number | null;
+  box_x2: number | null;
+  box_y2: number | null;
+  created_at: string;
+}
+
+function toCorrection(r: CorrectionRow): Correction {
+  return {
+    id: r.id,
+    subjectId: r.subject_id,
+    faceId: r.face_id,
+    imageSha256: r.image_sha256,
+    box: boxFromColumns(r),
     createdAt: r.created_at,
   };
 }
@@ -208,6 +251,7 @@ export class SqliteGalleryStore implements GalleryStore {
     const externalId = checkName(s.externalId ?? randomUUID(), `gallery '${gallery}': subject external id`);
     const metadata = metadataJson(s.metadata, `gallery '${gallery}'`);
     const createdAt = storedTime(s.createdAt, `gallery '${gallery}': subject '${externalId}'`);
+    const kind = checkKind(s.kind, gallery);
     const taken = () =>
       badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
     if (
@@ -218,9 +262,9 @@ export class SqliteGalleryStore implements GalleryStore {
     try {
       r = this.db
         .prepare(
-          'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at) VALUES (?, ?, ?, ?, ?)',
+          'INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at, kind) VALUES (?, ?, ?, ?, ?, ?)',
         )
-        .run(g.id, externalId, name, metadata, createdAt);
+        .run(g.id, externalId, name, metadata, createdAt, kind);
     } catch (err) {
       // Another process inserted it since the check: the unique (gallery_id, external_id) says so.
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken();
@@ -244,12 +288,42 @@ export class SqliteGalleryStore implements GalleryStore {
     return r ? toSubject(r as SubjectRow) : null;
   }
 
-  async listSubjects(gallery: string): Promise<Subject[]> {
+  async listSubjects(gallery: string, options: { kind?: SubjectKind | 'all' } = {}): Promise<Subject[]> {
     const g = this.galleryRow(gallery);
+    const kind = options.kind ?? 'person';
     const rows = this.db
-      .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? ORDER BY s.id`)
-      .all(g.id) as SubjectRow[];
+      .prepare(`${SUBJECT_SQL} WHERE s.gallery_id = ? AND (? = 'all' OR s.kind = ?) ORDER BY s.id`)
+      .all(g.id, kind, kind) as SubjectRow[];
     return rows.map(toSubject);
+  }
+
+  async updateSubject(gallery: string, subjectId: number, u: SubjectUpdate): Promise<Subject> {
+    const g = this.galleryRow(gallery);
+    const what = `gallery '${gallery}': subject ${subjectId}`;
+    const name = u.name === undefined ? undefined : checkName(u.name, `${what}: name`);
+    const externalId =
+      u.externalId === undefined ? undefined : checkName(u.externalId, `${what}: external id`);
+    const metadata = u.metadata === undefined ? undefined : metadataJson(u.metadata, what);
+    if (u.kind !== undefined && u.kind !== 'person') throw badInput(`${what}: kind may only become 'person'`);
+    this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, subjectId))
+        throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+      if (
+        externalId !== undefined &&
+        this.db
+          .prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND external_id = ? AND id <> ?')
+          .get(g.id, externalId, subjectId)
+      )
+        throw badInput(`gallery '${gallery}' already has a subject with external id '${externalId}'`);
+      this.db
+        .prepare(
+          'UPDATE subjects SET name = coalesce(?, name), external_id = coalesce(?, external_id), ' +
+            'metadata = coalesce(?, metadata), kind = coalesce(?, kind) WHERE id = ?',
+        )
+        .run(name ?? null, externalId ?? null, metadata ?? null, u.kind ?? null, subjectId);
+    })();
+    this.afterWrite();
+    return (await this.getSubject(gallery, subjectId))!;
   }
 
   async deleteSubject(gallery: string, subjectId: number): Promise<boolean> {
@@ -273,8 +347,9 @@ export class SqliteGalleryStore implements GalleryStore {
       const what = `gallery '${gallery}', face ${i}`;
       checkModel(this.toGallery(g), f.model, `enroll (${what})`);
       const embedding = unitEmbedding(f.embedding, g.dim, what);
-      if (f.imageSha256 !== undefined && !/^[0-9a-f]{64}$/.test(f.imageSha256))
-        throw badInput(`${what}: imageSha256 must be 64 lower-case hex digits`);
+      if (f.imageSha256 !== undefined) checkSha256(f.imageSha256, what);
+      if (f.photoName !== undefined) checkPhotoName(f.photoName, what);
+      if (f.box !== undefined) checkBox(f.box, what);
       if (f.detScore !== undefined && !Number.isFinite(f.detScore))
         throw badInput(`${what}: detScore is not finite`);
       if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
@@ -284,8 +359,8 @@ export class SqliteGalleryStore implements GalleryStore {
     });
     const index = this.index(g);
     const insertFace = this.db.prepare(
-      'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, created_at, embedding) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, created_at, embedding, ' +
+        'photo_name, box_x1, box_y1, box_x2, box_y2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const insertCrop = this.db.prepare('INSERT INTO crops (face_id, png) VALUES (?, ?)');
     const { ids, version } = this.db.transaction(() => {
@@ -301,6 +376,8 @@ export class SqliteGalleryStore implements GalleryStore {
           f.detScore ?? null,
           f.createdAt ?? now,
           embeddingToBytes(f.embedding),
+          f.photoName ?? null,
+          ...boxColumns(f.box),
         );
         const id = Number(r.lastInsertRowid);
         if (f.crop) insertCrop.run(id, Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength));
@@ -322,6 +399,130 @@ export class SqliteGalleryStore implements GalleryStore {
       .prepare(`${FACE_SQL} WHERE f.gallery_id = ? AND f.subject_id = ? ORDER BY f.id`)
       .all(g.id, subjectId) as FaceRow[];
     return rows.map((r) => toFace(r, `${this.location}: face ${r.id}`));
+  }
+
+  async getFace(gallery: string, faceId: number): Promise<Face | null> {
+    const g = this.galleryRow(gallery);
+    const r = this.db.prepare(`${FACE_SQL} WHERE f.gallery_id = ? AND f.id = ?`).get(g.id, faceId) as
+      FaceRow | undefined;
+    return r ? toFace(r, `${this.location}: face ${r.id}`) : null;
+  }
+
+  async moveFaces(gallery: string, faceIds: number[], toSubjectId: number): Promise<number[]> {
+    const g = this.galleryRow(gallery);
+    if (!Array.isArray(faceIds) || faceIds.length === 0)
+      throw badInput(`gallery '${gallery}': move needs faces`);
+    const index = this.index(g);
+    const { emptied, version } = this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, toSubjectId))
+        throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
+      const from = new Set<number>();
+      const owner = this.db.prepare('SELECT subject_id FROM faces WHERE gallery_id = ? AND id = ?');
+      const move = this.db.prepare('UPDATE faces SET subject_id = ? WHERE id = ?');
+      for (const id of faceIds) {
+        const r = owner.get(g.id, id) as { subject_id: number } | undefined;
+        if (!r) throw notFound(`gallery '${gallery}' has no face ${id}`);
+        from.add(r.subject_id);
+        move.run(toSubjectId, id);
+      }
+      from.delete(toSubjectId);
+      const emptied: number[] = [];
+      for (const s of from) {
+        const gone = this.db
+          .prepare(
+            "DELETE FROM subjects WHERE id = ? AND kind = 'cluster' AND NOT EXISTS (SELECT 1 FROM faces WHERE subject_id = ?)",
+          )
+          .run(s, s);
+        if (gone.changes) emptied.push(s);
+      }
+      return { emptied, version: this.bump(g.id) };
+    })();
+    index.reassign(faceIds, toSubjectId, version);
+    this.afterWrite();
+    return emptied;
+  }
+
+  async addCorrection(gallery: string, c: NewCorrection): Promise<Correction> {
+    const g = this.galleryRow(gallery);
+    const what = `gallery '${gallery}': correction`;
+    let sha = c.imageSha256 === undefined ? null : checkSha256(c.imageSha256, what);
+    let box = c.box === undefined ? null : checkBox(c.box, what);
+    const createdAt = storedTime(c.createdAt, what);
+    if (c.faceId === undefined && sha === null)
+      throw badInput(`${what}: give the face (faceId) or its photo (imageSha256)`);
+    const id = this.db.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, c.subjectId))
+        throw notFound(`gallery '${gallery}' has no subject ${c.subjectId}`);
+      if (c.faceId !== undefined) {
+        const f = this.db
+          .prepare(
+            'SELECT image_sha256, box_x1, box_y1, box_x2, box_y2 FROM faces WHERE gallery_id = ? AND id = ?',
+          )
+          .get(g.id, c.faceId) as
+          Omit<CorrectionRow, 'id' | 'subject_id' | 'face_id' | 'created_at'> | undefined;
+        if (!f) throw notFound(`gallery '${gallery}' has no face ${c.faceId}`);
+        // The face's photo and box, so the correction holds when that photo is identified again.
+        sha ??= f.image_sha256;
+        box ??= boxFromColumns(f);
+      }
+      return Number(
+        this.db
+          .prepare(
+            'INSERT INTO corrections (gallery_id, subject_id, face_id, image_sha256, box_x1, box_y1, box_x2, box_y2, created_at) ' +
+              'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(g.id, c.subjectId, c.faceId ?? null, sha, ...boxColumns(box), createdAt).lastInsertRowid,
+      );
+    })();
+    this.afterWrite();
+    return toCorrection(this.db.prepare('SELECT * FROM corrections WHERE id = ?').get(id) as CorrectionRow);
+  }
+
+  async listCorrections(gallery: string, options: { imageSha256?: string } = {}): Promise<Correction[]> {
+    const g = this.galleryRow(gallery);
+    const rows =
+      options.imageSha256 === undefined
+        ? this.db.prepare('SELECT * FROM corrections WHERE gallery_id = ? ORDER BY id').all(g.id)
+        : this.db
+            .prepare('SELECT * FROM corrections WHERE gallery_id = ? AND image_sha256 = ? ORDER BY id')
+            .all(g.id, options.imageSha256);
+    return (rows as CorrectionRow[]).map(toCorrection);
+  }
+
+  async deleteCorrection(gallery: string, correctionId: number): Promise<boolean> {
+    const g = this.galleryRow(gallery);
+    const r = this.db
+      .prepare('DELETE FROM corrections WHERE gallery_id = ? AND id = ?')
+      .run(g.id, correctionId);
+    this.afterWrite();
+    return r.changes > 0;
+  }
+
+  async addLinks(gallery: string, links: FaceLink[]): Promise<void> {
+    const g = this.galleryRow(gallery);
+    const rows = normalLinks(links, `gallery '${gallery}'`);
+    const has = this.db.prepare('SELECT 1 FROM faces WHERE gallery_id = ? AND id = ?');
+    const put = this.db.prepare(
+      'INSERT INTO face_links (gallery_id, face_a, face_b, kind) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (face_a, face_b) DO UPDATE SET kind = excluded.kind',
+    );
+    this.db.transaction(() => {
+      for (const l of rows) {
+        for (const id of [l.faceA, l.faceB])
+          if (!has.get(g.id, id)) throw notFound(`gallery '${gallery}' has no face ${id}`);
+        put.run(g.id, l.faceA, l.faceB, l.kind);
+      }
+    })();
+    this.afterWrite();
+  }
+
+  async listLinks(gallery: string): Promise<FaceLink[]> {
+    const g = this.galleryRow(gallery);
+    return this.db
+      .prepare(
+        'SELECT face_a AS faceA, face_b AS faceB, kind FROM face_links WHERE gallery_id = ? ORDER BY face_a, face_b',
+      )
+      .all(g.id) as FaceLink[];
   }
 
   async getCrop(gallery: string, faceId: number): Promise<Uint8Array | null> {
@@ -357,7 +558,13 @@ export class SqliteGalleryStore implements GalleryStore {
       throw badInput(`search: aggregate must be 'max' or 'mean', got '${aggregate}'`);
     checkModel(this.toGallery(g), probe.model, 'search');
     const q = unitEmbedding(probe.embedding, g.dim, `search in gallery '${gallery}'`);
-    const ranked = this.index(g).search(q, k, aggregate);
+    const skip = new Set(options.exclude ?? []);
+    if (!options.clusters)
+      for (const r of this.db
+        .prepare("SELECT id FROM subjects WHERE gallery_id = ? AND kind = 'cluster'")
+        .all(g.id) as { id: number }[])
+        skip.add(r.id);
+    const ranked = this.index(g).search(q, k, aggregate, skip.size ? (s) => !skip.has(s) : undefined);
     if (ranked.length === 0) return [];
     const names = new Map(
       (
@@ -459,10 +666,20 @@ export class SqliteGalleryStore implements GalleryStore {
   private toGallery(r: GalleryRow): Gallery {
     const c = this.db
       .prepare(
-        'SELECT (SELECT count(*) FROM subjects WHERE gallery_id = ?) AS s, (SELECT count(*) FROM faces WHERE gallery_id = ?) AS f',
+        "SELECT (SELECT count(*) FROM subjects WHERE gallery_id = ? AND kind = 'person') AS s, " +
+          "(SELECT count(*) FROM subjects WHERE gallery_id = ? AND kind = 'cluster') AS c, " +
+          '(SELECT count(*) FROM faces WHERE gallery_id = ?) AS f',
       )
-      .get(r.id, r.id) as { s: number; f: number };
-    return { name: r.name, model: r.model, dim: r.dim, createdAt: r.created_at, subjects: c.s, faces: c.f };
+      .get(r.id, r.id, r.id) as { s: number; c: number; f: number };
+    return {
+      name: r.name,
+      model: r.model,
+      dim: r.dim,
+      createdAt: r.created_at,
+      subjects: c.s,
+      clusters: c.c,
+      faces: c.f,
+    };
   }
 
   /** Bumps a gallery's change id inside the caller's transaction; returns the new one. */
@@ -559,6 +776,7 @@ export class SqliteGalleryStore implements GalleryStore {
 
 interface SubjectRow {
   id: number;
+  kind: SubjectKind;
   external_id: string;
   name: string;
   metadata: string;
@@ -567,22 +785,31 @@ interface SubjectRow {
 }
 
 const SUBJECT_SQL =
-  'SELECT s.id, s.external_id, s.name, s.metadata, s.created_at, ' +
+  'SELECT s.id, s.kind, s.external_id, s.name, s.metadata, s.created_at, ' +
   '(SELECT count(*) FROM faces f WHERE f.subject_id = s.id) AS faces FROM subjects s';
 
 const FACE_SQL =
   'SELECT f.id, f.subject_id, f.model, f.image_sha256, f.det_score, f.created_at, f.embedding, ' +
+  'f.photo_name, f.box_x1, f.box_y1, f.box_x2, f.box_y2, ' +
   '(c.face_id IS NOT NULL) AS has_crop FROM faces f LEFT JOIN crops c ON c.face_id = f.id';
 
 function toSubject(r: SubjectRow): Subject {
   return {
     id: r.id,
+    kind: r.kind,
     externalId: r.external_id,
     name: r.name,
     metadata: JSON.parse(r.metadata) as JsonValue,
     createdAt: r.created_at,
     faces: r.faces,
   };
+}
+
+function checkKind(kind: unknown, gallery: string): SubjectKind {
+  if (kind === undefined) return 'person';
+  if (kind !== 'person' && kind !== 'cluster')
+    throw badInput(`gallery '${gallery}': subject kind must be 'person' or 'cluster', got '${String(kind)}'`);
+  return kind;
 }
 
 /** Opens (creating) the embedded store. */

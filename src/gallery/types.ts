@@ -20,7 +20,9 @@ export interface Gallery {
   dim: number;
   /** ISO 8601 time of creation. */
   createdAt: string;
+  /** Persons (enrolled subjects); unnamed clusters are counted apart. */
   subjects: number;
+  clusters: number;
   faces: number;
 }
 
@@ -32,8 +34,24 @@ export interface NewGallery {
   createdAt?: string;
 }
 
+/**
+ * A subject is a 'person' (enrolled, named: what identify answers) or a 'cluster': an unnamed group of
+ * faces found by clustering a photo library, shown to be named, merged or split. Identify never
+ * answers a cluster unless asked (`SearchOptions.clusters`); naming one makes it a person.
+ */
+export type SubjectKind = 'person' | 'cluster';
+
+/** A face's box in its source photo, in pixels (the detector's box). */
+export interface PhotoBox {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
 export interface Subject {
   id: number;
+  kind: SubjectKind;
   /** The caller's own id for the person, unique within the gallery (a random UUID when not given). */
   externalId: string;
   /** Display name. */
@@ -45,6 +63,8 @@ export interface Subject {
 
 export interface NewSubject {
   name: string;
+  /** Default 'person'. */
+  kind?: SubjectKind;
   externalId?: string;
   metadata?: JsonValue;
   /** ISO 8601 time of creation, when it is not now (an import keeps the exported one). */
@@ -63,6 +83,9 @@ export interface NewFace {
   detScore?: number;
   /** The aligned 112x112 crop as PNG bytes: the thumbnail, and what `reindex` re-embeds. */
   crop?: Uint8Array;
+  /** The source photo's file name (no folder) and the face's box in it, to show and trace the face. */
+  photoName?: string;
+  box?: PhotoBox;
   /** ISO 8601 time of enrolment, when it is not now (an import keeps the exported one). */
   createdAt?: string;
 }
@@ -76,6 +99,8 @@ export interface Face {
   imageSha256: string | null;
   detScore: number | null;
   hasCrop: boolean;
+  photoName: string | null;
+  box: PhotoBox | null;
   createdAt: string;
 }
 
@@ -100,6 +125,55 @@ export interface SearchOptions {
   /** Subjects to return (default 5). */
   k?: number;
   aggregate?: Aggregate;
+  /** Subjects never returned (a correction said the probe is not them). */
+  exclude?: number[];
+  /** Return unnamed clusters too (default false: persons only). */
+  clusters?: boolean;
+}
+
+/**
+ * "This face is not that subject", kept so identify never gives that answer for it again. The face
+ * is a stored face (`faceId`: an enrolled or clustered face) and/or a face of a photo (`imageSha256`
+ * of the photo's bytes and the face's `box`): identify matches a probe to a correction by the
+ * photo's sha256 and a box overlapping by IoU >= 0.5 (the same face, re-detected), or any face of
+ * the photo when `box` is null. A correction made on a stored face copies its photo and box, so it
+ * still holds when that photo is identified again, and after the face itself is deleted.
+ */
+export interface Correction {
+  id: number;
+  /** The subject the face is not (the correction goes when the subject is deleted). */
+  subjectId: number;
+  faceId: number | null;
+  imageSha256: string | null;
+  box: PhotoBox | null;
+  createdAt: string;
+}
+
+export interface NewCorrection {
+  subjectId: number;
+  faceId?: number;
+  imageSha256?: string;
+  box?: PhotoBox;
+  createdAt?: string;
+}
+
+/**
+ * A person's decision about two stored faces, for clustering to keep: 'same' (must-link: a merge,
+ * a move into a cluster, a naming) or 'apart' (cannot-link: a split, a move out). Stored once per
+ * pair (faceA < faceB), gone with either face.
+ */
+export interface FaceLink {
+  faceA: number;
+  faceB: number;
+  kind: 'same' | 'apart';
+}
+
+/** What `updateSubject` may change: naming a cluster makes it a person. */
+export interface SubjectUpdate {
+  name?: string;
+  externalId?: string;
+  metadata?: JsonValue;
+  kind?: 'person';
 }
 
 export interface SubjectMatch {
@@ -147,7 +221,10 @@ export interface GalleryStore {
   addSubject(gallery: string, subject: NewSubject): Promise<Subject>;
   getSubject(gallery: string, subjectId: number): Promise<Subject | null>;
   findSubject(gallery: string, externalId: string): Promise<Subject | null>;
-  listSubjects(gallery: string): Promise<Subject[]>;
+  /** Persons by default; `kind: 'cluster'` the clusters, 'all' both. */
+  listSubjects(gallery: string, options?: { kind?: SubjectKind | 'all' }): Promise<Subject[]>;
+  /** Renames a subject, or names a cluster (kind 'person'); a person never goes back to a cluster. */
+  updateSubject(gallery: string, subjectId: number, update: SubjectUpdate): Promise<Subject>;
   /** Deletes the subject, its faces, embeddings and crops for good (no soft delete). */
   deleteSubject(gallery: string, subjectId: number): Promise<boolean>;
 
@@ -158,6 +235,24 @@ export interface GalleryStore {
   /** The crop's PNG bytes, null when the face has none; NOT_FOUND when there is no such face. */
   getCrop(gallery: string, faceId: number): Promise<Uint8Array | null>;
   deleteFace(gallery: string, faceId: number): Promise<boolean>;
+  /** One face by id, null when absent (embedding included). */
+  getFace(gallery: string, faceId: number): Promise<Face | null>;
+  /**
+   * Moves faces to another subject in one transaction (merging, splitting, moving a face); a
+   * cluster left with no face is deleted in the same transaction (a person is kept). Returns the
+   * ids of the clusters so deleted. NOT_FOUND when a face or the target is not in the gallery.
+   */
+  moveFaces(gallery: string, faceIds: number[], toSubjectId: number): Promise<number[]>;
+
+  /** Stores a correction; NOT_FOUND for an unknown subject or face. */
+  addCorrection(gallery: string, correction: NewCorrection): Promise<Correction>;
+  /** Corrections of a gallery in id order, or only those of one photo's sha256. */
+  listCorrections(gallery: string, options?: { imageSha256?: string }): Promise<Correction[]>;
+  deleteCorrection(gallery: string, correctionId: number): Promise<boolean>;
+  /** Stores must-link / cannot-link pairs (a pair already stored takes the new kind). */
+  addLinks(gallery: string, links: FaceLink[]): Promise<void>;
+  /** Every link of a gallery, by (faceA, faceB). */
+  listLinks(gallery: string): Promise<FaceLink[]>;
   /**
    * After a delete (of a gallery, subject or face, or a reindex): whether its bytes are gone from the
    * files yet. PostgreSQL's store has none: its dead tuples go at VACUUM (postgres.ts says when).
