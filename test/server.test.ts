@@ -85,6 +85,8 @@ test('HTTP API', { skip }, async (t) => {
       '/embed',
       '/galleries',
       '/galleries/{gallery}',
+      '/galleries/{gallery}/corrections',
+      '/galleries/{gallery}/corrections/{correction}',
       '/galleries/{gallery}/identify',
       '/galleries/{gallery}/subjects',
       '/galleries/{gallery}/subjects/{subject}',

@@ -14,6 +14,7 @@ import type { ServerContext } from './context.js';
 import { toHttpError } from './errors.js';
 import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
+import { correctionRoutes } from './correction_routes.js';
 import { installLimits, socketTimeoutMs } from './limits.js';
 import { recognitionRoutes } from './recognition_routes.js';
 import { multipartError, multipartToJson } from './uploads.js';
@@ -102,6 +103,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const ctx: ServerContext = { service: opts.service, maxUploadBytes, maxImages, within };
   recognitionRoutes(app, ctx);
   galleryRoutes(app, ctx);
+  correctionRoutes(app, ctx);
   webRoutes(app, opts.webDir);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),

@@ -43,7 +43,7 @@ export const faceParams = {
  */
 export async function idParams(req: FastifyRequest): Promise<void> {
   const params = req.params as Record<string, unknown>;
-  for (const key of ['subject', 'face']) {
+  for (const key of ['subject', 'face', 'correction']) {
     const v = params[key];
     if (typeof v !== 'string') continue;
     const n = parseId(v);

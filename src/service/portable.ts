@@ -2,10 +2,16 @@
  * A gallery as one portable file, so it moves between stores (SQLite <-> PostgreSQL) and machines:
  * JSON lines, one record a line, readable with any tool and streamed both ways.
  *
- *   {"format":"arcface-gallery","version":1,"gallery":{"name","model","dim","createdAt"}}
- *   {"subject":{"id","externalId","name","metadata","createdAt"}}        one per subject
- *   {"face":{"subjectId","embedding","imageSha256","detScore","crop","createdAt"}}   one per face
- *   {"end":{"subjects":N,"faces":M}}
+ *   {"format":"arcface-gallery","version":2,"gallery":{"name","model","dim","createdAt"}}
+ *   {"subject":{"id","kind","externalId","name","metadata","createdAt"}}        one per subject
+ *   {"face":{"id","subjectId","embedding","imageSha256","detScore","crop","photoName","box","createdAt"}}
+ *   {"correction":{"subjectId","faceId","imageSha256","box","createdAt"}}     version 2: "not this person"
+ *   {"link":{"faceA","faceB","kind"}}                                          version 2: must/cannot-link
+ *   {"end":{"subjects":N,"faces":M,"corrections":C,"links":L}}
+ *
+ * Version 2 (issue 13) adds clusters (`kind: "cluster"` subjects), corrections and face links. A
+ * gallery with none of them is still written as version 1, which older arcface reads (it ignores
+ * the faces' new `id`, `photoName` and `box`); version 1 and 2 files are both read.
  *
  * `embedding` is base64 of float32 little-endian (embeddingToBytes), `crop` base64 of the PNG (or
  * null). Ids are the exporting store's, used only to tie faces to subjects; the `end` line makes a
@@ -32,6 +38,8 @@ import {
   type NewSubject,
 } from '../gallery/index.js';
 import { checkName } from '../gallery/names.js';
+import { checkBox, checkPhotoName, checkSha256 } from '../gallery/corrections.js';
+import type { FaceLink, NewCorrection, PhotoBox } from '../gallery/types.js';
 import { storedTime } from '../gallery/time.js';
 import { pngSize } from '../image/png_size.js';
 import { findModel } from '../models/zoo.js';
@@ -39,7 +47,7 @@ import { ServiceError } from './errors.js';
 import { checkGalleryName } from './names.js';
 
 export const EXPORT_FORMAT = 'arcface-gallery';
-export const EXPORT_VERSION = 1;
+export const EXPORT_VERSION = 2;
 
 /** Writes gallery `name` to `file` (atomically: a temporary file renamed at the end). */
 export async function exportGallery(
@@ -56,16 +64,20 @@ export async function exportGallery(
   };
   let faces = 0;
   try {
+    const corrections = await store.listCorrections(name);
+    const links = await store.listLinks(name);
+    const subjects = await store.listSubjects(name, { kind: 'all' });
+    const v2 = corrections.length > 0 || links.length > 0 || subjects.some((s) => s.kind !== 'person');
     await write({
       format: EXPORT_FORMAT,
-      version: EXPORT_VERSION,
+      version: v2 ? EXPORT_VERSION : 1,
       gallery: { name: g.name, model: g.model, dim: g.dim, createdAt: g.createdAt },
     });
-    const subjects = await store.listSubjects(name);
     for (const s of subjects)
       await write({
         subject: {
           id: s.id,
+          kind: s.kind,
           externalId: s.externalId,
           name: s.name,
           metadata: s.metadata,
@@ -75,17 +87,37 @@ export async function exportGallery(
     for await (const f of store.faces(name, { crops: true })) {
       await write({
         face: {
+          id: f.id,
           subjectId: f.subjectId,
           embedding: embeddingToBytes(f.embedding).toString('base64'),
           imageSha256: f.imageSha256,
           detScore: f.detScore,
           crop: f.crop ? Buffer.from(f.crop).toString('base64') : null,
+          photoName: f.photoName,
+          box: f.box,
           createdAt: f.createdAt,
         },
       });
       faces++;
     }
-    await write({ end: { subjects: subjects.length, faces } });
+    for (const c of corrections)
+      await write({
+        correction: {
+          subjectId: c.subjectId,
+          faceId: c.faceId,
+          imageSha256: c.imageSha256,
+          box: c.box,
+          createdAt: c.createdAt,
+        },
+      });
+    for (const l of links) await write({ link: l });
+    await write({
+      end: {
+        subjects: subjects.length,
+        faces,
+        ...(v2 ? { corrections: corrections.length, links: links.length } : {}),
+      },
+    });
     out.end();
     await once(out, 'close');
     await rename(tmp, file);
@@ -110,7 +142,9 @@ const MAX_CROP_SIDE = 512;
 type Rec =
   | { kind: 'header'; gallery: NewGallery }
   | { kind: 'subject'; fileId: number; subject: NewSubject }
-  | { kind: 'face'; fileSubject: number; face: NewFace }
+  | { kind: 'face'; fileSubject: number; fileId: number | null; face: NewFace }
+  | { kind: 'correction'; fileSubject: number; fileFace: number | null; correction: NewCorrection }
+  | { kind: 'link'; link: FaceLink }
   | { kind: 'end' };
 
 /**
@@ -134,8 +168,24 @@ async function* records(file: string, as: string | undefined): AsyncGenerator<Re
   let crop = { width: MAX_CROP_SIDE, height: MAX_CROP_SIDE };
   const subjectIds = new Set<number>();
   const externalIds = new Set<string>();
+  const faceIds = new Set<number>();
   let faces = 0;
+  let corrections = 0;
+  let links = 0;
+  let version = 1;
   let ended = false;
+  const check = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  };
+  const fileFace = (v: unknown, what: string): number => {
+    if (!Number.isInteger(v) || !faceIds.has(v as number))
+      throw bad(`${what}: face ${String(v)}, which the file does not list`);
+    return v as number;
+  };
   try {
     for await (const line of lines) {
       lineNo++;
@@ -151,8 +201,11 @@ async function* records(file: string, as: string | undefined): AsyncGenerator<Re
       if (!header) {
         if (rec.format !== EXPORT_FORMAT || !isObj(rec.gallery))
           throw bad(`not an ${EXPORT_FORMAT} file (its first line must be the header)`);
-        if (rec.version !== EXPORT_VERSION)
-          throw bad(`format version ${String(rec.version)}, this arcface reads version ${EXPORT_VERSION}`);
+        if (rec.version !== 1 && rec.version !== EXPORT_VERSION)
+          throw bad(
+            `format version ${String(rec.version)}, this arcface reads versions 1 to ${EXPORT_VERSION}`,
+          );
+        version = rec.version;
         const h = rec.gallery;
         const name = checkGalleryName(as ?? h.name);
         const dim = h.dim as number;
@@ -174,11 +227,16 @@ async function* records(file: string, as: string | undefined): AsyncGenerator<Re
           if (externalIds.has(externalId)) throw bad(`external id '${externalId}' is listed twice`);
           externalIds.add(externalId);
         }
+        if (s.kind !== undefined && s.kind !== 'person' && !(version >= 2 && s.kind === 'cluster'))
+          throw bad(
+            `subject ${id}: kind '${String(s.kind)}' (version ${version} files hold persons${version >= 2 ? " and 'cluster'" : ''})`,
+          );
         subjectIds.add(id);
         yield {
           kind: 'subject',
           fileId: id,
           subject: {
+            kind: s.kind === 'cluster' ? 'cluster' : 'person',
             name: s.name,
             externalId,
             metadata: (s.metadata ?? null) as JsonValue,
@@ -230,11 +288,27 @@ async function* records(file: string, as: string | undefined): AsyncGenerator<Re
               `${what}: a crop of ${png.length} bytes is larger than a ${size.width}x${size.height} PNG`,
             );
         }
+        let fileId: number | null = null;
+        if (f.id !== undefined && f.id !== null) {
+          if (!Number.isInteger(f.id) || faceIds.has(f.id as number))
+            throw bad(`${what}: face id ${String(f.id)} is not a new integer`);
+          fileId = f.id as number;
+          faceIds.add(fileId);
+        }
+        const photoName =
+          f.photoName === undefined || f.photoName === null
+            ? undefined
+            : check(() => checkPhotoName(f.photoName, what));
+        const box: PhotoBox | undefined =
+          f.box === undefined || f.box === null ? undefined : check(() => checkBox(f.box, what));
         faces++;
         yield {
           kind: 'face',
           fileSubject: sid,
+          fileId,
           face: {
+            photoName,
+            box,
             embedding,
             model: header.model,
             imageSha256: (f.imageSha256 as string | null) ?? undefined,
@@ -243,15 +317,56 @@ async function* records(file: string, as: string | undefined): AsyncGenerator<Re
             createdAt: time(f.createdAt, what),
           },
         };
+      } else if (version >= 2 && isObj(rec.correction)) {
+        const c = rec.correction;
+        const sid = c.subjectId as number;
+        if (!subjectIds.has(sid))
+          throw bad(`correction of subject ${String(sid)}, which the file does not list`);
+        const what = `correction of subject ${sid}`;
+        const face = c.faceId === undefined || c.faceId === null ? null : fileFace(c.faceId, what);
+        const sha =
+          c.imageSha256 === undefined || c.imageSha256 === null
+            ? undefined
+            : check(() => checkSha256(c.imageSha256, what));
+        if (face === null && sha === undefined)
+          throw bad(`${what}: neither a face nor a photo (imageSha256)`);
+        const box = c.box === undefined || c.box === null ? undefined : check(() => checkBox(c.box, what));
+        corrections++;
+        yield {
+          kind: 'correction',
+          fileSubject: sid,
+          fileFace: face,
+          correction: { subjectId: sid, imageSha256: sha, box, createdAt: time(c.createdAt, what) },
+        };
+      } else if (version >= 2 && isObj(rec.link)) {
+        const l = rec.link;
+        const a = fileFace(l.faceA, 'link');
+        const b = fileFace(l.faceB, 'link');
+        if (a === b) throw bad('link of a face to itself');
+        if (l.kind !== 'same' && l.kind !== 'apart')
+          throw bad(`link kind '${String(l.kind)}' (same or apart)`);
+        links++;
+        yield { kind: 'link', link: { faceA: a, faceB: b, kind: l.kind } };
       } else if (isObj(rec.end)) {
-        if (rec.end.subjects !== subjectIds.size || rec.end.faces !== faces)
+        const e = rec.end;
+        const counts = version >= 2 ? [e.corrections ?? 0, e.links ?? 0] : [0, 0];
+        if (
+          e.subjects !== subjectIds.size ||
+          e.faces !== faces ||
+          counts[0] !== corrections ||
+          counts[1] !== links
+        )
           throw bad(
-            `the end record counts ${String(rec.end.subjects)} subjects and ${String(rec.end.faces)} faces, ` +
-              `the file holds ${subjectIds.size} and ${faces}`,
+            `the end record counts ${String(e.subjects)} subjects, ${String(e.faces)} faces, ` +
+              `${String(counts[0])} corrections and ${String(counts[1])} links; the file holds ` +
+              `${subjectIds.size}, ${faces}, ${corrections} and ${links}`,
           );
         ended = true;
         yield { kind: 'end' };
-      } else throw bad('unknown record (expected subject, face or end)');
+      } else
+        throw bad(
+          `unknown record (expected subject, face${version >= 2 ? ', correction, link' : ''} or end)`,
+        );
     }
     if (!header) throw badInput(`${file}: empty file`);
     if (!ended) throw badInput(`${file}: no end record: the file is truncated, nothing was imported`);
@@ -273,7 +388,7 @@ export async function importGallery(
   store: GalleryStore,
   file: string,
   options: { as?: string } = {},
-): Promise<{ gallery: Gallery; subjects: number; faces: number }> {
+): Promise<{ gallery: Gallery; subjects: number; faces: number; corrections: number; links: number }> {
   let name = '';
   for await (const r of records(file, options.as)) if (r.kind === 'header') name = r.gallery.name;
   if (await store.getGallery(name))
@@ -283,14 +398,25 @@ export async function importGallery(
     );
   let gallery: Gallery | null = null;
   const subjectIds = new Map<number, number>();
-  const pending = new Map<number, NewFace[]>();
+  const faceIds = new Map<number, number>();
+  const pending = new Map<number, { fileId: number | null; face: NewFace }[]>();
+  const links: FaceLink[] = [];
   let faces = 0;
+  let corrections = 0;
   const flush = async (subjectId: number): Promise<void> => {
     const list = pending.get(subjectId);
     if (!list?.length) return;
-    await store.addFaces(name, subjectId, list);
+    const ids = await store.addFaces(
+      name,
+      subjectId,
+      list.map((p) => p.face),
+    );
+    list.forEach((p, i) => p.fileId !== null && faceIds.set(p.fileId, ids[i]!));
     faces += list.length;
     pending.set(subjectId, []);
+  };
+  const flushAll = async (): Promise<void> => {
+    for (const id of pending.keys()) await flush(id);
   };
   try {
     for await (const r of records(file, options.as)) {
@@ -304,12 +430,35 @@ export async function importGallery(
         pending.set(made.id, []);
       } else if (r.kind === 'face') {
         const id = subjectIds.get(r.fileSubject)!;
-        pending.get(id)!.push(r.face);
+        pending.get(id)!.push({ fileId: r.fileId, face: r.face });
         if (pending.get(id)!.length >= CHUNK) await flush(id);
-      } else for (const id of pending.keys()) await flush(id);
+      } else if (r.kind === 'correction') {
+        // Every face stored first: a correction or link names faces by the file's ids.
+        await flushAll();
+        await store.addCorrection(name, {
+          ...r.correction,
+          subjectId: subjectIds.get(r.fileSubject)!,
+          faceId: r.fileFace === null ? undefined : faceIds.get(r.fileFace)!,
+        });
+        corrections++;
+      } else if (r.kind === 'link') {
+        await flushAll();
+        links.push({
+          faceA: faceIds.get(r.link.faceA)!,
+          faceB: faceIds.get(r.link.faceB)!,
+          kind: r.link.kind,
+        });
+      } else await flushAll();
     }
+    for (let i = 0; i < links.length; i += CHUNK) await store.addLinks(name, links.slice(i, i + CHUNK));
     await store.buildIndex?.(name);
-    return { gallery: (await store.getGallery(name))!, subjects: subjectIds.size, faces };
+    return {
+      gallery: (await store.getGallery(name))!,
+      subjects: subjectIds.size,
+      faces,
+      corrections,
+      links: links.length,
+    };
   } catch (err) {
     if (gallery) await store.deleteGallery(name).catch(() => undefined);
     throw err;

@@ -11,6 +11,8 @@ import { ArcfaceError, badInput } from '../errors.js';
 import { fpirAt } from '../eval/far.js';
 import type { Face as DetectedFace } from '../face/types.js';
 import {
+  iou,
+  SAME_FACE_IOU,
   identify as identifyInStore,
   openStore,
   verifySubject as verifyInStore,
@@ -19,7 +21,9 @@ import {
   type GalleryStore,
   type JsonValue,
   type OpenStoreOptions,
+  type Correction,
   type NewFace,
+  type PhotoBox,
   type PurgeStatus,
   type Subject,
   type SubjectMatch,
@@ -128,8 +132,18 @@ export interface IdentifyResult {
   height: number;
   /** Faces the detector found; only the `maxFaces` largest are identified. */
   facesFound: number;
+  /** sha256 of the photo's bytes: with a face's box, what a correction ("not this person") names. */
+  imageSha256: string;
   faces: IdentifiedFace[];
 }
+
+/**
+ * The face a correction is about: a stored face (enrolled or clustered), a face of a photo given
+ * again (its largest face, or the one at `box`), or a photo already identified, by the
+ * `imageSha256` and face `box` identify returned (no upload needed).
+ */
+export type CorrectionTarget =
+  { faceId: number } | { image: ImageArg; box?: PhotoBox } | { imageSha256: string; box?: PhotoBox };
 
 export interface PairVerification {
   similarity: number;
@@ -494,6 +508,7 @@ export class RecognitionService {
           imageSha256,
           detScore: face.score,
           crop: new Uint8Array(await encodeImage(crop, 'png')),
+          box: face.box,
         });
         done.push({ image: label, box: face.box, detScore: face.score, facesInImage: found, imageSha256 });
       } catch (err) {
@@ -584,7 +599,8 @@ export class RecognitionService {
     const fpirOf = (score: number | null): number | null =>
       score === null || !table ? null : fpirAt(table, score, rule.enrolled);
     const { signal } = options;
-    const { source } = await this.decode(arg, signal);
+    const { source, bytes } = await this.decode(arg, signal);
+    const imageSha256 = createHash('sha256').update(bytes).digest('hex');
     const { faces, found, embs } = await this.serial.run(async () => {
       const { faces, found } = await this.faces(source, signal);
       const { embeddings: embs } = await this.embedFaces(source, faces, signal);
@@ -596,7 +612,8 @@ export class RecognitionService {
         this.store,
         gallery,
         { embedding: embs[i]!, model: this.model },
-        { threshold, k: options.k, aggregate: options.aggregate },
+        // Corrections of this photo: a subject someone said this face is not is never the answer.
+        { threshold, k: options.k, aggregate: options.aggregate, photo: { imageSha256, box: faces[i]!.box } },
       );
       const f = faces[i]!;
       out.push({
@@ -620,8 +637,61 @@ export class RecognitionService {
       width: source.width,
       height: source.height,
       facesFound: found,
+      imageSha256,
       faces: out,
     };
+  }
+
+  // ---- corrections ---------------------------------------------------------------------------------
+
+  /**
+   * "This face is not subject `id`": stored, and respected by every later identify of the face's
+   * photo (same sha256, a box overlapping by IoU >= 0.5). A photo given again is detected: its
+   * largest face, or the detected face at `box` (NO_FACE when none overlaps it).
+   */
+  async notSubject(
+    gallery: string,
+    id: number,
+    target: CorrectionTarget,
+    options: WorkOptions = {},
+  ): Promise<Correction> {
+    await this.gallery(gallery);
+    await this.subject(gallery, id);
+    if ('faceId' in target)
+      return this.store.addCorrection(gallery, { subjectId: id, faceId: target.faceId });
+    if ('imageSha256' in target)
+      return this.store.addCorrection(gallery, {
+        subjectId: id,
+        imageSha256: target.imageSha256,
+        box: target.box,
+      });
+    const { source, bytes, label } = await this.decode(target.image, options.signal);
+    const { faces } = await this.serial.run(() => this.faces(source, options.signal));
+    let face = faces[0];
+    if (target.box) {
+      const want = target.box;
+      face = faces
+        .filter((f) => iou(f.box, want) >= SAME_FACE_IOU)
+        .sort((a, b) => iou(b.box, want) - iou(a.box, want))[0];
+    }
+    if (!face)
+      throw new ServiceError(
+        'NO_FACE',
+        `${label}: no face${target.box ? ' at the box given' : ''} to correct`,
+      );
+    const imageSha256 = createHash('sha256').update(bytes).digest('hex');
+    return this.store.addCorrection(gallery, { subjectId: id, imageSha256, box: face.box });
+  }
+
+  async corrections(gallery: string): Promise<Correction[]> {
+    await this.gallery(gallery);
+    return this.store.listCorrections(gallery);
+  }
+
+  async deleteCorrection(gallery: string, id: number): Promise<void> {
+    await this.gallery(gallery);
+    if (!(await this.store.deleteCorrection(gallery, id)))
+      throw new ArcfaceError('NOT_FOUND', `gallery '${gallery}' has no correction ${id}`);
   }
 
   /** Is the largest face of this photo subject `id`? */
