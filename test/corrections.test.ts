@@ -10,7 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore, RecognitionService, exportGallery, importGallery } from '../src/service/index.js';
 import { buildServer } from '../src/server/index.js';
+import { galleryCommand } from '../src/cli/commands/gallery.js';
 import { DEEPFACE, W600K, skipUnless } from './helpers.js';
+
+/** Runs `arcface gallery ...` in-process; its exit code and stdout. */
+async function cli(...argv: string[]): Promise<{ code: number; out: string }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof process.stdout.write;
+  try {
+    return { code: await galleryCommand.run(argv), out: chunks.join('') };
+  } finally {
+    process.stdout.write = write;
+  }
+}
 
 const skip = skipUnless([DEEPFACE, W600K], 'deepface photos, w600k recogniser');
 const img = (n: string) => join(DEEPFACE, n);
@@ -120,6 +133,21 @@ test('"not this person" changes identify and sticks (API, restart, export/import
   await service.deleteCorrection('people', p2c.id);
   assert.equal((await service.identify('people', img('img26.jpg'))).faces[0]!.subject?.subjectId, p2.id);
   await assert.rejects(service.deleteCorrection('people', p2c.id), { code: 'NOT_FOUND' });
+  // The CLI: `gallery not` on a photo (its largest face), listed, then removed.
+  const not = await cli('not', 'people', 'p2', img('img27.jpg'), '--store', dir, '-m', W600K, '--json');
+  assert.equal(not.code, 0);
+  const byCli = JSON.parse(not.out).correction;
+  assert.equal(byCli.subjectId, p2.id);
+  assert.notEqual((await service.identify('people', img('img27.jpg'))).faces[0]!.subject?.subjectId, p2.id);
+  const listed = JSON.parse((await cli('corrections', 'people', '--store', dir, '--json')).out);
+  assert.deepEqual(
+    listed.corrections.map((x: { subjectId: number }) => x.subjectId),
+    [p1.id, p2.id],
+  );
+  assert.equal((await cli('corrections', 'people', '--remove', String(byCli.id), '--store', dir)).code, 0);
+  assert.equal((await service.identify('people', img('img27.jpg'))).faces[0]!.subject?.subjectId, p2.id);
+  await assert.rejects(cli('not', 'people', 'p2', img('img27.jpg'), '--box', '1,2', '--store', dir), /--box/);
+
   // p1's correction is the one left.
   assert.deepEqual(
     (await service.corrections('people')).map((x) => x.subjectId),

@@ -1,7 +1,10 @@
-/** `arcface gallery list | show | remove | export | import | reindex`: galleries in a store, no model needed (but reindex). */
+/**
+ * `arcface gallery list | show | remove | export | import | reindex | not | corrections`: galleries
+ * in a store, no model needed (but reindex, and `not` with a photo, which detects its faces).
+ */
 import { parseArgs } from 'node:util';
 import { ArcfaceError } from '../../errors.js';
-import { openStore, parseId, type GalleryStore, type Subject } from '../../gallery/index.js';
+import { openStore, parseId, type GalleryStore, type PhotoBox, type Subject } from '../../gallery/index.js';
 import { exportGallery, importGallery } from '../../service/portable.js';
 import { RecognitionService } from '../../service/service.js';
 import { checkGalleryName } from '../../service/names.js';
@@ -27,15 +30,28 @@ async function galleryOrThrow(store: GalleryStore, name: string) {
   return g;
 }
 
+/** `--box X1,Y1,X2,Y2` in pixels, as identify --json prints a face's box. */
+function parseBox(text: string): PhotoBox {
+  const v = text.split(',').map(Number);
+  if (v.length !== 4 || !v.every(Number.isFinite) || !(v[2]! > v[0]! && v[3]! > v[1]!))
+    throw new UsageError(`--box ${text}: give X1,Y1,X2,Y2 in pixels with X2 > X1 and Y2 > Y1`);
+  return { x1: v[0]!, y1: v[1]!, x2: v[2]!, y2: v[3]! };
+}
+
 export const galleryCommand: Command = {
   name: 'gallery',
-  summary: 'list, show, remove, export, import or reindex enrolled galleries',
+  summary: 'list, show, remove, export, import or reindex enrolled galleries; "not this person"',
   usage: `arcface gallery list [--json]
        arcface gallery show GALLERY [--json]
        arcface gallery remove GALLERY [SUBJECT]   delete a gallery, or one subject (its external id or id)
        arcface gallery export GALLERY FILE        write a portable JSON-lines file (embeddings and crops)
        arcface gallery import FILE [--as NAME]    read one into a new gallery (any store)
        arcface gallery reindex GALLERY -m MODEL   re-embed the stored crops with another model
+       arcface gallery not GALLERY SUBJECT PHOTO [--box X1,Y1,X2,Y2] [-m MODEL]
+                                                  the photo's face (its largest, or the one at the box)
+                                                  is not SUBJECT: identify never answers it for that face
+       arcface gallery not GALLERY SUBJECT --face ID   the same for a stored face (by its id)
+       arcface gallery corrections GALLERY [--remove ID] [--json]   list the corrections, or remove one
 
 ${searchUsage}
   --json               machine-readable output on stdout
@@ -46,7 +62,14 @@ Exit status: 0 done, 2 bad input or nothing of that name.`,
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...searchOptions, ...recognitionOptions, as: { type: 'string' } },
+      options: {
+        ...searchOptions,
+        ...recognitionOptions,
+        as: { type: 'string' },
+        box: { type: 'string' },
+        face: { type: 'string' },
+        remove: { type: 'string' },
+      },
       strict: true,
     });
     const [action, ...args] = positionals;
@@ -129,11 +152,63 @@ Exit status: 0 done, 2 bad input or nothing of that name.`,
           }
           return 0;
         }
+        case 'not': {
+          if (args.length !== (values.face === undefined ? 3 : 2))
+            throw new UsageError('gallery not: give GALLERY SUBJECT PHOTO, or GALLERY SUBJECT --face ID');
+          const g = await galleryOrThrow(store, args[0]!);
+          const s = await findSubjectArg(store, g.name, args[1]!);
+          let made;
+          if (values.face !== undefined) {
+            const faceId = parseId(values.face);
+            if (faceId === null) throw new UsageError(`gallery not: --face ${values.face} is not a face id`);
+            made = await store.addCorrection(g.name, { subjectId: s.id, faceId });
+          } else {
+            const box = values.box === undefined ? undefined : parseBox(values.box);
+            // The photo's faces are detected with the gallery's model's pipeline (or -m).
+            const rec = await recognizerFromArgs({ ...values, model: values.model ?? g.model });
+            try {
+              made = await new RecognitionService(store, rec).notSubject(g.name, s.id, {
+                image: args[2]!,
+                box,
+              });
+            } finally {
+              await rec.dispose();
+            }
+          }
+          if (values.json) out(JSON.stringify({ correction: made }));
+          else
+            out(
+              `correction ${made.id}: ${made.faceId ? `face ${made.faceId}` : 'that face'} of photo ` +
+                `${made.imageSha256?.slice(0, 12) ?? '-'} is not ${s.externalId} (${s.name})`,
+            );
+          return 0;
+        }
+        case 'corrections': {
+          need(1, 'GALLERY');
+          const g = await galleryOrThrow(store, args[0]!);
+          if (values.remove !== undefined) {
+            const id = parseId(values.remove);
+            if (id === null || !(await store.deleteCorrection(g.name, id)))
+              throw new ArcfaceError('NOT_FOUND', `gallery '${g.name}' has no correction '${values.remove}'`);
+            out(`removed correction ${id} of ${g.name}`);
+            return 0;
+          }
+          const list = await store.listCorrections(g.name);
+          if (values.json) out(JSON.stringify({ gallery: g.name, corrections: list }));
+          else if (!list.length) out(`no corrections in ${g.name}`);
+          else
+            for (const c of list)
+              out(
+                `${c.id}	not subject ${c.subjectId}	face ${c.faceId ?? '-'}	photo ${c.imageSha256 ?? '-'}` +
+                  `	box ${c.box ? [c.box.x1, c.box.y1, c.box.x2, c.box.y2].map((v) => Math.round(v)).join(',') : '-'}`,
+              );
+          return 0;
+        }
         default:
           throw new UsageError(
             action === undefined
               ? 'give an action'
-              : `unknown action "${action}" (list, show, remove, export, import, reindex)`,
+              : `unknown action "${action}" (list, show, remove, export, import, reindex, not, corrections)`,
           );
       }
     } finally {
