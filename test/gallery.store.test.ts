@@ -89,6 +89,46 @@ test('sqlite: WAL mode and schema version; a database from a newer arcface is re
   }
 });
 
+test('sqlite: a version 1 database (before clusters and corrections) is migrated, its subjects persons', async () => {
+  const dir = tmpDir();
+  try {
+    // Version 1's tables as arcface 0.x made them (src/gallery/schema.ts, step 0).
+    const db = openDatabase(join(dir, 'gallery.db'));
+    db.exec(`
+      CREATE TABLE galleries (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, model TEXT NOT NULL,
+        dim INTEGER NOT NULL, created_at TEXT NOT NULL, change_id INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE subjects (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        gallery_id INTEGER NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, external_id TEXT NOT NULL,
+        name TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT 'null', created_at TEXT NOT NULL, UNIQUE (gallery_id, external_id));
+      CREATE TABLE faces (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        gallery_id INTEGER NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, model TEXT NOT NULL,
+        image_sha256 TEXT, det_score REAL, created_at TEXT NOT NULL, embedding BLOB NOT NULL);
+      CREATE TABLE crops (face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE, png BLOB NOT NULL);
+      INSERT INTO galleries (name, model, dim, created_at) VALUES ('g', 'm', 2, '2026-01-01T00:00:00.000Z');
+      INSERT INTO subjects (gallery_id, external_id, name, created_at) VALUES (1, 'ann', 'Ann', '2026-01-01T00:00:00.000Z');
+    `);
+    db.prepare(
+      "INSERT INTO faces (subject_id, gallery_id, model, created_at, embedding) VALUES (1, 1, 'm', '2026-01-01T00:00:00.000Z', ?)",
+    ).run(embeddingToBytes(Float32Array.from([1, 0])));
+    db.pragma('user_version = 1');
+    db.close();
+    const store = openSqliteStore({ dir });
+    try {
+      const [ann] = await store.listSubjects('g');
+      assert.deepEqual([ann.kind, ann.name, ann.faces], ['person', 'Ann', 1]);
+      const [f] = await store.listFaces('g', ann.id);
+      assert.deepEqual([f.photoName, f.box], [null, null]);
+      await store.addCorrection('g', { subjectId: ann.id, faceId: f.id });
+      assert.equal((await store.listCorrections('g')).length, 1);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('sqlite: a batch enroll killed by SIGKILL leaves only complete, searchable faces', async () => {
   const dir = tmpDir();
   try {

@@ -7,6 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { identify, verifySubject } from '../src/gallery/identify.js';
 import { mergeClusters, moveFace, nameCluster, splitCluster } from '../src/gallery/clusters.js';
+import { exportGallery, importGallery } from '../src/service/portable.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { GalleryStore, NewFace } from '../src/gallery/types.js';
 import { rng, gaussian } from '../src/util/random.js';
 
@@ -625,6 +629,65 @@ export function galleryStoreSuite(storeName: string, makeLocation: () => Promise
       );
       await store.deleteFace('g', f1[0]);
       assert.ok((await store.listLinks('g')).every((l) => l.faceA !== f1[0] && l.faceB !== f1[0]));
+    },
+  );
+
+  withStore(
+    'export/import keeps clusters, photos and boxes, corrections and links (format version 2)',
+    async (store) => {
+      await store.createGallery({ name: 'g', model: 'm', dim: 4 });
+      const ann = await store.addSubject('g', { name: 'Ann', externalId: 'ann' });
+      const c = await store.addSubject('g', { name: 'unnamed', kind: 'cluster', externalId: 'c1' });
+      const box = { x1: 1.5, y1: 2, x2: 30, y2: 44 };
+      const [a1] = await store.addFaces('g', ann.id, [{ embedding: unitX(4, 0), model: 'm' }]);
+      const [k1, k2] = await store.addFaces('g', c.id, [
+        { embedding: unitX(4, 1), model: 'm', imageSha256: 'a1'.repeat(32), photoName: 'beach.jpg', box },
+        { embedding: unitX(4, 1, 0.1), model: 'm' },
+      ]);
+      await store.addLinks('g', [
+        { faceA: k2, faceB: k1, kind: 'same' },
+        { faceA: a1, faceB: k2, kind: 'apart' },
+      ]);
+      await store.addCorrection('g', { subjectId: ann.id, faceId: k1 });
+      await store.addCorrection('g', { subjectId: c.id, imageSha256: 'b2'.repeat(32) });
+      const dir = mkdtempSync(join(tmpdir(), 'arcface-suite-export-'));
+      try {
+        const file = join(dir, 'g.jsonl');
+        await exportGallery(store, 'g', file);
+        assert.equal(JSON.parse(readFileSync(file, 'utf8').split('\n')[0]).version, 2);
+        const r = await importGallery(store, file, { as: 'h' });
+        assert.deepEqual([r.subjects, r.faces, r.corrections, r.links], [2, 3, 2, 2]);
+        const h = (await store.getGallery('h'))!;
+        assert.deepEqual([h.subjects, h.clusters, h.faces], [1, 1, 3]);
+        const [hc] = await store.listSubjects('h', { kind: 'cluster' });
+        const hAnn = (await store.findSubject('h', 'ann'))!;
+        const [h1, h2] = await store.listFaces('h', hc.id);
+        const [hA] = await store.listFaces('h', hAnn.id);
+        assert.deepEqual(
+          [h1.photoName, h1.box, h1.imageSha256, h2.box],
+          ['beach.jpg', box, 'a1'.repeat(32), null],
+        );
+        assert.deepEqual(
+          (await store.listLinks('h')).map((l) => [l.faceA, l.faceB, l.kind]),
+          [
+            [hA.id, h2.id, 'apart'],
+            [h1.id, h2.id, 'same'],
+          ].sort((x, y) => (x[0] as number) - (y[0] as number)),
+        );
+        assert.deepEqual(
+          (await store.listCorrections('h')).map((x) => [x.subjectId, x.faceId, x.imageSha256, x.box]),
+          [
+            [hAnn.id, h1.id, 'a1'.repeat(32), box],
+            [hc.id, null, 'b2'.repeat(32), null],
+          ],
+        );
+        // A gallery with none of it is still written as version 1 (older arcface reads it).
+        await store.createGallery({ name: 'plain', model: 'm', dim: 4 });
+        await exportGallery(store, 'plain', join(dir, 'p.jsonl'));
+        assert.equal(JSON.parse(readFileSync(join(dir, 'p.jsonl'), 'utf8').split('\n')[0]).version, 1);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 }

@@ -913,7 +913,7 @@ export class PostgresGalleryStore implements GalleryStore {
    */
   async vacuum(options: { full?: boolean } = {}): Promise<void> {
     this.live();
-    await this.pool.query(`VACUUM ${options.full ? '(FULL) ' : ''}faces, crops, subjects, galleries`);
+    await this.pool.query(`VACUUM ${options.full ? '(FULL) ' : ''}faces, crops, subjects, galleries, corrections, face_links`);
   }
 
   async close(): Promise<void> {
