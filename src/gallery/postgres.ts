@@ -913,7 +913,9 @@ export class PostgresGalleryStore implements GalleryStore {
    */
   async vacuum(options: { full?: boolean } = {}): Promise<void> {
     this.live();
-    await this.pool.query(`VACUUM ${options.full ? '(FULL) ' : ''}faces, crops, subjects, galleries, corrections, face_links`);
+    await this.pool.query(
+      `VACUUM ${options.full ? '(FULL) ' : ''}faces, crops, subjects, galleries, corrections, face_links`,
+    );
   }
 
   async close(): Promise<void> {
@@ -1052,8 +1054,9 @@ export class PostgresGalleryStore implements GalleryStore {
   }
 
   private async toGallery(r: GalleryRow): Promise<Gallery> {
-    const s = await this.query<{ n: number; c: number }>(
-      "SELECT count(*) FILTER (WHERE kind = 'person') AS n, count(*) FILTER (WHERE kind = 'cluster') AS c " +
+    const s = await this.query<{ n: number; c: number; cf: number }>(
+      "SELECT count(*) FILTER (WHERE kind = 'person') AS n, count(*) FILTER (WHERE kind = 'cluster') AS c, " +
+        "(SELECT count(*) FROM faces f JOIN subjects t ON t.id = f.subject_id WHERE t.gallery_id = $1 AND t.kind = 'cluster') AS cf " +
         'FROM subjects WHERE gallery_id = $1',
       [r.id],
     );
@@ -1064,7 +1067,8 @@ export class PostgresGalleryStore implements GalleryStore {
       createdAt: r.created_at.toISOString(),
       subjects: s.rows[0].n,
       clusters: s.rows[0].c,
-      faces: r.face_count,
+      faces: r.face_count - s.rows[0].cf,
+      clusterFaces: s.rows[0].cf,
     };
   }
 }

@@ -668,9 +668,10 @@ export class SqliteGalleryStore implements GalleryStore {
       .prepare(
         "SELECT (SELECT count(*) FROM subjects WHERE gallery_id = ? AND kind = 'person') AS s, " +
           "(SELECT count(*) FROM subjects WHERE gallery_id = ? AND kind = 'cluster') AS c, " +
-          '(SELECT count(*) FROM faces WHERE gallery_id = ?) AS f',
+          '(SELECT count(*) FROM faces WHERE gallery_id = ?) AS f, ' +
+          "(SELECT count(*) FROM faces f JOIN subjects s ON s.id = f.subject_id WHERE s.gallery_id = ? AND s.kind = 'cluster') AS cf",
       )
-      .get(r.id, r.id, r.id) as { s: number; c: number; f: number };
+      .get(r.id, r.id, r.id, r.id) as { s: number; c: number; f: number; cf: number };
     return {
       name: r.name,
       model: r.model,
@@ -678,7 +679,8 @@ export class SqliteGalleryStore implements GalleryStore {
       createdAt: r.created_at,
       subjects: c.s,
       clusters: c.c,
-      faces: c.f,
+      faces: c.f - c.cf,
+      clusterFaces: c.cf,
     };
   }
 

@@ -23,7 +23,12 @@ export interface Gallery {
   /** Persons (enrolled subjects); unnamed clusters are counted apart. */
   subjects: number;
   clusters: number;
+  /**
+   * Faces of persons: what identify can answer, and what the open-set threshold counts (a stranger
+   * has one chance per enrolled face); faces of clusters are `clusterFaces`.
+   */
   faces: number;
+  clusterFaces: number;
 }
 
 export interface NewGallery {
