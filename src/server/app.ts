@@ -15,6 +15,7 @@ import { toHttpError } from './errors.js';
 import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
 import { correctionRoutes } from './correction_routes.js';
+import { clusterRoutes } from './cluster_routes.js';
 import { installLimits, socketTimeoutMs } from './limits.js';
 import { recognitionRoutes } from './recognition_routes.js';
 import { multipartError, multipartToJson } from './uploads.js';
@@ -104,6 +105,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   recognitionRoutes(app, ctx);
   galleryRoutes(app, ctx);
   correctionRoutes(app, ctx);
+  clusterRoutes(app, ctx);
   webRoutes(app, opts.webDir);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
