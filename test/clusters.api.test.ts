@@ -90,5 +90,16 @@ test('cluster routes: list, name, merge, split, move; admin keys for edits', asy
     [[c1.id, f1[2]]],
   );
   assert.equal((await call('POST', `/faces/${f1[2]}/move`, A, { subjectId: 999 })).statusCode, 404);
+  // The correction through the API: listed (admin only; a face with no photo gives no sha256 or box), removed.
+  assert.equal((await call('GET', '/corrections', R)).statusCode, 403);
+  const corr = body(await call('GET', '/corrections'));
+  assert.deepEqual(
+    corr.corrections.map((c: object) => ({ ...c, id: 0, createdAt: '' })),
+    [{ id: 0, subjectId: c1.id, faceId: f1[2], imageSha256: null, box: null, createdAt: '' }],
+  );
+  const del = (cid: number) =>
+    app.inject({ method: 'DELETE', url: `/galleries/people/corrections/${cid}`, headers: A });
+  assert.equal((await del(corr.corrections[0].id)).statusCode, 204);
+  assert.equal((await del(corr.corrections[0].id)).statusCode, 404);
   assert.equal((await call('POST', `/faces/0x1/move`, A, { subjectId: c3.id })).statusCode, 400);
 });
