@@ -147,5 +147,6 @@ export {
   type IdentifiedFace,
   type IdentifyOptions as ServiceIdentifyOptions,
   type ImageArg,
+  type CorrectionTarget,
 } from './service/index.js';
 export { buildServer, startServer } from './server/index.js';
