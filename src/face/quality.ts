@@ -51,15 +51,15 @@ export type QualityRamps = Record<QualityMeasure, Ramp>;
 
 /** Chosen on CelebA by bench/quality_erc.ts; see bench/results/quality_erc.md. */
 export const DEFAULT_QUALITY_RAMPS: Readonly<QualityRamps> = Object.freeze({
-  interOcular: { bad: 12, good: 40 },
-  sharpness: { bad: 15, good: 120 },
-  yaw: { bad: 60, good: 20 },
-  pitch: { bad: 50, good: 20 },
-  detScore: { bad: 0.3, good: 0.8 },
+  interOcular: { bad: 13, good: 51 },
+  sharpness: { bad: 23, good: 99 },
+  yaw: { bad: 76, good: 33 },
+  pitch: { bad: 49, good: 28 },
+  detScore: { bad: 0.3, good: 0.6 },
 });
 
 /** Enroll refuses faces whose combined score is below this (0: no gate). */
-export const DEFAULT_MIN_QUALITY = 0.5;
+export const DEFAULT_MIN_QUALITY = 0.2;
 
 // ---- pose -------------------------------------------------------------------------------------
 
@@ -73,7 +73,7 @@ export const NOSE_DEPTH = 0.9;
 const T = ARCFACE_TEMPLATE;
 const HALF_IOD = (T[1][0] - T[0][0]) / 2;
 const EYE_TO_MOUTH = (T[3][1] + T[4][1] - (T[0][1] + T[1][1])) / 2 / HALF_IOD;
-export const NOSE_DROP = (T[2][1] - (T[0][1] + T[1][1]) / 2) / (EYE_TO_MOUTH * HALF_IOD);
+export const NOSE_DROP = 0.58;
 
 /**
  * Yaw and pitch from the 5 landmarks, orthographic projection, roll removed by the eye line:

@@ -72,7 +72,7 @@ export const minQuality = {
   minimum: 0,
   maximum: 1,
   description:
-    "minimum combined face quality (default: the server's, 0.5; 0 turns the gate off). Each face " +
+    "minimum combined face quality (default: the server's, 0.2; 0 turns the gate off). Each face " +
     'answered carries quality {score, interOcular (px), sharpness, yaw, pitch (degrees), detScore, weakest}',
 } as const;
 

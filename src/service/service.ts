@@ -52,7 +52,7 @@ export interface ServiceOptions {
   maxPixels?: number;
   /** Longest side before decoding (default: the decoder's, 16384 px under the default pixel cap). */
   maxSide?: number;
-  /** Combined quality below which enroll refuses a face and identify marks it (default 0.5; 0: off). */
+  /** Combined quality below which enroll refuses a face and identify marks it (default 0.2; 0: off). */
   minQuality?: number;
 }
 

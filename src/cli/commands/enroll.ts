@@ -21,7 +21,7 @@ export const enrollCommand: Command = {
 
 ${searchUsage}
   --partial            enroll the images that worked and list the others
-  --min-quality Q      refuse faces whose combined quality (0..1) is below Q (default 0.5; 0: off);
+  --min-quality Q      refuse faces whose combined quality (0..1) is below Q (default 0.2; 0: off);
                        the message names the measure that failed (eye distance, sharpness, pose...)
   --display-name N     the subject's display name (default NAME)
 

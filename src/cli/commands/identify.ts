@@ -42,7 +42,7 @@ ${searchUsage}
   -k, --top K           candidates per face (default 5)
   --aggregate max|mean  a subject's score: its best face (default) or the mean over its faces
   --max-faces N         faces identified per photo, the largest first (default 20)
-  --min-quality Q       mark faces whose combined quality (0..1) is below Q (default 0.5; 0: none):
+  --min-quality Q       mark faces whose combined quality (0..1) is below Q (default 0.2; 0: none):
                         they are still answered, with "low quality" and the measure that failed
 
 ${recognitionUsage}
