@@ -67,7 +67,9 @@ export const DEFAULT_MIN_QUALITY = 0.2;
  * The face model the pose is read with, in units of half the eye distance (eyes at x = ±1, depth 0):
  * the nose tip NOSE_DEPTH in front of the eye plane (the OpenCV head-pose model's 135 mm for a 150 mm
  * half eye distance: 0.9), and where it sits between the eye and mouth lines on a frontal face
- * (NOSE_DROP, the ArcFace template's 0.495). EYE_TO_MOUTH is the template's eye-mouth distance.
+ * (NOSE_DROP: the median over CelebA's calibration half with the default detector, face-api, whose
+ * nose point sits lower than the ArcFace template's 0.495; bench/quality_erc.ts prints it).
+ * EYE_TO_MOUTH is the ArcFace template's eye-mouth distance.
  */
 export const NOSE_DEPTH = 0.9;
 const T = ARCFACE_TEMPLATE;

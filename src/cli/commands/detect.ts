@@ -32,12 +32,12 @@ export function qualityJson(q: FaceQuality) {
   };
 }
 
-/** One line: "quality 0.82 (eyes 45.1 px, sharpness 130.2, yaw 3.1°, pitch -2.0°)". */
+/** One line: "quality 0.82 (eyes 45.1 px, sharpness 130.2, yaw 3.1°, pitch -2.0°; weakest yaw)". */
 export function qualityText(q: FaceQuality): string {
   const j = qualityJson(q);
   return (
     `quality ${j.score.toFixed(2)} (eyes ${j.interOcular} px, sharpness ${j.sharpness}, ` +
-    `yaw ${j.yaw}°, pitch ${j.pitch}°; weakest ${j.weakest})`
+    `yaw ${j.yaw}°, pitch ${j.pitch}°${j.score < 1 ? `; weakest ${j.weakest}` : ''})`
   );
 }
 
