@@ -495,8 +495,8 @@ export class RecognitionService {
   /**
    * Enrolls the largest face of each image (one face per enroll image: a group photo enrolls its
    * largest face, and `facesInImage` says how many there were). All faces of the call go to the store
-   * in one transaction; an image that fails (unreadable, no face) refuses the whole call with every
-   * failure listed, unless `partial` is set.
+   * in one transaction; an image that fails (unreadable, no face, a face below `minQuality`: 422
+   * LOW_QUALITY naming the measure) refuses the whole call with every failure listed, unless `partial`.
    */
   async enroll(
     gallery: string,

@@ -16,8 +16,8 @@ export const enrollCommand: Command = {
 
   NAME is the subject's id in the gallery: enrolling the same NAME again adds faces to it.
   One face per image is enrolled: the largest (a group photo enrolls its largest face).
-  All faces of one call are stored in one transaction: if any image fails (unreadable, no face),
-  nothing is enrolled and every failure is listed, unless --partial.
+  All faces of one call are stored in one transaction: if any image fails (unreadable, no face,
+  low quality), nothing is enrolled and every failure is listed, unless --partial.
 
 ${searchUsage}
   --partial            enroll the images that worked and list the others
