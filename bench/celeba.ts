@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Progress } from '../src/cli/progress.js';
 import { readLabelledImages, type LabelledImage } from '../src/eval/labels.js';
+import type { Face } from '../src/face/types.js';
 import type { RgbImage } from '../src/image/types.js';
 import type { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { rng, shuffle } from '../src/util/random.js';
@@ -52,8 +53,10 @@ export async function cropPhotos(
   files: string[],
   label: string,
   quiet = false,
-): Promise<{ crops: Map<string, RgbImage>; noFace: string[]; failed: string[] }> {
+): Promise<{ crops: Map<string, RgbImage>; faces: Map<string, Face>; noFace: string[]; failed: string[] }> {
   const crops = new Map<string, RgbImage>();
+  /** The detected face of each photo that had one (bench/quality_erc.ts reads its quality). */
+  const faces = new Map<string, Face>();
   const noFace: string[] = [];
   const failed: string[] = [];
   const bar = new Progress({ label: `${label}: detect+align`, total: files.length, unit: 'img', quiet });
@@ -65,6 +68,7 @@ export async function cropPhotos(
         const c = await rec.crop(file, { noFace: 'center-crop' });
         if (c.crop === 'center-crop') noFace.push(file);
         crops.set(file, c.image);
+        if (c.face) faces.set(file, c.face);
       } catch (err) {
         failed.push(`${file}: ${(err as Error).message}`);
       }
@@ -73,7 +77,7 @@ export async function cropPhotos(
   };
   await Promise.all([worker(), worker()]);
   bar.finish();
-  return { crops, noFace, failed };
+  return { crops, faces, noFace, failed };
 }
 
 /** Embeds crops in batches of 32, keyed as given. */

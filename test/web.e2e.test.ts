@@ -228,6 +228,8 @@ test(
         assert.deepEqual(await identify(page, photo('img5.jpg')), ['Person A']);
         const text = await page.locator('#identify-result .faces li').first().innerText();
         assert.match(text, /^Person A — score 0\.\d{3} \(FAR [0-9.e-]+\)/);
+        // The face's quality, small, after the answer (src/face/quality.ts).
+        assert.match(text, / · quality (0\.\d\d|1\.00)$/);
         const box = await page.locator('#identify-result .box').boundingBox();
         const img = await page.locator('#identify-result .stage img').boundingBox();
         assert.ok(box && img && box.width > 20 && box.height > 20);

@@ -25,6 +25,7 @@ const SERVICE_STATUS: Record<ServiceError['kind'], number> = {
   TOO_LARGE: 413,
   UNSUPPORTED_MEDIA: 415,
   NO_FACE: 422,
+  LOW_QUALITY: 422,
   TIMEOUT: 503,
   BUSY: 503,
 };

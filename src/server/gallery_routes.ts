@@ -13,6 +13,7 @@ import {
   image,
   imageConsumes,
   idParams,
+  minQuality,
   subjectParams,
   threshold,
 } from './schemas.js';
@@ -169,7 +170,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
   );
 
-  app.post<{ Params: S; Body: { images: string[]; partial?: boolean } }>(
+  app.post<{ Params: S; Body: { images: string[]; partial?: boolean; minQuality?: number } }>(
     '/galleries/:gallery/subjects/:subject/faces',
     {
       config: { access: 'admin' },
@@ -177,7 +178,8 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
       schema: {
         summary:
           'Enrolls the largest face of each image, all in one transaction; any failed image refuses the ' +
-          'request with every failure listed, unless partial is true',
+          'request with every failure listed, unless partial is true. A face below minQuality is a ' +
+          'failure (422 LOW_QUALITY, the message names the measure, its value and its limit)',
         tags,
         consumes: imageConsumes,
         params: subjectParams,
@@ -187,6 +189,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
           properties: {
             images: { type: 'array', minItems: 1, maxItems: maxImages, items: image },
             partial: { type: 'boolean' },
+            minQuality,
           },
         },
         response: errors,
@@ -195,8 +198,10 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const { gallery, subject } = req.params;
       const imgs = req.body.images.map((s, i) => imageFromField(s, `images[${i}]`, max));
-      const { partial } = req.body;
-      const r = await within((signal) => service.enroll(gallery, { id: subject }, imgs, { partial, signal }));
+      const { partial, minQuality: mq } = req.body;
+      const r = await within((signal) =>
+        service.enroll(gallery, { id: subject }, imgs, { partial, minQuality: mq, signal }),
+      );
       return reply.code(201).send(r);
     },
   );
@@ -245,13 +250,22 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{
     Params: G;
-    Body: { image: string; k?: number; threshold?: number; fpir?: number; aggregate?: Aggregate };
+    Body: {
+      image: string;
+      k?: number;
+      threshold?: number;
+      fpir?: number;
+      aggregate?: Aggregate;
+      minQuality?: number;
+    };
   }>(
     '/galleries/:gallery/identify',
     {
       config: { access: 'recognise' },
       schema: {
         summary: 'Who is in this photo? Every face, each named or unknown, with its candidates',
+        description:
+          'Each face carries quality, and lowQuality/lowQualityMeasure when below minQuality: still answered',
         tags,
         consumes: imageConsumes,
         params: galleryParams,
@@ -270,6 +284,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
                 'without threshold: the chance a stranger is named that the threshold is chosen for, from the model FAR table and the gallery size (default 0.01)',
             },
             aggregate,
+            minQuality,
           },
         },
         response: errors,

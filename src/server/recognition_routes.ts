@@ -2,12 +2,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Face } from '../face/types.js';
 import { decodeImage, encodeImage } from '../image/decode.js';
-import type { RecognitionService } from '../service/service.js';
+import type { QualifiedFace, RecognitionService } from '../service/service.js';
 import type { ServerContext } from './context.js';
 import { imageFromField } from './uploads.js';
 import { errorResponse, image, imageConsumes, threshold, verifyCrops } from './schemas.js';
 
 export const faceJson = (f: Face) => ({ box: f.box, score: f.score, landmarks: f.landmarks });
+const qualifiedJson = (f: QualifiedFace) => ({ ...faceJson(f), quality: f.quality });
 
 function modelInfo(service: RecognitionService) {
   const m = service.recognizer.manifest;
@@ -102,7 +103,9 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
     {
       config: { access: 'recognise' },
       schema: {
-        summary: 'Every face in an image (largest first): box, score, five landmarks',
+        summary: 'Every face in an image (largest first): box, score, five landmarks, quality',
+        description:
+          'quality: {score (combined, 0..1), interOcular (px), sharpness, yaw, pitch (degrees), detScore, weakest}',
         tags: ['recognition'],
         consumes: imageConsumes,
         body: { type: 'object', required: ['image'], properties: { image } },
@@ -112,7 +115,7 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
     async (req) => {
       const image = imageFromField(req.body.image, 'image', max);
       const r = await within((signal) => service.detect(image, { signal }));
-      return { width: r.width, height: r.height, facesFound: r.found, faces: r.faces.map(faceJson) };
+      return { width: r.width, height: r.height, facesFound: r.found, faces: r.faces.map(qualifiedJson) };
     },
   );
 

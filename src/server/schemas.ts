@@ -66,6 +66,16 @@ export const verifyCrops = {
 
 export const threshold = { type: 'number', minimum: -1, maximum: 1 } as const;
 
+/** The quality gate's minimum (src/face/quality.ts); every face in an answer has a `quality` object. */
+export const minQuality = {
+  type: 'number',
+  minimum: 0,
+  maximum: 1,
+  description:
+    "minimum combined face quality (default: the server's, 0.2; 0 turns the gate off). Each face " +
+    'answered carries quality {score, interOcular (px), sharpness, yaw, pitch (degrees), detScore, weakest}',
+} as const;
+
 export const errorResponse = {
   type: 'object',
   properties: {

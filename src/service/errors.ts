@@ -11,6 +11,8 @@ export type ServiceErrorKind =
   | 'TIMEOUT'
   | 'BUSY'
   | 'NO_FACE'
+  /** The face is below the enroll gate's minimum quality (src/face/quality.ts): 422 like NO_FACE. */
+  | 'LOW_QUALITY'
   | 'TOO_LARGE'
   | 'UNSUPPORTED_MEDIA'
   | 'UNAUTHORIZED'

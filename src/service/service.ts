@@ -9,6 +9,13 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ArcfaceError, badInput } from '../errors.js';
 import { fpirAt } from '../eval/far.js';
+import {
+  DEFAULT_MIN_QUALITY,
+  faceQuality,
+  qualityShortfall,
+  type FaceQuality,
+  type QualityMeasure,
+} from '../face/quality.js';
 import type { Face as DetectedFace } from '../face/types.js';
 import {
   iou,
@@ -49,7 +56,12 @@ export interface ServiceOptions {
   maxPixels?: number;
   /** Longest side before decoding (default: the decoder's, 16384 px under the default pixel cap). */
   maxSide?: number;
+  /** Combined quality below which enroll refuses a face and identify marks it (default 0.2; 0: off). */
+  minQuality?: number;
 }
+
+/** A detected face with its quality (src/face/quality.ts). */
+export type QualifiedFace = DetectedFace & { quality: FaceQuality };
 
 /**
  * What a call may be stopped by: once `signal` aborts, the call throws its reason at the next
@@ -76,6 +88,8 @@ export interface EnrollOptions extends WorkOptions {
   createGallery?: boolean;
   /** Enroll the images that worked and list the others, instead of refusing the whole call (default false). */
   partial?: boolean;
+  /** Refuse faces whose combined quality is below this (default: the service's; 0 turns the gate off). */
+  minQuality?: number;
 }
 
 export interface EnrolledFace {
@@ -86,6 +100,7 @@ export interface EnrolledFace {
   /** Faces the detector found in the image; only the largest is enrolled. */
   facesInImage: number;
   imageSha256: string;
+  quality: FaceQuality;
 }
 
 export interface EnrollResult {
@@ -103,6 +118,8 @@ export interface IdentifyOptions extends WorkOptions {
   /** The chance a stranger is named that the default threshold is chosen for (default 0.01). */
   fpir?: number;
   aggregate?: Aggregate;
+  /** Faces below this combined quality are marked lowQuality (default: the service's; 0: none). */
+  minQuality?: number;
 }
 
 export interface IdentifiedFace {
@@ -118,6 +135,11 @@ export interface IdentifiedFace {
   /** The chance a stranger scores this high against this gallery (null: no table or no score). */
   fpir: number | null;
   candidates: SubjectMatch[];
+  quality: FaceQuality;
+  /** Below the minimum quality: the answer stands, but is less to be trusted. */
+  lowQuality: boolean;
+  /** The measure that made it so (null when not lowQuality). */
+  lowQualityMeasure: QualityMeasure | null;
 }
 
 export interface IdentifyResult {
@@ -186,6 +208,7 @@ export class RecognitionService {
   readonly maxFaces: number;
   readonly maxPixels: number;
   readonly maxSide: number;
+  readonly minQuality: number;
 
   constructor(
     readonly store: GalleryStore,
@@ -195,6 +218,7 @@ export class RecognitionService {
     this.maxFaces = options.maxFaces ?? 20;
     this.maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
     this.maxSide = options.maxSide ?? maxSideFor(this.maxPixels);
+    this.minQuality = checkMinQuality(options.minQuality ?? DEFAULT_MIN_QUALITY);
     if (!(Number.isInteger(this.maxFaces) && this.maxFaces >= 1))
       throw badInput(`service: maxFaces must be a positive integer, got ${options.maxFaces}`);
   }
@@ -396,14 +420,28 @@ export class RecognitionService {
     return { crops, embeddings };
   }
 
-  /** Every face (up to maxFaces, largest first) with its box, landmarks and detector score. */
+  /** The quality of each face from its aligned crop (the model's, so it is what gets embedded). */
+  private qualities(faces: DetectedFace[], crops: RgbImage[]): FaceQuality[] {
+    return faces.map((f, i) => faceQuality(f, crops[i]!, this.recognizer.manifest.alignment));
+  }
+
+  /** Every face (up to maxFaces, largest first) with its box, landmarks, detector score and quality. */
   async detect(
     arg: ImageArg,
     { signal }: WorkOptions = {},
-  ): Promise<{ width: number; height: number; faces: DetectedFace[]; found: number }> {
+  ): Promise<{ width: number; height: number; faces: QualifiedFace[]; found: number }> {
     const { source } = await this.decode(arg, signal);
-    const { faces, found } = await this.serial.run(() => this.faces(source, signal));
-    return { width: source.width, height: source.height, faces, found };
+    const { faces, found, crops } = await this.serial.run(async () => {
+      const r = await this.faces(source, signal);
+      return { ...r, crops: await this.recognizer.alignAll(source, r.faces) };
+    });
+    const quality = this.qualities(faces, crops);
+    return {
+      width: source.width,
+      height: source.height,
+      faces: faces.map((f, i) => ({ ...f, quality: quality[i]! })),
+      found,
+    };
   }
 
   /** Every face with its embedding. */
@@ -471,8 +509,8 @@ export class RecognitionService {
   /**
    * Enrolls the largest face of each image (one face per enroll image: a group photo enrolls its
    * largest face, and `facesInImage` says how many there were). All faces of the call go to the store
-   * in one transaction; an image that fails (unreadable, no face) refuses the whole call with every
-   * failure listed, unless `partial` is set.
+   * in one transaction; an image that fails (unreadable, no face, a face below `minQuality`: 422
+   * LOW_QUALITY naming the measure) refuses the whole call with every failure listed, unless `partial`.
    */
   async enroll(
     gallery: string,
@@ -493,6 +531,8 @@ export class RecognitionService {
     if ('id' in subject) await this.subject(gallery, subject.id);
 
     const { signal } = options;
+    const minQuality =
+      options.minQuality === undefined ? this.minQuality : checkMinQuality(options.minQuality);
     const faces: NewFace[] = [];
     const done: Omit<EnrolledFace, 'faceId'>[] = [];
     const failures: ImageFailure[] = [];
@@ -501,6 +541,9 @@ export class RecognitionService {
       try {
         const { source, bytes } = await this.decode(arg, signal);
         const { face, found, crop, embedding } = await this.largestFace(source, label, signal);
+        const [quality] = this.qualities([face], [crop]);
+        const low = qualityShortfall(quality!, minQuality);
+        if (low) throw new ServiceError('LOW_QUALITY', `${label}: ${low.message}`);
         const imageSha256 = createHash('sha256').update(bytes).digest('hex');
         faces.push({
           embedding,
@@ -510,14 +553,22 @@ export class RecognitionService {
           crop: new Uint8Array(await encodeImage(crop, 'png')),
           box: face.box,
         });
-        done.push({ image: label, box: face.box, detScore: face.score, facesInImage: found, imageSha256 });
+        done.push({
+          image: label,
+          box: face.box,
+          detScore: face.score,
+          facesInImage: found,
+          imageSha256,
+          quality: quality!,
+        });
       } catch (err) {
         if (!(err instanceof ArcfaceError) || signal?.aborted) throw err;
         failures.push({ image: label, code: errorKind(err), message: err.message });
       }
     }
     if (failures.length > 0 && (!options.partial || faces.length === 0)) {
-      const kind = failures.every((f) => f.code === 'NO_FACE') ? 'NO_FACE' : firstKind(failures);
+      const only = (k: string) => failures.every((f) => f.code === k);
+      const kind = only('NO_FACE') ? 'NO_FACE' : only('LOW_QUALITY') ? 'LOW_QUALITY' : firstKind(failures);
       throw new ServiceError(
         kind,
         `enroll into gallery '${gallery}': nothing enrolled, ${failures.length} of ${images.length} image(s) ` +
@@ -599,13 +650,16 @@ export class RecognitionService {
     const fpirOf = (score: number | null): number | null =>
       score === null || !table ? null : fpirAt(table, score, rule.enrolled);
     const { signal } = options;
+    const minQuality =
+      options.minQuality === undefined ? this.minQuality : checkMinQuality(options.minQuality);
     const { source, bytes } = await this.decode(arg, signal);
     const imageSha256 = createHash('sha256').update(bytes).digest('hex');
-    const { faces, found, embs } = await this.serial.run(async () => {
+    const { faces, found, embs, crops } = await this.serial.run(async () => {
       const { faces, found } = await this.faces(source, signal);
-      const { embeddings: embs } = await this.embedFaces(source, faces, signal);
-      return { faces, found, embs };
+      const { embeddings: embs, crops } = await this.embedFaces(source, faces, signal);
+      return { faces, found, embs, crops };
     });
+    const quality = this.qualities(faces, crops);
     const out: IdentifiedFace[] = [];
     for (let i = 0; i < faces.length; i++) {
       const r = await identifyInStore(
@@ -625,6 +679,8 @@ export class RecognitionService {
         far: r.score === null ? null : this.recognizer.far(r.score),
         fpir: fpirOf(r.score),
         candidates: r.candidates,
+        quality: quality[i]!,
+        ...lowQuality(quality[i]!, minQuality),
       });
     }
     return {
@@ -759,6 +815,20 @@ export class RecognitionService {
   }
 }
 
+function checkMinQuality(q: number): number {
+  if (!(Number.isFinite(q) && q >= 0 && q <= 1))
+    throw badInput(`minQuality must be a number from 0 (no gate) to 1, got ${q}`);
+  return q;
+}
+
+function lowQuality(
+  q: FaceQuality,
+  minQuality: number,
+): Pick<IdentifiedFace, 'lowQuality' | 'lowQualityMeasure'> {
+  const low = qualityShortfall(q, minQuality);
+  return { lowQuality: low !== null, lowQualityMeasure: low?.measure ?? null };
+}
+
 /** The stable code of an error, for per-image failure lists. */
 export function errorKind(err: ArcfaceError): string {
   return err instanceof ServiceError ? err.kind : err.code;
@@ -766,6 +836,6 @@ export function errorKind(err: ArcfaceError): string {
 
 /** The kind a refused multi-image call reports: the most specific of its images' failures. */
 function firstKind(failures: ImageFailure[]): ServiceError['kind'] {
-  const kinds = ['TOO_LARGE', 'UNSUPPORTED_MEDIA', 'NO_FACE'] as const;
+  const kinds = ['TOO_LARGE', 'UNSUPPORTED_MEDIA', 'NO_FACE', 'LOW_QUALITY'] as const;
   return kinds.find((k) => failures.some((f) => f.code === k)) ?? 'BAD_INPUT';
 }

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { expandImageArgs } from '../../pipeline/inputs.js';
 import { ServiceError } from '../../service/errors.js';
 import { RecognitionService } from '../../service/service.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError, parseNumber, type Command } from '../command.js';
+import { qualityText } from './detect.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
 import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
@@ -15,16 +16,18 @@ export const enrollCommand: Command = {
 
   NAME is the subject's id in the gallery: enrolling the same NAME again adds faces to it.
   One face per image is enrolled: the largest (a group photo enrolls its largest face).
-  All faces of one call are stored in one transaction: if any image fails (unreadable, no face),
-  nothing is enrolled and every failure is listed, unless --partial.
+  All faces of one call are stored in one transaction: if any image fails (unreadable, no face,
+  low quality), nothing is enrolled and every failure is listed, unless --partial.
 
 ${searchUsage}
   --partial            enroll the images that worked and list the others
+  --min-quality Q      refuse faces whose combined quality (0..1) is below Q (default 0.2; 0: off);
+                       the message names the measure that failed (eye distance, sharpness, pose...)
   --display-name N     the subject's display name (default NAME)
 
 ${recognitionUsage}
 
-Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`,
+Exit status: 0 enrolled, 1 no face or a low-quality face in an image (nothing enrolled), 2 bad input.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -33,12 +36,14 @@ Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`
         ...recognitionOptions,
         ...searchOptions,
         partial: { type: 'boolean' },
+        'min-quality': { type: 'string' },
         'display-name': { type: 'string' },
       },
       strict: true,
     });
     if (positionals.length < 3) throw new UsageError('give GALLERY NAME and at least one image');
     const [gallery, name, ...inputs] = positionals as [string, string, ...string[]];
+    const minQuality = parseNumber(values['min-quality'], 'min-quality', (v) => v >= 0 && v <= 1);
     const images = await expandImageArgs(inputs);
     const rec = await recognizerFromArgs(values);
     const service = await RecognitionService.open({
@@ -52,13 +57,14 @@ Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`
         gallery,
         { externalId: name, name: values['display-name'] ?? name },
         images,
-        { createGallery: true, partial: values.partial },
+        { createGallery: true, partial: values.partial, minQuality },
       );
       if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         for (const f of r.faces)
           process.stdout.write(
-            `${f.image}: face ${f.faceId}${f.facesInImage > 1 ? ` (the largest of ${f.facesInImage} faces)` : ''}\n`,
+            `${f.image}: face ${f.faceId}${f.facesInImage > 1 ? ` (the largest of ${f.facesInImage} faces)` : ''}` +
+              `, ${qualityText(f.quality)}\n`,
           );
         for (const f of r.failures) process.stderr.write(`${f.image}: ${f.message} (skipped)\n`);
         process.stdout.write(
@@ -76,7 +82,7 @@ Exit status: 0 enrolled, 1 no face in an image (nothing enrolled), 2 bad input.`
           );
         for (const f of err.failures) process.stderr.write(`arcface enroll: ${f.image}: ${f.message}\n`);
         process.stderr.write(`arcface enroll: nothing enrolled (--partial enrolls the others)\n`);
-        return err.kind === 'NO_FACE' ? 1 : 2;
+        return err.kind === 'NO_FACE' || err.kind === 'LOW_QUALITY' ? 1 : 2;
       }
       throw err;
     } finally {

@@ -5,6 +5,7 @@ import { expandImageArgs } from '../../pipeline/inputs.js';
 import { errorKind, RecognitionService, type IdentifyResult } from '../../service/service.js';
 import { UsageError, parseNumber, type Command } from '../command.js';
 import { formatRate } from '../format.js';
+import { qualityJson } from './detect.js';
 import { modelNotice } from '../notices.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
 import { searchOptions, searchUsage, storeOptionsFromArgs } from '../store_options.js';
@@ -41,10 +42,12 @@ ${searchUsage}
   -k, --top K           candidates per face (default 5)
   --aggregate max|mean  a subject's score: its best face (default) or the mean over its faces
   --max-faces N         faces identified per photo, the largest first (default 20)
+  --min-quality Q       mark faces whose combined quality (0..1) is below Q (default 0.2; 0: none):
+                        they are still answered, with "low quality" and the measure that failed
 
 ${recognitionUsage}
   (--json: one line per image: {image, threshold, thresholdRule, faces:[{box, detScore, subject,
-   externalId, score, far, fpir, candidates}]})
+   externalId, score, far, fpir, candidates, quality, lowQuality, lowQualityMeasure}]})
 
 Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 bad input.`,
   async run(argv) {
@@ -57,6 +60,7 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
         top: { type: 'string', short: 'k' },
         aggregate: { type: 'string' },
         'max-faces': { type: 'string' },
+        'min-quality': { type: 'string' },
       },
       strict: true,
     });
@@ -65,6 +69,7 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
     const k = parseNumber(values.top, 'top', (v) => Number.isInteger(v) && v >= 1 && v <= 100);
     const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
     const aggregate = values.aggregate;
+    const minQuality = parseNumber(values['min-quality'], 'min-quality', (v) => v >= 0 && v <= 1);
     if (aggregate !== undefined && aggregate !== 'max' && aggregate !== 'mean')
       throw new UsageError(`bad value for --aggregate: "${aggregate}" (max or mean)`);
     const images = await expandImageArgs(inputs);
@@ -82,7 +87,7 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
       await service.gallery(gallery); // a missing gallery is one error, not one per image
       for (const image of images) {
         try {
-          const r = await service.identify(gallery, image, { k, aggregate });
+          const r = await service.identify(gallery, image, { k, aggregate, minQuality });
           if (!values.json && !told) {
             told = true;
             process.stderr.write(`${thresholdNotice(r)}\n`);
@@ -110,6 +115,9 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
                     name: c.name,
                     score: r4(c.score),
                   })),
+                  quality: qualityJson(f.quality),
+                  lowQuality: f.lowQuality,
+                  lowQualityMeasure: f.lowQualityMeasure,
                 })),
               }) + '\n',
             );
@@ -122,7 +130,10 @@ Exit status: 0 every face named, 1 a face unknown or an image without a face, 2 
               const who = f.subject
                 ? `${f.subject.name} (${f.subject.externalId}) ${f.score!.toFixed(4)}${far}`
                 : `unknown${f.score === null ? ' (empty gallery)' : ` (best ${f.candidates[0]!.externalId} ${f.score.toFixed(4)}${far})`}`;
-              process.stdout.write(`${image}: ${where}: ${who}\n`);
+              const low = f.lowQuality
+                ? ` [low quality ${f.quality.score.toFixed(2)}: ${f.lowQualityMeasure}]`
+                : '';
+              process.stdout.write(`${image}: ${where}: ${who}${low}\n`);
             });
         } catch (err) {
           if (!(err instanceof ArcfaceError) || images.length === 1) throw err;

@@ -21,6 +21,8 @@ ${keysUsage}
   --port P             port (default 8080; 0 picks a free one)
   --max-upload BYTES   bytes per uploaded image (default 10 MiB)
   --max-faces N        faces detected or identified per image (default 20)
+  --min-quality Q      enroll refuses faces below this combined quality, identify marks them
+                       (default 0.2; 0: off; a request's minQuality overrides it)
   --timeout S          seconds a request may take, waiting for its turn included (default 60);
                        over it: 503 TIMEOUT, and its work stops
   --concurrency N      requests worked on at once, decoding included (default 2)
@@ -49,6 +51,7 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
         port: { type: 'string', short: 'p' },
         'max-upload': { type: 'string' },
         'max-faces': { type: 'string' },
+        'min-quality': { type: 'string' },
         timeout: { type: 'string' },
         'cors-origin': { type: 'string', multiple: true },
         'allow-host': { type: 'string', multiple: true },
@@ -70,6 +73,7 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
       (v) => Number.isInteger(v) && v > 0,
     );
     const maxFaces = parseNumber(values['max-faces'], 'max-faces', (v) => Number.isInteger(v) && v >= 1);
+    const minQuality = parseNumber(values['min-quality'], 'min-quality', (v) => v >= 0 && v <= 1);
     const timeout = parseNumber(values.timeout, 'timeout', (v) => v > 0);
     // Checked before loading any model: a typo fails in a second.
     const corsOrigins = (values['cors-origin'] ?? []).map(corsOrigin);
@@ -85,6 +89,7 @@ sites are refused (unless --cors-origin), and on 127.0.0.1 so is any Host header
       storeOptions: storeOptionsFromArgs(values),
       recognizer: rec,
       maxFaces,
+      minQuality,
     });
     let app;
     try {

@@ -74,7 +74,8 @@ export function setupEnroll() {
       });
       status.textContent =
         `Enrolled ${r.faces.length} face(s) of ${name} in gallery “${gallery}”` +
-        (created ? ' (new gallery).' : '.');
+        (created ? ' (new gallery)' : '') +
+        ` — quality ${r.faces.map((f) => Number(f.quality?.score ?? 0).toFixed(2)).join(', ')}.`;
       picker.clear();
       nameInput.value = '';
       await refreshGrid();

@@ -86,6 +86,7 @@ function render(out, photo, r) {
       const runner = f.candidates.find((c) => c.subjectId !== f.subject?.subjectId);
       if (runner) li.append(`; next: ${runner.name} ${Number(runner.score).toFixed(3)}`);
     }
+    if (f.quality) li.append(qualityNote(f));
     list.append(li);
   });
   const summary = Object.assign(document.createElement('p'), {
@@ -102,4 +103,13 @@ function render(out, photo, r) {
   });
   if (!r.faces.length) summary.textContent = 'No face found in this photo.';
   out.replaceChildren(summary, stage, list);
+}
+
+/** "· quality 0.87", or "· low quality 0.21 (sharpness)": the answer stands, less to be trusted. */
+function qualityNote(f) {
+  const q = Object.assign(document.createElement('small'), { className: 'quality' });
+  const score = Number(f.quality.score).toFixed(2);
+  q.textContent = f.lowQuality ? ` · low quality ${score} (${f.lowQualityMeasure})` : ` · quality ${score}`;
+  if (f.lowQuality) q.classList.add('low');
+  return q;
 }
