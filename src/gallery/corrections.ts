@@ -45,6 +45,30 @@ export function boxFromColumns(r: {
     : { x1: r.box_x1, y1: r.box_y1, x2: r.box_x2, y2: r.box_y2 };
 }
 
+/** A corrections row as both stores read it (SQLite gives the time as text, PostgreSQL as a Date). */
+export interface CorrectionRow {
+  id: number;
+  subject_id: number;
+  face_id: number | null;
+  image_sha256: string | null;
+  box_x1: number | null;
+  box_y1: number | null;
+  box_x2: number | null;
+  box_y2: number | null;
+  created_at: string | Date;
+}
+
+export function toCorrection(r: CorrectionRow): Correction {
+  return {
+    id: r.id,
+    subjectId: r.subject_id,
+    faceId: r.face_id,
+    imageSha256: r.image_sha256,
+    box: boxFromColumns(r),
+    createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : r.created_at,
+  };
+}
+
 export function boxColumns(b: PhotoBox | null | undefined): (number | null)[] {
   return b ? [b.x1, b.y1, b.x2, b.y2] : [null, null, null, null];
 }

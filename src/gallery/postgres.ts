@@ -52,6 +52,8 @@ import {
   checkPhotoName,
   checkSha256,
   normalLinks,
+  toCorrection,
+  type CorrectionRow,
 } from './corrections.js';
 import { storedTime } from './time.js';
 import type {
@@ -228,29 +230,6 @@ interface FaceRow {
   box_x2: number | null;
   box_y2: number | null;
   png?: Buffer | null;
-}
-
-interface CorrectionRow {
-  id: number;
-  subject_id: number;
-  face_id: number | null;
-  image_sha256: string | null;
-  box_x1: number | null;
-  box_y1: number | null;
-  box_x2: number | null;
-  box_y2: number | null;
-  created_at: Date;
-}
-
-function toCorrection(r: CorrectionRow): Correction {
-  return {
-    id: r.id,
-    subjectId: r.subject_id,
-    faceId: r.face_id,
-    imageSha256: r.image_sha256,
-    box: boxFromColumns(r),
-    createdAt: r.created_at.toISOString(),
-  };
 }
 
 /** The probe or an embedding as pgvector's text form (float32 values print and parse back exactly). */

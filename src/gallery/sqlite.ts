@@ -42,6 +42,8 @@ import {
   checkPhotoName,
   checkSha256,
   normalLinks,
+  toCorrection,
+  type CorrectionRow,
 } from './corrections.js';
 import { migrate } from './schema.js';
 import { storedTime } from './time.js';
@@ -135,29 +137,6 @@ function toFace(r: FaceRow, what: string): Face {
     detScore: r.det_score,
     hasCrop: r.has_crop === 1,
     photoName: r.photo_name,
-    box: boxFromColumns(r),
-    createdAt: r.created_at,
-  };
-}
-
-interface CorrectionRow {
-  id: number;
-  subject_id: number;
-  face_id: number | null;
-  image_sha256: string | null;
-  box_x1: number | null;
-  box_y1: number | null;
-  box_x2: number | null;
-  box_y2: number | null;
-  created_at: string;
-}
-
-function toCorrection(r: CorrectionRow): Correction {
-  return {
-    id: r.id,
-    subjectId: r.subject_id,
-    faceId: r.face_id,
-    imageSha256: r.image_sha256,
     box: boxFromColumns(r),
     createdAt: r.created_at,
   };

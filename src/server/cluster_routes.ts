@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { mergeClusters, moveFace, nameCluster, splitCluster, type JsonValue } from '../gallery/index.js';
 import type { ServerContext } from './context.js';
-import { errorResponse, galleryParams, idParams, subjectParams } from './schemas.js';
+import { errorResponse, galleryParams, idParams, subjectBody, subjectParams } from './schemas.js';
 
 type G = { gallery: string };
 type S = G & { subject: number };
@@ -54,16 +54,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           "Names a cluster: it becomes a person; with an existing person's externalId, joins that person",
         tags,
         params: subjectParams,
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            externalId: { type: 'string', minLength: 1, maxLength: 200 },
-            metadata: { description: 'free JSON: at most 16 KB and 32 levels deep' },
-          },
-        },
+        body: subjectBody,
         response: errors,
       },
     },

@@ -16,6 +16,7 @@ import {
   minQuality,
   subjectParams,
   threshold,
+  subjectBody,
 } from './schemas.js';
 
 type G = { gallery: string };
@@ -116,16 +117,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         summary: 'A new subject (a person); enroll faces to it next',
         tags,
         params: galleryParams,
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            externalId: { type: 'string', minLength: 1, maxLength: 200 },
-            metadata: { description: 'free JSON: at most 16 KB and 32 levels deep' },
-          },
-        },
+        body: subjectBody,
         response: errors,
       },
     },

@@ -99,3 +99,15 @@ export const errorResponse = {
 
 /** Both body encodings every image route takes. */
 export const imageConsumes = ['application/json', 'multipart/form-data'];
+
+/** A subject's fields as a request gives them (a new subject, or a cluster being named). */
+export const subjectBody = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    externalId: { type: 'string', minLength: 1, maxLength: 200 },
+    metadata: { description: 'free JSON: at most 16 KB and 32 levels deep' },
+  },
+} as const;
