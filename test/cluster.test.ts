@@ -12,6 +12,7 @@ import {
   type Assignment,
   type ClusterFaces,
 } from '../src/cluster/index.js';
+import { clusteringRun } from '../src/cli/commands/eval_clustering.js';
 import { scoreClustering } from '../src/eval/clustering.js';
 import { readLabelledImages } from '../src/eval/labels.js';
 import { embedFiles } from '../src/pipeline/batch.js';
@@ -232,3 +233,45 @@ test(
     }
   },
 );
+
+const KNN_TRAIN = join(SHARED, 'data/faces/face_recognition/examples/knn_examples/train');
+const skipCli = skipUnless([KNN_TRAIN, W600K], 'face_recognition knn examples, w600k recogniser');
+
+/** Runs `arcface eval clustering ARGS` in-process; its stdout. */
+async function evalClustering(...args: string[]): Promise<string> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const quiet = process.stderr.write.bind(process.stderr);
+  // The command writes strings; the test runner's own protocol (Buffers) goes through untouched.
+  process.stdout.write = ((c: string | Uint8Array, ...rest: never[]) =>
+    typeof c === 'string' ? (chunks.push(c), true) : write(c, ...rest)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array, ...rest: never[]) =>
+    typeof c === 'string' ? true : quiet(c, ...rest)) as typeof process.stderr.write;
+  try {
+    assert.equal(await clusteringRun(args), 0);
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = quiet;
+  }
+  return chunks.join('');
+}
+
+test('arcface eval clustering on identity folders (--json, --min-faces)', { skip: skipCli }, async () => {
+  const v = JSON.parse(await evalClustering('--root', KNN_TRAIN, '-m', W600K, '--json'));
+  // 5 people, 9 photos: four pairs and alex_lacamoire alone.
+  assert.deepEqual([v.faces, v.people, v.peopleWithTwoOrMore, v.clusters], [9, 5, 4, 4]);
+  assert.equal(v.pairwise.f1, 1);
+  assert.equal(v.singletonShare, 1 / 9);
+  assert.equal(v.algorithm, 'chinese-whispers');
+  assert.match(v.link, /^FAR <= 0.001 \(cosine >= 0\.25/);
+  // Nobody has 3 photos: under --min-faces 3 every face is a singleton.
+  const three = JSON.parse(
+    await evalClustering('--root', KNN_TRAIN, '-m', W600K, '--json', '--min-faces', '3'),
+  );
+  assert.deepEqual([three.clusters, three.singletonShare, three.pairwise.recall], [0, 1, 0]);
+  await assert.rejects(
+    evalClustering('--root', KNN_TRAIN, '--algorithm', 'kmeans'),
+    /bad value for --algorithm/,
+  );
+  await assert.rejects(evalClustering('--root', KNN_TRAIN, '--far', '2'), /bad value for --far/);
+});

@@ -10,3 +10,4 @@ export {
   type FaceKey,
   type KnnGraph,
 } from './types.js';
+export { DEFAULT_ALGORITHM, DEFAULT_LINK_FAR, DEFAULT_MIN_FACES } from './defaults.js';
