@@ -40,7 +40,7 @@ import { SHARED_RECOGNISERS } from './shared_models.js';
 const { values } = parseArgs({
   options: {
     models: { type: 'string', default: 'dlib-resnet-v1,w600k-mbf-int8' },
-    fars: { type: 'string', default: '1e-2,1e-3,1e-4' },
+    fars: { type: 'string', default: '1e-2,1e-3,1e-4,1e-5' },
     'min-faces': { type: 'string', default: '2,3' },
     synthetic: { type: 'string', default: '100000' },
     cache: { type: 'string', default: join(tmpdir(), 'arcface-cluster-cache') },

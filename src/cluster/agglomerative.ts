@@ -1,9 +1,10 @@
 /**
  * Agglomerative clustering with average linkage on the kNN graph: start from singletons, merge the
  * two clusters of highest average cosine while it is at least the link threshold and they share no
- * photo (cannot-link). Only kNN pairs are known; an unknown pair counts as `unseen`, the median of
- * the faces' k-th neighbour cosines (an upper bound for most such pairs), so big clusters still pay
- * for the pairs they have not seen instead of merging as single linkage would. Lazy max-heap: an
+ * photo (cannot-link). Only kNN pairs are known; an unknown pair counts as `unseen` (the caller's:
+ * the median of the faces' k-th neighbour cosines, an upper bound for most such pairs, capped at
+ * what strangers typically score), so big clusters still pay for the pairs they have not seen
+ * instead of merging as single linkage would. Lazy max-heap: an
  * entry is stale once either side has merged since it was pushed.
  */
 import type { Links } from './links.js';

@@ -57,7 +57,11 @@ export function clusterLabels(faces: ClusterFaces, opts: ClusterOptions): Int32A
   const links = buildLinks(graph, opts.scale);
   const photo = photoIndex(faces.photos);
   if (algorithm === 'dbscan') return dbscan(links, photo, opts.minPoints ?? minFaces);
-  if (algorithm === 'agglomerative') return agglomerative(links, photo, opts.scale.link, unseenCosine(graph));
+  if (algorithm === 'agglomerative') {
+    // An unseen pair: below the k-th neighbour's cosine, and no closer than strangers typically are.
+    const unseen = Math.min(unseenCosine(graph), opts.scale.stranger ?? Infinity);
+    return agglomerative(links, photo, opts.scale.link, unseen);
+  }
   return chineseWhispers(links, photo, { seed: opts.seed });
 }
 

@@ -16,6 +16,11 @@ export interface Scale {
   weight(cosine: number): number;
   /** How it was set, for reports. */
   describe: string;
+  /**
+   * What two strangers typically score (FAR 0.1 on the table): average linkage counts a pair the
+   * kNN graph never saw as at most this, so an unseen pair never argues for a merge.
+   */
+  stranger?: number;
 }
 
 /** Link when FAR(cosine) <= `far` on the model's table; weight -log10(FAR). */
@@ -26,6 +31,7 @@ export function farScale(table: FarTable, far: number): Scale {
     link,
     weight: (c) => Math.max(1e-3, -Math.log10(Math.max(farAt(table, c), 1e-12))),
     describe: `FAR <= ${far} (cosine >= ${link.toFixed(4)})`,
+    stranger: thresholdAtFar(table, 0.1),
   };
 }
 
