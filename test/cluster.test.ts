@@ -230,6 +230,16 @@ test(
       // Measured 2026-12-02 at FAR 1e-4: 1.00 each (DBSCAN 0.89 at 1e-3: it chains); floors with margin.
       const floor = { 'chinese-whispers': 0.9, dbscan: 0.8, agglomerative: 0.9 };
       for (const algorithm of ALGORITHMS) assert.ok(scores[algorithm]! >= floor[algorithm], algorithm);
+      // Cannot-link on real faces: say the first two faces of the first person came from one group
+      // photo; they link (same person) yet must end in different clusters.
+      const [a, b] = ok.map((x, i) => ({ x, i })).filter(({ x }) => x.id === ok[0]!.id);
+      const photos = faces.photos.map((p, i) => (i === b!.i ? faces.photos[a!.i]! : p));
+      for (const algorithm of ALGORITHMS) {
+        const free = clusterFaces(faces, { algorithm, scale, minFaces: 2 });
+        const out = clusterFaces({ ...faces, photos }, { algorithm, scale, minFaces: 2 });
+        assert.ok(free[a!.i] !== null && free[a!.i] === free[b!.i], `${algorithm}: linked without the rule`);
+        assert.notEqual(out[a!.i], out[b!.i], algorithm);
+      }
     } finally {
       await rec.dispose();
     }
