@@ -25,7 +25,7 @@ export interface ClusterOptions {
   minPoints?: number;
   /** Chinese Whispers' seed (default 1). */
   seed?: number;
-  /** Where neighbours come from (default: exact below 20k faces, usearch HNSW above). */
+  /** Where neighbours come from (default: exact below 10k faces, usearch HNSW above). */
   source?: NeighbourSource;
 }
 

@@ -132,7 +132,7 @@ export function annNeighbours(embeddings: readonly Float32Array[], opts: AnnOpti
   return { size: n, graph: (k) => run(matrix, k, true), search: (q, k) => run(q, k, false) };
 }
 
-/** Exact below `annFrom` faces (default 20,000), HNSW from it on. */
-export function neighbourSource(embeddings: readonly Float32Array[], annFrom = 20_000): NeighbourSource {
+/** Exact below `annFrom` faces (default 10,000: an n x n scan is ~7 s there on 2 cores), HNSW from it on. */
+export function neighbourSource(embeddings: readonly Float32Array[], annFrom = 10_000): NeighbourSource {
   return embeddings.length >= annFrom ? annNeighbours(embeddings) : exactNeighbours(embeddings);
 }
