@@ -36,6 +36,7 @@ import { dotRow } from '../src/gallery/embedding.js';
 import { openPostgresStore, type PostgresGalleryStore } from '../src/gallery/postgres.js';
 import { SearchIndex, type IndexRow } from '../src/gallery/search_index.js';
 import { rng } from '../src/util/random.js';
+import { faceLikeGenerator } from './face_like.js';
 
 const { values } = parseArgs({
   options: {
@@ -56,15 +57,6 @@ const { values } = parseArgs({
 });
 if (values.data !== 'iso' && values.data !== 'face') throw new Error('--data: iso or face');
 
-/** tools/face_spectrum.ts's statistics of real embeddings. */
-interface FaceSpectrum {
-  model: string;
-  meanNorm: number;
-  withinSq: number;
-  eigenvalues: number[];
-  genuine: { mean: number; std: number };
-  impostor: { mean: number; std: number };
-}
 const sizes = values.n!.split(',').map(Number);
 const Q = Number(values.queries);
 const methods = new Set(values.methods!.split(','));
@@ -101,51 +93,7 @@ function copyBandwidth(): number {
 /** N faces (row i is a face of identity i >> 2) in one matrix, and Q probes; seeded by N. */
 function data(n: number) {
   const random = rng(n);
-  // Box-Muller, both outputs used.
-  let spare = NaN;
-  const gauss = () => {
-    if (!Number.isNaN(spare)) {
-      const s = spare;
-      spare = NaN;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(Math.max(random(), 1e-12)));
-    const a = 2 * Math.PI * random();
-    spare = r * Math.sin(a);
-    return r * Math.cos(a);
-  };
-  const normalise = (v: Float32Array) => {
-    let s = 0;
-    for (const x of v) s += x * x;
-    const inv = 1 / Math.sqrt(s);
-    for (let i = 0; i < v.length; i++) v[i] *= inv;
-    return v;
-  };
-  const centre = new Float32Array(DIM);
-  let newCentre: () => void;
-  let spread: number;
-  if (values.data === 'face') {
-    // Centres ~ N(mean, diag(eigenvalues)) (every method here is rotation invariant, so the
-    // eigenbasis may as well be the axes; the mean on the last, weakest axis), faces = centre +
-    // isotropic noise with the measured within-class spread, then unit norm.
-    const spec = JSON.parse(readFileSync(values.spectrum!, 'utf8')) as FaceSpectrum;
-    const sd = spec.eigenvalues.map(Math.sqrt);
-    spread = Math.sqrt(spec.withinSq / DIM);
-    newCentre = () => {
-      for (let j = 0; j < DIM; j++) centre[j] = sd[j] * gauss();
-      centre[DIM - 1] += spec.meanNorm;
-    };
-  } else {
-    spread = 0.75 / Math.sqrt(DIM);
-    newCentre = () => {
-      for (let j = 0; j < DIM; j++) centre[j] = gauss();
-      normalise(centre);
-    };
-  }
-  const face = (out: Float32Array) => {
-    for (let j = 0; j < DIM; j++) out[j] = centre[j] + spread * gauss();
-    normalise(out);
-  };
+  const { newCentre, face } = faceLikeGenerator(random, values.data as 'iso' | 'face', values.spectrum!, DIM);
   const matrix = new Float32Array(n * DIM);
   const probes: Float32Array[] = [];
   const probeOf = new Set(Array.from({ length: Q }, () => Math.floor(random() * (n / 4))));

@@ -11,6 +11,7 @@ import { UsageError, parseNumber, type Command } from '../command.js';
 import { modelNotice } from '../notices.js';
 import { Progress } from '../progress.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import { clusteringRun, clusteringUsage } from './eval_clustering.js';
 import { identificationRun, identificationUsage } from './eval_identification.js';
 
 const verificationUsage = `arcface eval verification (--pairs FILE --root DIR | --bin FILE.bin) [options]
@@ -167,20 +168,24 @@ async function verificationRun(argv: string[]): Promise<number> {
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'evaluation protocols: LFW-style 10-fold verification, .bin sets, identification (CMC, DIR@FPIR)',
-  usage: `arcface eval verification|identification [options]   (arcface eval SUBCOMMAND --help)
+  summary:
+    'evaluation protocols: LFW-style 10-fold verification, .bin sets, identification (CMC, DIR@FPIR), clustering',
+  usage: `arcface eval verification|identification|clustering [options]   (arcface eval SUBCOMMAND --help)
 
 ${verificationUsage}
 
-${identificationUsage}`,
+${identificationUsage}
+
+${clusteringUsage}`,
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === 'verification') return verificationRun(rest);
     if (sub === 'identification') return identificationRun(rest);
+    if (sub === 'clustering') return clusteringRun(rest);
     throw new UsageError(
       sub
-        ? `unknown evaluation "${sub}" (verification or identification)`
-        : 'give verification or identification',
+        ? `unknown evaluation "${sub}" (verification, identification or clustering)`
+        : 'give verification, identification or clustering',
     );
   },
 };
