@@ -14,7 +14,7 @@ import {
   type Assignment,
   type ClusterFaces,
 } from '../src/cluster/index.js';
-import { clusteringRun } from '../src/cli/commands/eval_clustering.js';
+import { arcface } from './cli_inproc.js';
 import { scoreClustering } from '../src/eval/clustering.js';
 import { readLabelledImages } from '../src/eval/labels.js';
 import { embedFiles } from '../src/pipeline/batch.js';
@@ -251,21 +251,9 @@ const skipCli = skipUnless([KNN_TRAIN, W600K], 'face_recognition knn examples, w
 
 /** Runs `arcface eval clustering ARGS` in-process; its stdout. */
 async function evalClustering(...args: string[]): Promise<string> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const quiet = process.stderr.write.bind(process.stderr);
-  // The command writes strings; the test runner's own protocol (Buffers) goes through untouched.
-  process.stdout.write = ((c: string | Uint8Array, ...rest: never[]) =>
-    typeof c === 'string' ? (chunks.push(c), true) : write(c, ...rest)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: never[]) =>
-    typeof c === 'string' ? true : quiet(c, ...rest)) as typeof process.stderr.write;
-  try {
-    assert.equal(await clusteringRun(args), 0);
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = quiet;
-  }
-  return chunks.join('');
+  const r = await arcface('eval', 'clustering', ...args);
+  assert.equal(r.code, 0, r.err);
+  return r.out;
 }
 
 test('arcface eval clustering on identity folders (--json)', { skip: skipCli }, async () => {

@@ -24,7 +24,7 @@ import {
 import { ARCFACE_TEMPLATE } from '../src/face/template.js';
 import type { Landmarks5, Point } from '../src/face/types.js';
 import { rgbImage, type RgbImage } from '../src/image/types.js';
-import { main } from '../src/cli/main.js';
+import { arcface } from './cli_inproc.js';
 import { buildServer } from '../src/server/index.js';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
 import { ServiceError } from '../src/service/errors.js';
@@ -262,20 +262,7 @@ test(
     // CLI, in process: exit 1 and the LOW_QUALITY failure for the blurred photo; --min-quality 0 enrolls it.
     const file = join(tmp, 'blurred.jpg');
     writeFileSync(file, blurred);
-    const cli = async (args: string[]): Promise<{ code: number; out: string }> => {
-      const chunks: string[] = [];
-      const write = process.stdout.write;
-      const err = process.stderr.write;
-      process.stdout.write = ((c: string) => (chunks.push(String(c)), true)) as typeof write;
-      process.stderr.write = (() => true) as typeof err;
-      try {
-        const code = await main(args);
-        return { code, out: chunks.join('') };
-      } finally {
-        process.stdout.write = write;
-        process.stderr.write = err;
-      }
-    };
+    const cli = (args: string[]) => arcface(...args);
     const store = ['--store', join(tmp, 'cli-data'), '--model', W600K, '--json'];
     const no = await cli(['enroll', 'g', 'b', file, ...store]);
     assert.equal(no.code, 1, no.out);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { main } from '../src/cli/main.js';
+import { arcface, captured } from './cli_inproc.js';
 import { embeddingToBytes, openStore, type GalleryStore, type NewSubject } from '../src/gallery/index.js';
 import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { RecognitionService } from '../src/service/service.js';
@@ -35,34 +36,6 @@ const unit = (seed: number) => {
   const n = Math.hypot(...v);
   return v.map((x) => x / n);
 };
-
-/** Runs `fn` with the process's text output captured (the test runner's own bytes pass through). */
-async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
-  const got = { out: '', err: '' };
-  const outWrite = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  const capture =
-    (key: 'out' | 'err', pass: typeof outWrite) =>
-    (chunk: unknown, ...rest: unknown[]): boolean => {
-      if (typeof chunk !== 'string') return (pass as (...a: unknown[]) => boolean)(chunk, ...rest);
-      got[key] += chunk;
-      return true;
-    };
-  process.stdout.write = capture('out', outWrite) as typeof process.stdout.write;
-  process.stderr.write = capture('err', errWrite) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), ...got };
-  } finally {
-    process.stdout.write = outWrite;
-    process.stderr.write = errWrite;
-  }
-}
-
-/** `arcface ARGS` in this process: its exit status and what it printed. */
-async function arcface(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { value: code, out, err } = await captured(() => main(args));
-  return { code, out, err };
-}
 
 test(
   'three concurrent `arcface enroll G newbie IMG` land in one subject with every photo',

@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { UsageError, type Command } from './command.js';
 import { alignCommand } from './commands/align.js';
 import { calibrateCommand } from './commands/calibrate.js';
+import { clusterCommand } from './commands/cluster.js';
 import { compareDirCommand } from './commands/compare_dir.js';
 import { curvesCommand } from './commands/curves.js';
 import { detectCommand } from './commands/detect.js';
@@ -31,6 +32,7 @@ const commands: Command[] = [
   calibrateCommand,
   enrollCommand,
   identifyCommand,
+  clusterCommand,
   galleryCommand,
   keysCommand,
   serveCommand,

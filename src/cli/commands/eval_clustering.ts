@@ -1,19 +1,11 @@
 import { parseArgs } from 'node:util';
-import {
-  ALGORITHMS,
-  DEFAULT_ALGORITHM,
-  DEFAULT_LINK_FAR,
-  DEFAULT_MIN_FACES,
-  clusterFaces,
-  cosineScale,
-  farScale,
-  type Algorithm,
-} from '../../cluster/index.js';
+import { clusterFaces } from '../../cluster/index.js';
 import { badInput } from '../../errors.js';
 import { scoreClustering } from '../../eval/clustering.js';
 import { readLabelledImages } from '../../eval/labels.js';
 import { embedFiles } from '../../pipeline/batch.js';
-import { UsageError, parseNumber } from '../command.js';
+import { UsageError } from '../command.js';
+import { clusterFlagValues, clusterFlags, clusterFlagsUsage } from '../cluster_options.js';
 import { modelNotice } from '../notices.js';
 import { Progress } from '../progress.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
@@ -22,12 +14,7 @@ export const clusteringUsage = `arcface eval clustering --root DIR [options]
 
   --root DIR           labelled images: one folder per identity (ROOT/<identity>/*.jpg), or see --labels
   --labels CSV         file,identity rows (paths relative to --root) instead of folders
-  --algorithm A        ${ALGORITHMS.join(', ')} (default ${DEFAULT_ALGORITHM})
-  --min-faces N        a person needs N faces, fewer are left as singletons (default ${DEFAULT_MIN_FACES})
-  --far F              link two faces when strangers score that high at most this often, read from
-                       the model's FAR table (default ${DEFAULT_LINK_FAR})
-  --cosine C           link at a fixed cosine instead (for a model with no FAR table)
-  --k N                neighbours looked at per face (default 32)
+${clusterFlagsUsage}
   --aligned            the images are already aligned crops (skip detection)
 
 ${recognitionUsage}
@@ -43,39 +30,18 @@ export async function clusteringRun(argv: string[]): Promise<number> {
       ...recognitionOptions,
       root: { type: 'string' },
       labels: { type: 'string' },
-      algorithm: { type: 'string' },
-      'min-faces': { type: 'string' },
-      far: { type: 'string' },
-      cosine: { type: 'string' },
-      k: { type: 'string' },
+      ...clusterFlags,
       aligned: { type: 'boolean' },
     },
     strict: true,
   });
   if (!values.root) throw new UsageError('--root DIR is required');
-  const algorithm = (values.algorithm ?? DEFAULT_ALGORITHM) as Algorithm;
-  if (!ALGORITHMS.includes(algorithm))
-    throw new UsageError(`bad value for --algorithm: "${values.algorithm}" (${ALGORITHMS.join(', ')})`);
-  const minFaces =
-    parseNumber(values['min-faces'], 'min-faces', (v) => Number.isInteger(v) && v >= 1) ?? DEFAULT_MIN_FACES;
-  const far = parseNumber(values.far, 'far', (v) => v > 0 && v < 1);
-  const cosine = parseNumber(values.cosine, 'cosine', (v) => v >= -1 && v <= 1);
-  if (far !== undefined && cosine !== undefined) throw new UsageError('give --far or --cosine, not both');
-  const k = parseNumber(values.k, 'k', (v) => Number.isInteger(v) && v >= 1);
+  const { algorithm, minFaces, k, scale: scaleFor } = clusterFlagValues(values);
   const labelled = await readLabelledImages(values.root, values.labels);
   if (labelled.length === 0) throw badInput(`${values.root}: no labelled images`);
   const rec = await recognizerFromArgs(values);
   try {
-    let scale;
-    if (cosine !== undefined) scale = cosineScale(cosine);
-    else {
-      const table = rec.farTable;
-      if (!table)
-        throw badInput(
-          `model ${rec.manifest.name} has no FAR table: give --cosine C (a fixed link threshold)`,
-        );
-      scale = farScale(table, far ?? DEFAULT_LINK_FAR);
-    }
+    const scale = scaleFor(rec);
     process.stderr.write(`${modelNotice(rec.manifest, values.aligned ? undefined : rec.detectorSpec)}\n`);
     const progress = new Progress({ label: 'detect+embed', total: labelled.length, unit: 'img' });
     const items = await embedFiles(
