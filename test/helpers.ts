@@ -46,3 +46,19 @@ export const W600K = join(SHARED, 'models/recognizers/w600k-mbf-int8/w600k_mbf_i
 export function skipUnless(paths: string[], what: string): false | string {
   return paths.every(existsSync) ? false : `../shared (${what}) is absent: tests skipped`;
 }
+
+/** A multipart/form-data body by hand: files (Buffer, with a file name) and text fields. */
+export function multipartBody(parts: [string, Buffer | string, string?][], boundary: string): Buffer {
+  const chunks: Buffer[] = [];
+  for (const [name, value, filename] of parts) {
+    const disp = filename ? `; filename="${filename}"` : '';
+    const type = filename ? 'Content-Type: application/octet-stream\r\n' : '';
+    chunks.push(
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${disp}\r\n${type}\r\n`),
+    );
+    chunks.push(Buffer.isBuffer(value) ? value : Buffer.from(value));
+    chunks.push(Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(chunks);
+}

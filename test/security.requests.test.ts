@@ -17,6 +17,7 @@ import { parseId } from '../src/gallery/index.js';
 import { findSubjectArg } from '../src/cli/commands/gallery.js';
 import { openSqliteStore } from '../src/gallery/sqlite.js';
 import { buildServer } from '../src/server/index.js';
+import { multipartBody } from './helpers.js';
 
 const SHARED = join(import.meta.dirname, '../../shared');
 const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
@@ -41,21 +42,7 @@ async function loadPhotos(): Promise<void> {
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-sec-requests-'));
 const json = (r: { body: string }) => JSON.parse(r.body);
 
-/** A multipart/form-data body by hand: files (Buffer) and text fields. */
-function form(parts: [string, Buffer | string, string?][], boundary = 'arcfaceSecBoundary'): Buffer {
-  const chunks: Buffer[] = [];
-  for (const [name, value, filename] of parts) {
-    const disp = filename ? `; filename="${filename}"` : '';
-    const type = filename ? 'Content-Type: application/octet-stream\r\n' : '';
-    chunks.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${disp}\r\n${type}\r\n`),
-    );
-    chunks.push(Buffer.isBuffer(value) ? value : Buffer.from(value));
-    chunks.push(Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(chunks);
-}
+const form = (parts: [string, Buffer | string, string?][]) => multipartBody(parts, 'arcfaceSecBoundary');
 
 test('names: code points, NFC, no bidi controls, lone surrogates or control characters', () => {
   assert.equal(checkSubjectName('😀'.repeat(150), 'name'), '😀'.repeat(150));

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyStore, RecognitionService } from '../src/service/index.js';
 import { buildServer, checkBind, startServer } from '../src/server/index.js';
-import { DEEPFACE, NOFACE, W600K, skipUnless } from './helpers.js';
+import { DEEPFACE, NOFACE, W600K, skipUnless, multipartBody } from './helpers.js';
 
 const DF = DEEPFACE;
 const MODEL = W600K;
@@ -19,25 +19,14 @@ const photo = (n: string) => readFileSync(join(DF, n));
 const b64 = (n: string) => photo(n).toString('base64');
 const tmp = mkdtempSync(join(tmpdir(), 'arcface-server-'));
 
-/** A multipart/form-data body by hand: files (Buffer) and text fields. */
+/** A multipart/form-data body and its content type, with a fresh boundary. */
 function form(parts: [string, Buffer | string, string?][]): {
   payload: Buffer;
   headers: Record<string, string>;
 } {
   const boundary = '----arcfacetest' + Math.random().toString(16).slice(2);
-  const chunks: Buffer[] = [];
-  for (const [name, value, filename] of parts) {
-    const disp = filename ? `; filename="${filename}"` : '';
-    const type = filename ? 'Content-Type: application/octet-stream\r\n' : '';
-    chunks.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"${disp}\r\n${type}\r\n`),
-    );
-    chunks.push(Buffer.isBuffer(value) ? value : Buffer.from(value));
-    chunks.push(Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return {
-    payload: Buffer.concat(chunks),
+    payload: multipartBody(parts, boundary),
     headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
   };
 }
