@@ -183,6 +183,42 @@ test('incremental assign equals a fresh clustering on a fixed example', () => {
   }
 });
 
+test('assign constraints: an excluded cluster is never joined; apart faces never share a new cluster', () => {
+  const { faces } = synthetic(7, 5, 13);
+  const scale = cosineScale(0.45);
+  const pick = (idx: number[]): ClusterFaces => ({
+    ids: idx.map((i) => faces.ids[i]!),
+    photos: idx.map((i) => faces.photos[i]!),
+    embeddings: idx.map((i) => faces.embeddings[i]!),
+  });
+  // Old: persons 0-5 with 4 faces each (clusters 0-5), and two faces of person 6 left alone.
+  const oldIdx = [...Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 5 !== 4), 30, 31];
+  const newIdx = [4, 9, 32, 33, 34];
+  const old = pick(oldIdx);
+  const clusters: Assignment = oldIdx.map((i) => (i < 30 ? Math.floor(i / 5) : null));
+  for (const algorithm of ALGORITHMS) {
+    const opts = { algorithm, scale, minFaces: 2 };
+    const free = assign(pick(newIdx), { faces: old, clusters }, opts);
+    assert.deepEqual(free.added.slice(0, 2), [0, 1], `${algorithm}: person 0 and 1 join theirs`);
+    assert.deepEqual([...free.joined.keys()].sort(), [24, 25], `${algorithm}: both of person 6's singletons`);
+    // "The first new face is not person 0": it never joins cluster 0 (its neighbours are all there,
+    // so it is left alone); the other new faces are unaffected.
+    const ex = assign(pick(newIdx), { faces: old, clusters }, opts, {
+      exclude: (f) => (f === 0 ? new Set([0]) : undefined),
+    });
+    assert.equal(ex.added[0], null, algorithm);
+    assert.deepEqual(ex.added.slice(1), free.added.slice(1), algorithm);
+    // Person 6's two old singletons kept apart (a split said so): one of them joins the new faces.
+    const apart = assign(pick(newIdx), { faces: old, clusters }, opts, {
+      apart: (a, b) => 'existing' in a && 'existing' in b && a.existing + b.existing === 24 + 25,
+    });
+    assert.equal(apart.joined.size, 1, algorithm);
+    const six = apart.added.slice(2);
+    assert.ok(six[0] !== null && six.every((c) => c === six[0]), `${algorithm}: ${JSON.stringify(six)}`);
+    assert.equal([...apart.joined.values()][0], six[0]);
+  }
+});
+
 const DF_ROOT = join(SHARED, 'data/faces/deepface');
 const skipReal = skipUnless(
   [join(DF_ROOT, 'identity_labels.csv'), W600K],

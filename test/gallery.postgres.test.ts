@@ -20,6 +20,7 @@ import {
 } from '../src/gallery/postgres.js';
 import { SqliteGalleryStore } from '../src/gallery/sqlite.js';
 import { bruteForce, clusteredVectors, galleryStoreSuite } from './gallery_suite.js';
+import { clusterGallerySuite } from './cluster_gallery_suite.js';
 import { killMidEnroll } from './gallery_kill.js';
 import { exportGallery, importGallery } from '../src/service/portable.js';
 
@@ -81,10 +82,12 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
 
 if (skip) test('postgres: the store suite and pgvector checks', { skip }, () => {});
 else {
-  galleryStoreSuite('postgres', async () => {
+  const postgresLocation = async () => {
     const db = await freshDatabase();
     return { open: () => openPostgresStore(db.url), cleanup: db.drop };
-  });
+  };
+  galleryStoreSuite('postgres', postgresLocation);
+  clusterGallerySuite('postgres', postgresLocation);
 
   const withDb = (title: string, fn: (url: string, t: TestContext) => Promise<void>) =>
     test(`postgres: ${title}`, async (t) => {

@@ -12,18 +12,21 @@ import { openDatabase } from '../src/gallery/better_sqlite3.js';
 import { embeddingToBytes, unitEmbedding } from '../src/gallery/embedding.js';
 import { SCHEMA_VERSION } from '../src/gallery/schema.js';
 import { openSqliteStore } from '../src/gallery/sqlite.js';
-import { fakePng, fillGallery, galleryStoreSuite } from './gallery_suite.js';
+import { fakePng, fillGallery, galleryStoreSuite, type StoreLocation } from './gallery_suite.js';
+import { clusterGallerySuite } from './cluster_gallery_suite.js';
 import { killMidEnroll } from './gallery_kill.js';
 
 const tmpDir = () => mkdtempSync(join(tmpdir(), 'arcface-gallery-'));
 
-galleryStoreSuite('sqlite', async () => {
+const sqliteLocation = async (): Promise<StoreLocation> => {
   const dir = tmpDir();
   return {
     open: async () => openSqliteStore({ dir }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   };
-});
+};
+galleryStoreSuite('sqlite', sqliteLocation);
+clusterGallerySuite('sqlite', sqliteLocation);
 
 /** Every byte the store keeps on disk: the database, its WAL, and the saved search graphs. */
 function diskBytes(dir: string): Buffer {

@@ -5,6 +5,11 @@
  * faces that join no existing cluster are clustered among themselves together with the existing
  * singletons they link to (a new photo can make a person of faces that were alone). Existing
  * clusters are never split or renumbered; new clusters get ids above the largest existing one.
+ *
+ * Constraints a person decided (stored corrections and 'apart' links) ride along: a new face never
+ * joins a cluster `exclude` names for it, and a new cluster never holds two faces `apart` pairs
+ * (checked after the pooled clustering: of such a pair the later pool member, existing singletons
+ * before new faces, is left out, and a cluster that drops below minFaces dissolves).
  */
 import { clusterLabels, type ClusterOptions, checkFaces, DEFAULT_K } from './cluster.js';
 import { neighbourSource, toMatrix, type NeighbourSource } from './neighbours.js';
@@ -19,6 +24,16 @@ export interface Existing {
   source?: NeighbourSource;
 }
 
+/** A face of an assign call: an existing one (position in `existing`) or a new one (in `newFaces`). */
+export type FaceRef = { existing: number } | { added: number };
+
+export interface Constraints {
+  /** Existing clusters new face `f` may never join (a correction: "this face is not that person"). */
+  exclude?: (f: number) => ReadonlySet<number> | undefined;
+  /** Two faces never to share a new cluster, beyond the photo rule (symmetric). */
+  apart?: (a: FaceRef, b: FaceRef) => boolean;
+}
+
 export interface AssignResult {
   /** A cluster per new face. */
   added: Assignment;
@@ -26,7 +41,12 @@ export interface AssignResult {
   joined: Map<number, number>;
 }
 
-export function assign(newFaces: ClusterFaces, existing: Existing, opts: ClusterOptions): AssignResult {
+export function assign(
+  newFaces: ClusterFaces,
+  existing: Existing,
+  opts: ClusterOptions,
+  constraints: Constraints = {},
+): AssignResult {
   checkFaces(newFaces);
   checkFaces(existing.faces);
   const m = newFaces.ids.length;
@@ -63,7 +83,7 @@ export function assign(newFaces: ClusterFaces, existing: Existing, opts: Cluster
     // Strongest votes first: of two faces of one photo, the likelier keeps the cluster.
     votes.sort((a, b) => b.w - a.w || a.face - b.face || a.cluster - b.cluster);
     for (const v of votes) {
-      if (added[v.face] !== null) continue;
+      if (added[v.face] !== null || constraints.exclude?.(v.face)?.has(v.cluster)) continue;
       const p = photo[e + v.face]!;
       if (held.get(v.cluster)!.has(p)) continue;
       added[v.face] = v.cluster;
@@ -84,7 +104,8 @@ export function assign(newFaces: ClusterFaces, existing: Existing, opts: Cluster
       photos: pool.map((x) => pick(x, existing.faces.photos, newFaces.photos)),
       embeddings: pool.map((x) => pick(x, existing.faces.embeddings, newFaces.embeddings)),
     };
-    const local = finalise(clusterLabels(sub, { ...opts, source: undefined }), opts.minFaces ?? 2);
+    let local = finalise(clusterLabels(sub, { ...opts, source: undefined }), opts.minFaces ?? 2);
+    if (constraints.apart) local = keepApart(local, pool, constraints.apart, opts.minFaces ?? 2);
     pool.forEach((x, t) => {
       const c = local[t];
       if (c === null || c === undefined) return;
@@ -93,4 +114,28 @@ export function assign(newFaces: ClusterFaces, existing: Existing, opts: Cluster
     });
   }
   return { added, joined };
+}
+
+/**
+ * The pooled clusters with no `apart` pair inside: each member, in pool order, is kept unless it is
+ * apart from a member kept before it; clusters left under minFaces dissolve; ids made canonical again.
+ */
+function keepApart(
+  local: Assignment,
+  pool: { from: 'old' | 'new'; i: number }[],
+  apart: NonNullable<Constraints['apart']>,
+  minFaces: number,
+): Assignment {
+  const ref = (t: number): FaceRef =>
+    pool[t]!.from === 'old' ? { existing: pool[t]!.i } : { added: pool[t]!.i };
+  const kept = new Map<number, number[]>();
+  const labels = local.map((c, t) => {
+    if (c === null) return -1;
+    let mine = kept.get(c);
+    if (!mine) kept.set(c, (mine = []));
+    if (mine.some((u) => apart(ref(u), ref(t)) || apart(ref(t), ref(u)))) return -1;
+    mine.push(t);
+    return c;
+  });
+  return finalise(labels, minFaces);
 }

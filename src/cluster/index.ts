@@ -1,4 +1,4 @@
-export { assign, type AssignResult, type Existing } from './assign.js';
+export { assign, type AssignResult, type Constraints, type Existing, type FaceRef } from './assign.js';
 export { clusterFaces, clusterLabels, DEFAULT_K, type ClusterOptions } from './cluster.js';
 export { annNeighbours, exactNeighbours, neighbourSource, type NeighbourSource } from './neighbours.js';
 export { cosineScale, farScale, type Scale } from './scale.js';

@@ -9,7 +9,7 @@ import type { Gallery } from './types.js';
 const LITTLE = endianness() === 'LE';
 
 /** Embeddings of two models never mix: a clear error naming both. */
-export function checkModel(gallery: Gallery, model: string, action: string): void {
+export function checkModel(gallery: Pick<Gallery, 'name' | 'model'>, model: string, action: string): void {
   if (model !== gallery.model)
     throw badInput(
       `${action}: the embedding comes from model '${model}' but gallery '${gallery.name}' holds ` +

@@ -45,11 +45,12 @@ import pgvector from 'pgvector';
 import { ArcfaceError, badInput } from '../errors.js';
 import { checkModel, dotRow, unitEmbedding } from './embedding.js';
 import { SubjectRanker } from './rank.js';
+import { checkClusterWrite } from './cluster_write.js';
+import { checkNewFaces, type CheckedFace } from './new_faces.js';
 import {
   boxColumns,
   boxFromColumns,
   checkBox,
-  checkPhotoName,
   checkSha256,
   normalLinks,
   toCorrection,
@@ -57,6 +58,8 @@ import {
 } from './corrections.js';
 import { storedTime } from './time.js';
 import type {
+  ClusterWrite,
+  ClusterWriteResult,
   Correction,
   Face,
   FaceLink,
@@ -104,7 +107,6 @@ const HNSW_MAX_DIM = 4000;
 const VECTOR_MAX_DIM = 16000;
 /** pgvector's limit for hnsw.ef_search. */
 const EF_MAX = 1000;
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Step i takes the schema from version i to i + 1 (run with search_path = the store's schema). */
 const MIGRATIONS: string[] = [
@@ -555,60 +557,88 @@ export class PostgresGalleryStore implements GalleryStore {
     if (!Array.isArray(faces) || faces.length === 0)
       throw badInput(`gallery '${gallery}': addFaces needs faces`);
     return this.transaction(async (c) => {
-      // Locked until commit: the model and dim checked here are the ones the faces are stored under.
-      const gr = await c.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1 FOR NO KEY UPDATE', [
-        gallery,
-      ]);
-      if (!gr.rows[0]) throw notFound(`no gallery '${gallery}' in ${this.location}`);
-      const g = gr.rows[0];
-      const asGallery = { name: g.name, model: g.model, dim: g.dim } as Gallery;
-      const prepared = faces.map((f, i) => {
-        const what = `gallery '${gallery}', face ${i}`;
-        checkModel(asGallery, f.model, `enroll (${what})`);
-        const embedding = unitEmbedding(f.embedding, g.dim, what);
-        if (f.imageSha256 !== undefined) checkSha256(f.imageSha256, what);
-        if (f.photoName !== undefined) checkPhotoName(f.photoName, what);
-        if (f.box !== undefined) checkBox(f.box, what);
-        if (f.detScore !== undefined && !Number.isFinite(f.detScore))
-          throw badInput(`${what}: detScore is not finite`);
-        if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
-          throw badInput(`${what}: the crop must be PNG bytes`);
-        const createdAt = f.createdAt === undefined ? null : storedTime(f.createdAt, what);
-        return { ...f, embedding, createdAt };
-      });
-      const s = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
-        g.id,
-        subjectId,
-      ]);
-      if (s.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
-      const ids: number[] = [];
-      for (const f of prepared) {
-        const r = await c.query<{ id: number }>(
-          'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding, created_at, ' +
-            'photo_name, box_x1, box_y1, box_x2, box_y2) ' +
-            'VALUES ($1, $2, $3, $4, $5, $6::vector, COALESCE($7::timestamptz, now()), $8, $9, $10, $11, $12) RETURNING id',
-          [
-            subjectId,
-            g.id,
-            f.model,
-            f.imageSha256 ?? null,
-            f.detScore ?? null,
-            vectorParam(f.embedding),
-            f.createdAt,
-            f.photoName ?? null,
-            ...boxColumns(f.box),
-          ],
-        );
-        const id = r.rows[0].id;
-        if (f.crop)
-          await c.query('INSERT INTO crops (face_id, png) VALUES ($1, $2)', [
-            id,
-            Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength),
-          ]);
-        ids.push(id);
-      }
-      return ids;
+      const g = await this.lockGallery(c, gallery);
+      return this.insertFaces(c, g, gallery, subjectId, checkNewFaces(g, faces));
     });
+  }
+
+  async writeClusters(gallery: string, w: ClusterWrite): Promise<ClusterWriteResult> {
+    this.live();
+    const { join, create } = checkClusterWrite(gallery, w);
+    if (join.length + create.length === 0) return { joined: [], created: [], removedClusters: [] };
+    return this.transaction(async (c) => {
+      const g = await this.lockGallery(c, gallery);
+      const joins = join.map((j, i) => ({ ...j, faces: checkNewFaces(g, j.faces, `, join ${i}`) }));
+      const creates = create.map((x, i) => ({ ...x, faces: checkNewFaces(g, x.faces, `, cluster ${i}`) }));
+      const joined: number[][] = [];
+      for (const j of joins) joined.push(await this.insertFaces(c, g, gallery, j.subjectId, j.faces));
+      const from = new Set<number>();
+      const created: ClusterWriteResult['created'] = [];
+      for (const x of creates) {
+        const r = await c.query<{ id: number }>(
+          'INSERT INTO subjects (gallery_id, external_id, name, kind) ' +
+            "VALUES ($1, $2, 'unnamed', 'cluster') RETURNING id",
+          [g.id, randomUUID()],
+        );
+        const subjectId = r.rows[0].id;
+        const faceIds = x.faces.length ? await this.insertFaces(c, g, gallery, subjectId, x.faces) : [];
+        if (x.move.length) for (const s of await this.moveInto(c, g, gallery, x.move, subjectId)) from.add(s);
+        created.push({ subjectId, faceIds });
+      }
+      for (const x of created) from.delete(x.subjectId);
+      return { joined, created, removedClusters: await this.deleteEmptied(c, from) };
+    });
+  }
+
+  /** The gallery's row, locked until commit: the model and dim checked are the ones faces are stored under. */
+  private async lockGallery(c: pg.PoolClient, gallery: string): Promise<GalleryRow> {
+    const gr = await c.query<GalleryRow>('SELECT * FROM galleries WHERE name = $1 FOR NO KEY UPDATE', [
+      gallery,
+    ]);
+    if (!gr.rows[0]) throw notFound(`no gallery '${gallery}' in ${this.location}`);
+    return gr.rows[0];
+  }
+
+  /** Inserts checked faces (and their crops) of one subject, inside the caller's transaction. */
+  private async insertFaces(
+    c: pg.PoolClient,
+    g: GalleryRow,
+    gallery: string,
+    subjectId: number,
+    prepared: CheckedFace[],
+  ): Promise<number[]> {
+    const s = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
+      g.id,
+      subjectId,
+    ]);
+    if (s.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+    const ids: number[] = [];
+    for (const f of prepared) {
+      const r = await c.query<{ id: number }>(
+        'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, embedding, created_at, ' +
+          'photo_name, box_x1, box_y1, box_x2, box_y2) ' +
+          'VALUES ($1, $2, $3, $4, $5, $6::vector, COALESCE($7::timestamptz, now()), $8, $9, $10, $11, $12) RETURNING id',
+        [
+          subjectId,
+          g.id,
+          f.model,
+          f.imageSha256 ?? null,
+          f.detScore ?? null,
+          vectorParam(f.embedding),
+          f.createdAt ?? null,
+          f.photoName ?? null,
+          ...boxColumns(f.box),
+        ],
+      );
+      const id = r.rows[0].id;
+      if (f.crop)
+        await c.query('INSERT INTO crops (face_id, png) VALUES ($1, $2)', [
+          id,
+          Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength),
+        ]);
+      ids.push(id);
+    }
+    return ids;
   }
 
   async listFaces(gallery: string, subjectId: number): Promise<Face[]> {
@@ -631,27 +661,45 @@ export class PostgresGalleryStore implements GalleryStore {
       throw badInput(`gallery '${gallery}': move needs faces`);
     const g = await this.galleryRow(gallery);
     return this.transaction(async (c) => {
-      const to = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
-        g.id,
-        toSubjectId,
-      ]);
-      if (to.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
-      const moved = await c.query<{ id: number; from: number }>(
-        'UPDATE faces f SET subject_id = $3 FROM faces o WHERE o.id = f.id AND f.gallery_id = $1 ' +
-          'AND f.id = ANY($2::bigint[]) RETURNING f.id, o.subject_id AS "from"',
-        [g.id, faceIds, toSubjectId],
-      );
-      const found = new Set(moved.rows.map((r) => r.id));
-      const missing = faceIds.find((id) => !found.has(id));
-      if (missing !== undefined) throw notFound(`gallery '${gallery}' has no face ${missing}`);
-      const from = [...new Set(moved.rows.map((r) => r.from))].filter((s) => s !== toSubjectId);
-      const gone = await c.query<{ id: number }>(
-        "DELETE FROM subjects s WHERE s.id = ANY($1::bigint[]) AND s.kind = 'cluster' " +
-          'AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.subject_id = s.id) RETURNING s.id',
-        [from],
-      );
-      return gone.rows.map((r) => r.id).sort((a, b) => a - b);
+      const from = await this.moveInto(c, g, gallery, faceIds, toSubjectId);
+      from.delete(toSubjectId);
+      return this.deleteEmptied(c, from);
     });
+  }
+
+  /** Moves faces to a subject inside the caller's transaction; returns the subjects they left. */
+  private async moveInto(
+    c: pg.PoolClient,
+    g: GalleryRow,
+    gallery: string,
+    faceIds: number[],
+    toSubjectId: number,
+  ): Promise<Set<number>> {
+    const to = await c.query('SELECT 1 FROM subjects WHERE gallery_id = $1 AND id = $2 FOR KEY SHARE', [
+      g.id,
+      toSubjectId,
+    ]);
+    if (to.rows.length === 0) throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
+    const moved = await c.query<{ id: number; from: number }>(
+      'UPDATE faces f SET subject_id = $3 FROM faces o WHERE o.id = f.id AND f.gallery_id = $1 ' +
+        'AND f.id = ANY($2::bigint[]) RETURNING f.id, o.subject_id AS "from"',
+      [g.id, faceIds, toSubjectId],
+    );
+    const found = new Set(moved.rows.map((r) => r.id));
+    const missing = faceIds.find((id) => !found.has(id));
+    if (missing !== undefined) throw notFound(`gallery '${gallery}' has no face ${missing}`);
+    return new Set(moved.rows.map((r) => r.from));
+  }
+
+  /** Deletes those of `subjects` that are clusters left with no face (caller's transaction); their ids. */
+  private async deleteEmptied(c: pg.PoolClient, subjects: Set<number>): Promise<number[]> {
+    if (subjects.size === 0) return [];
+    const gone = await c.query<{ id: number }>(
+      "DELETE FROM subjects s WHERE s.id = ANY($1::bigint[]) AND s.kind = 'cluster' " +
+        'AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.subject_id = s.id) RETURNING s.id',
+      [[...subjects]],
+    );
+    return gone.rows.map((r) => r.id).sort((a, b) => a - b);
   }
 
   async addCorrection(gallery: string, c: NewCorrection): Promise<Correction> {

@@ -34,12 +34,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ArcfaceError, badInput } from '../errors.js';
 import { openDatabase, type Database } from './better_sqlite3.js';
 import { checkModel, embeddingFromBytes, embeddingToBytes, unitEmbedding } from './embedding.js';
+import { checkClusterWrite } from './cluster_write.js';
+import { checkNewFaces, type CheckedFace } from './new_faces.js';
 import { preparePrivateFolder } from './private_files.js';
 import {
   boxColumns,
   boxFromColumns,
   checkBox,
-  checkPhotoName,
   checkSha256,
   normalLinks,
   toCorrection,
@@ -49,6 +50,8 @@ import { migrate } from './schema.js';
 import { storedTime } from './time.js';
 import { SearchIndex, discardIndexFile, type IndexRow, type SearchIndexOptions } from './search_index.js';
 import type {
+  ClusterWrite,
+  ClusterWriteResult,
   Correction,
   Face,
   FaceLink,
@@ -124,8 +127,6 @@ interface FaceRow {
   box_y2: number | null;
   png?: Buffer | null;
 }
-
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 function toFace(r: FaceRow, what: string): Face {
   return {
@@ -322,46 +323,10 @@ export class SqliteGalleryStore implements GalleryStore {
     const g = this.galleryRow(gallery);
     if (!Array.isArray(faces) || faces.length === 0)
       throw badInput(`gallery '${gallery}': addFaces needs faces`);
-    const prepared = faces.map((f, i) => {
-      const what = `gallery '${gallery}', face ${i}`;
-      checkModel(this.toGallery(g), f.model, `enroll (${what})`);
-      const embedding = unitEmbedding(f.embedding, g.dim, what);
-      if (f.imageSha256 !== undefined) checkSha256(f.imageSha256, what);
-      if (f.photoName !== undefined) checkPhotoName(f.photoName, what);
-      if (f.box !== undefined) checkBox(f.box, what);
-      if (f.detScore !== undefined && !Number.isFinite(f.detScore))
-        throw badInput(`${what}: detScore is not finite`);
-      if (f.crop !== undefined && !PNG_MAGIC.every((b, j) => f.crop![j] === b))
-        throw badInput(`${what}: the crop must be PNG bytes`);
-      const createdAt = f.createdAt === undefined ? undefined : storedTime(f.createdAt, what);
-      return { ...f, embedding, createdAt };
-    });
+    const prepared = checkNewFaces(g, faces);
     const index = this.index(g);
-    const insertFace = this.db.prepare(
-      'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, created_at, embedding, ' +
-        'photo_name, box_x1, box_y1, box_x2, box_y2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    const insertCrop = this.db.prepare('INSERT INTO crops (face_id, png) VALUES (?, ?)');
     const { ids, version } = this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, subjectId))
-        throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
-      const now = new Date().toISOString();
-      const ids = prepared.map((f) => {
-        const r = insertFace.run(
-          subjectId,
-          g.id,
-          f.model,
-          f.imageSha256 ?? null,
-          f.detScore ?? null,
-          f.createdAt ?? now,
-          embeddingToBytes(f.embedding),
-          f.photoName ?? null,
-          ...boxColumns(f.box),
-        );
-        const id = Number(r.lastInsertRowid);
-        if (f.crop) insertCrop.run(id, Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength));
-        return id;
-      });
+      const ids = this.insertFaces(g, gallery, subjectId, prepared);
       return { ids, version: this.bump(g.id) };
     })();
     index.add(
@@ -370,6 +335,76 @@ export class SqliteGalleryStore implements GalleryStore {
     );
     this.afterWrite();
     return ids;
+  }
+
+  async writeClusters(gallery: string, w: ClusterWrite): Promise<ClusterWriteResult> {
+    const g = this.galleryRow(gallery);
+    const { join, create } = checkClusterWrite(gallery, w);
+    const joins = join.map((j, i) => ({ ...j, faces: checkNewFaces(g, j.faces, `, join ${i}`) }));
+    const creates = create.map((c, i) => ({ ...c, faces: checkNewFaces(g, c.faces, `, cluster ${i}`) }));
+    if (joins.length + creates.length === 0) return { joined: [], created: [], removedClusters: [] };
+    const index = this.index(g);
+    const insertSubject = this.db.prepare(
+      "INSERT INTO subjects (gallery_id, external_id, name, metadata, created_at, kind) VALUES (?, ?, 'unnamed', 'null', ?, 'cluster')",
+    );
+    const out = this.db.transaction(() => {
+      const joined = joins.map((j) => this.insertFaces(g, gallery, j.subjectId, j.faces));
+      const from = new Set<number>();
+      const created = creates.map((c) => {
+        const r = insertSubject.run(g.id, randomUUID(), new Date().toISOString());
+        const subjectId = Number(r.lastInsertRowid);
+        const faceIds = c.faces.length ? this.insertFaces(g, gallery, subjectId, c.faces) : [];
+        if (c.move.length) for (const s of this.moveInto(g, gallery, c.move, subjectId)) from.add(s);
+        return { subjectId, faceIds };
+      });
+      for (const c of created) from.delete(c.subjectId);
+      const removedClusters = this.deleteEmptied(from);
+      return { joined, created, removedClusters, version: this.bump(g.id) };
+    })();
+    const rows: IndexRow[] = [];
+    joins.forEach((j, i) =>
+      j.faces.forEach((f, t) =>
+        rows.push({ faceId: out.joined[i]![t]!, subjectId: j.subjectId, embedding: f.embedding }),
+      ),
+    );
+    creates.forEach((c, i) => {
+      const { subjectId, faceIds } = out.created[i]!;
+      c.faces.forEach((f, t) => rows.push({ faceId: faceIds[t]!, subjectId, embedding: f.embedding }));
+    });
+    if (rows.length) index.add(rows, out.version);
+    creates.forEach((c, i) => {
+      if (c.move.length) index.reassign(c.move, out.created[i]!.subjectId, out.version);
+    });
+    this.afterWrite();
+    return { joined: out.joined, created: out.created, removedClusters: out.removedClusters };
+  }
+
+  /** Inserts checked faces (and their crops) of one subject, inside the caller's transaction. */
+  private insertFaces(g: GalleryRow, gallery: string, subjectId: number, faces: CheckedFace[]): number[] {
+    if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, subjectId))
+      throw notFound(`gallery '${gallery}' has no subject ${subjectId}`);
+    const insertFace = this.db.prepare(
+      'INSERT INTO faces (subject_id, gallery_id, model, image_sha256, det_score, created_at, embedding, ' +
+        'photo_name, box_x1, box_y1, box_x2, box_y2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const insertCrop = this.db.prepare('INSERT INTO crops (face_id, png) VALUES (?, ?)');
+    const now = new Date().toISOString();
+    return faces.map((f) => {
+      const r = insertFace.run(
+        subjectId,
+        g.id,
+        f.model,
+        f.imageSha256 ?? null,
+        f.detScore ?? null,
+        f.createdAt ?? now,
+        embeddingToBytes(f.embedding),
+        f.photoName ?? null,
+        ...boxColumns(f.box),
+      );
+      const id = Number(r.lastInsertRowid);
+      if (f.crop) insertCrop.run(id, Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength));
+      return id;
+    });
   }
 
   async listFaces(gallery: string, subjectId: number): Promise<Face[]> {
@@ -393,32 +428,39 @@ export class SqliteGalleryStore implements GalleryStore {
       throw badInput(`gallery '${gallery}': move needs faces`);
     const index = this.index(g);
     const { emptied, version } = this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, toSubjectId))
-        throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
-      const from = new Set<number>();
-      const owner = this.db.prepare('SELECT subject_id FROM faces WHERE gallery_id = ? AND id = ?');
-      const move = this.db.prepare('UPDATE faces SET subject_id = ? WHERE id = ?');
-      for (const id of faceIds) {
-        const r = owner.get(g.id, id) as { subject_id: number } | undefined;
-        if (!r) throw notFound(`gallery '${gallery}' has no face ${id}`);
-        from.add(r.subject_id);
-        move.run(toSubjectId, id);
-      }
+      const from = this.moveInto(g, gallery, faceIds, toSubjectId);
       from.delete(toSubjectId);
-      const emptied: number[] = [];
-      for (const s of from) {
-        const gone = this.db
-          .prepare(
-            "DELETE FROM subjects WHERE id = ? AND kind = 'cluster' AND NOT EXISTS (SELECT 1 FROM faces WHERE subject_id = ?)",
-          )
-          .run(s, s);
-        if (gone.changes) emptied.push(s);
-      }
-      return { emptied, version: this.bump(g.id) };
+      return { emptied: this.deleteEmptied(from), version: this.bump(g.id) };
     })();
     index.reassign(faceIds, toSubjectId, version);
     this.afterWrite();
     return emptied;
+  }
+
+  /** Moves faces to a subject inside the caller's transaction; returns the subjects they left. */
+  private moveInto(g: GalleryRow, gallery: string, faceIds: number[], toSubjectId: number): Set<number> {
+    if (!this.db.prepare('SELECT 1 FROM subjects WHERE gallery_id = ? AND id = ?').get(g.id, toSubjectId))
+      throw notFound(`gallery '${gallery}' has no subject ${toSubjectId}`);
+    const from = new Set<number>();
+    const owner = this.db.prepare('SELECT subject_id FROM faces WHERE gallery_id = ? AND id = ?');
+    const move = this.db.prepare('UPDATE faces SET subject_id = ? WHERE id = ?');
+    for (const id of faceIds) {
+      const r = owner.get(g.id, id) as { subject_id: number } | undefined;
+      if (!r) throw notFound(`gallery '${gallery}' has no face ${id}`);
+      from.add(r.subject_id);
+      move.run(toSubjectId, id);
+    }
+    return from;
+  }
+
+  /** Deletes those of `subjects` that are clusters left with no face (caller's transaction); their ids. */
+  private deleteEmptied(subjects: Iterable<number>): number[] {
+    const emptied: number[] = [];
+    const del = this.db.prepare(
+      "DELETE FROM subjects WHERE id = ? AND kind = 'cluster' AND NOT EXISTS (SELECT 1 FROM faces WHERE subject_id = ?)",
+    );
+    for (const s of subjects) if (del.run(s, s).changes) emptied.push(s);
+    return emptied.sort((a, b) => a - b);
   }
 
   async addCorrection(gallery: string, c: NewCorrection): Promise<Correction> {

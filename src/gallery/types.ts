@@ -173,6 +173,25 @@ export interface FaceLink {
   kind: 'same' | 'apart';
 }
 
+/**
+ * What one incremental clustering stores (src/service/cluster_gallery.ts), in one transaction: new
+ * faces that join existing subjects, and new clusters (kind 'cluster', named 'unnamed'), each made
+ * of new faces and of stored faces moved in (a cluster those moves empty is deleted).
+ */
+export interface ClusterWrite {
+  join: { subjectId: number; faces: NewFace[] }[];
+  create: { faces: NewFace[]; move: number[] }[];
+}
+
+export interface ClusterWriteResult {
+  /** The ids of each `join[i].faces`, in order. */
+  joined: number[][];
+  /** Per `create[i]`: the cluster made and the ids of its new faces, in order. */
+  created: { subjectId: number; faceIds: number[] }[];
+  /** Clusters emptied by the moves, deleted. */
+  removedClusters: number[];
+}
+
 /** What `updateSubject` may change: naming a cluster makes it a person. */
 export interface SubjectUpdate {
   name?: string;
@@ -248,6 +267,12 @@ export interface GalleryStore {
    * ids of the clusters so deleted. NOT_FOUND when a face or the target is not in the gallery.
    */
   moveFaces(gallery: string, faceIds: number[], toSubjectId: number): Promise<number[]>;
+
+  /**
+   * Applies a clustering's writes in one transaction: all of it is stored or none. NOT_FOUND when a
+   * subject joined or a face moved is not in the gallery (deleted meanwhile).
+   */
+  writeClusters(gallery: string, write: ClusterWrite): Promise<ClusterWriteResult>;
 
   /** Stores a correction; NOT_FOUND for an unknown subject or face. */
   addCorrection(gallery: string, correction: NewCorrection): Promise<Correction>;
