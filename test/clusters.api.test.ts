@@ -41,15 +41,20 @@ test('cluster routes: list, name, merge, split, move; admin keys for edits', asy
     app.inject({ method, url: `/galleries/people${url}`, headers, payload });
   const body = (r: { body: string }) => JSON.parse(r.body);
 
+  // Clusters of 2+ faces, and the one-face clusters (singletons) counted; all of them when asked.
   const list = await call('GET', '/clusters', R);
   assert.equal(list.statusCode, 200);
-  assert.deepEqual(
-    body(list).clusters.map((c: { id: number; faces: number }) => [c.id, c.faces]),
-    [
-      [c1.id, 3],
-      [c2.id, 1],
-    ],
-  );
+  const pairs = (r: { body: string }) =>
+    body(r).clusters.map((c: { id: number; faces: number }) => [c.id, c.faces]);
+  assert.deepEqual(pairs(list), [[c1.id, 3]]);
+  assert.equal(body(list).singletons, 1);
+  const every = await call('GET', '/clusters?singletons=true', R);
+  assert.deepEqual(pairs(every), [
+    [c1.id, 3],
+    [c2.id, 1],
+  ]);
+  assert.equal(body(every).singletons, 1);
+  assert.equal((await call('GET', '/clusters?singletons=yes', R)).statusCode, 400);
   // Persons are listed as subjects, clusters are not.
   assert.deepEqual(
     body(await call('GET', '/subjects', R)).subjects.map((s: { id: number }) => s.id),

@@ -74,6 +74,7 @@ test('HTTP API', { skip }, async (t) => {
       '/embed',
       '/galleries',
       '/galleries/{gallery}',
+      '/galleries/{gallery}/cluster',
       '/galleries/{gallery}/clusters',
       '/galleries/{gallery}/clusters/{subject}/name',
       '/galleries/{gallery}/corrections',

@@ -6,7 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import sharp from 'sharp';
+import {
+  DEFAULT_LINK_FAR,
+  DEFAULT_MIN_FACES,
+  farScale,
+  type Algorithm,
+  type Scale,
+} from '../cluster/index.js';
 import { ArcfaceError, badInput } from '../errors.js';
 import { fpirAt } from '../eval/far.js';
 import {
@@ -33,6 +41,7 @@ import {
   type PhotoBox,
   type PurgeStatus,
   type Subject,
+  type SubjectKind,
   type SubjectMatch,
 } from '../gallery/index.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, encodeImage, maxSideFor, sizeProblem } from '../image/decode.js';
@@ -42,6 +51,7 @@ import type { RgbImage } from '../image/types.js';
 import { FaceRecognizer, type OpenSetThreshold, type RecognizerOptions } from '../pipeline/recognizer.js';
 import { detectFaces } from '../pipeline/scaled_faces.js';
 import { angleDegrees, cosine } from '../pipeline/similarity.js';
+import { clusterIntoGallery, readGalleryFaces, type PlacedFace } from './cluster_gallery.js';
 import { ServiceError, type ImageFailure } from './errors.js';
 import { checkGalleryName, checkMetadata, checkSubjectName } from './names.js';
 import { requireImage } from './sniff.js';
@@ -189,6 +199,77 @@ export interface SubjectVerifyResult {
   box: DetectedFace['box'];
 }
 
+export interface ClusterPhotosOptions extends WorkOptions {
+  /** Create the gallery (bound to this service's model) when it does not exist (default false). */
+  createGallery?: boolean;
+  /** Cluster the images that worked and list the others, instead of refusing the whole call (default false). */
+  partial?: boolean;
+  /** Faces below this combined quality are not clustered nor stored (default: the service's; 0: off). */
+  minQuality?: number;
+  /** Default Chinese Whispers (src/cluster/defaults.ts). */
+  algorithm?: Algorithm;
+  /** A new person needs this many faces; fewer stay singletons (default 3). */
+  minFaces?: number;
+  /** Neighbours looked at per face (default 32). */
+  k?: number;
+  /** Which faces link (default: the model's FAR table at FAR 1e-4). */
+  scale?: Scale;
+}
+
+/** One detected face of a clustered photo, and where it went. */
+export interface ClusteredFace {
+  /** The image it is in: the path given (CLI), or image[i] for the i-th upload (API). */
+  name: string;
+  box: DetectedFace['box'];
+  detScore: number;
+  quality: FaceQuality;
+  lowQuality: boolean;
+  lowQualityMeasure: QualityMeasure | null;
+  /**
+   * 'joined' an existing subject (a person or a cluster), in a 'newCluster' made by this call, a
+   * 'singleton' (stored as a one-face cluster), or 'lowQuality': below minQuality, not stored.
+   */
+  outcome: Exclude<PlacedFace['outcome'], 'duplicate'> | 'lowQuality';
+  /** The stored face (null: low quality, not stored). */
+  faceId: number | null;
+  /** The subject holding it: a person, a cluster, or a singleton's own one-face cluster (null: not stored). */
+  subjectId: number | null;
+  kind: SubjectKind | null;
+  /** Alone in a one-face cluster: joined no one. */
+  singleton: boolean;
+}
+
+export interface ClusterPhotosResult {
+  gallery: string;
+  model: string;
+  /** Every face of every photo clustered, photo by photo in the order given, largest face first. */
+  faces: ClusteredFace[];
+  /** Photos the gallery already holds (same sha256 of the bytes), or given twice: skipped. */
+  duplicates: string[];
+  /** Images that could not be read (with `partial`; without it the call is refused). */
+  failures: ImageFailure[];
+  /** Subjects made by this call with two or more faces. */
+  newClusters: number[];
+  /** One-face clusters deleted because their face moved into a new cluster. */
+  removedClusters: number[];
+  summary: {
+    photos: number;
+    duplicates: number;
+    failed: number;
+    /** Photos in which no face was found. */
+    noFace: number;
+    faces: number;
+    lowQuality: number;
+    /** Faces that joined an existing subject. */
+    joined: number;
+    newClusters: number;
+    /** New one-face clusters. */
+    singletons: number;
+    /** Stored singletons that moved into a new cluster. */
+    singletonsJoined: number;
+  };
+}
+
 const area = (f: DetectedFace): number => (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1);
 /** Faces embedded per run between two checks of the signal (maxFaces is 20 by default). */
 const EMBED_BATCH = 8;
@@ -205,6 +286,8 @@ class Serial {
 
 export class RecognitionService {
   private readonly serial = new Serial();
+  /** Clustering calls one at a time: each reads the gallery, then writes what it decided from that. */
+  private readonly clustering = new Serial();
   readonly maxFaces: number;
   readonly maxPixels: number;
   readonly maxSide: number;
@@ -290,6 +373,15 @@ export class RecognitionService {
           `'${this.model}' (embeddings of two models never mix: use --model ${g.model}, or reindex the gallery)`,
       );
     return g;
+  }
+
+  /** Creates the gallery (bound to this service's model) unless it exists. */
+  private async ensureGallery(name: string): Promise<void> {
+    checkGalleryName(name);
+    if (await this.store.getGallery(name)) return;
+    await this.store.createGallery({ name, model: this.model, dim: this.dim }).catch(async (err) => {
+      if (!(await this.store.getGallery(name))) throw err; // else: created meanwhile by another call
+    });
   }
 
   /** Deletes a gallery; returns whether its bytes are gone from the files yet (null: the store does not say). */
@@ -380,7 +472,13 @@ export class RecognitionService {
     arg: ImageArg,
     signal?: AbortSignal,
   ): Promise<{ source: ImageSource; bytes: Uint8Array; label: string }> {
-    const { bytes, label } = await this.imageBytes(arg);
+    return this.decodeBytes(await this.imageBytes(arg), signal);
+  }
+
+  private async decodeBytes(
+    { bytes, label }: { bytes: Uint8Array; label: string },
+    signal?: AbortSignal,
+  ): Promise<{ source: ImageSource; bytes: Uint8Array; label: string }> {
     signal?.throwIfAborted();
     const source = await decodeSource(bytes, {
       maxPixels: this.maxPixels,
@@ -519,13 +617,7 @@ export class RecognitionService {
     options: EnrollOptions = {},
   ): Promise<EnrollResult> {
     if (images.length === 0) throw badInput(`enroll into gallery '${gallery}': give at least one image`);
-    checkGalleryName(gallery);
-    if (options.createGallery && !(await this.store.getGallery(gallery)))
-      await this.store
-        .createGallery({ name: gallery, model: this.model, dim: this.dim })
-        .catch(async (err) => {
-          if (!(await this.store.getGallery(gallery))) throw err; // else: created meanwhile by another call
-        });
+    if (options.createGallery) await this.ensureGallery(gallery);
     await this.galleryForModel(gallery, `enroll into gallery '${gallery}'`);
     // By id: it must exist before any image is read. By external id: found or made after them.
     if ('id' in subject) await this.subject(gallery, subject.id);
@@ -698,6 +790,150 @@ export class RecognitionService {
     };
   }
 
+  // ---- clustering into a gallery -----------------------------------------------------------------
+
+  /**
+   * Every face of every photo (up to maxFaces each), grouped into the gallery's people without
+   * re-clustering what it holds (src/service/cluster_gallery.ts): faces join existing subjects
+   * (persons too), make new clusters, or stay singletons (one-face clusters), all stored in one
+   * transaction. Photos the gallery holds already are skipped, so a re-run stores nothing new;
+   * faces below `minQuality` are reported but neither clustered nor stored. An image that cannot be
+   * read refuses the whole call with every failure listed (nothing stored), unless `partial`.
+   */
+  async clusterPhotos(
+    gallery: string,
+    images: ImageArg[],
+    options: ClusterPhotosOptions = {},
+  ): Promise<ClusterPhotosResult> {
+    if (images.length === 0) throw badInput(`cluster into gallery '${gallery}': give at least one image`);
+    if (options.createGallery) await this.ensureGallery(gallery);
+    await this.galleryForModel(gallery, `cluster into gallery '${gallery}'`);
+    const { signal } = options;
+    const minQuality =
+      options.minQuality === undefined ? this.minQuality : checkMinQuality(options.minQuality);
+    const minFaces = options.minFaces ?? DEFAULT_MIN_FACES;
+    if (!(Number.isInteger(minFaces) && minFaces >= 1))
+      throw badInput(`cluster: minFaces must be a positive integer, got ${options.minFaces}`);
+    const scale = options.scale ?? this.linkScale();
+    return this.clustering.run(async () => {
+      const snapshot = await readGalleryFaces(this.store, gallery);
+      const seen = new Set(snapshot.shas);
+      const faces: ClusteredFace[] = [];
+      const toStore: NewFace[] = [];
+      const storedAt: number[] = []; // toStore[i] is faces[storedAt[i]]
+      const duplicates: string[] = [];
+      const failures: ImageFailure[] = [];
+      let noFace = 0;
+      for (const arg of images) {
+        const label = typeof arg === 'string' ? arg : arg.label;
+        try {
+          const read = await this.imageBytes(arg);
+          const imageSha256 = createHash('sha256').update(read.bytes).digest('hex');
+          if (seen.has(imageSha256)) {
+            duplicates.push(label);
+            continue;
+          }
+          const { source } = await this.decodeBytes(read, signal);
+          const { found, embs, crops } = await this.serial.run(async () => {
+            const { faces: found } = await this.faces(source, signal);
+            const { embeddings: embs, crops } = await this.embedFaces(source, found, signal);
+            return { found, embs, crops };
+          });
+          seen.add(imageSha256);
+          if (found.length === 0) noFace++;
+          const quality = this.qualities(found, crops);
+          for (let i = 0; i < found.length; i++) {
+            const f = found[i]!;
+            const low = lowQuality(quality[i]!, minQuality);
+            faces.push({
+              name: label,
+              box: f.box,
+              detScore: f.score,
+              quality: quality[i]!,
+              ...low,
+              outcome: 'lowQuality',
+              faceId: null,
+              subjectId: null,
+              kind: null,
+              singleton: false,
+            });
+            if (low.lowQuality) continue;
+            storedAt.push(faces.length - 1);
+            toStore.push({
+              embedding: embs[i]!,
+              model: this.model,
+              imageSha256,
+              detScore: f.score,
+              crop: new Uint8Array(await encodeImage(crops[i]!, 'png')),
+              box: f.box,
+              photoName: typeof arg === 'string' ? photoNameOf(arg) : undefined,
+            });
+          }
+        } catch (err) {
+          if (!(err instanceof ArcfaceError) || signal?.aborted) throw err;
+          failures.push({ image: label, code: errorKind(err), message: err.message });
+        }
+      }
+      if (failures.length > 0 && !options.partial)
+        throw new ServiceError(
+          firstKind(failures),
+          `cluster into gallery '${gallery}': nothing stored, ${failures.length} of ${images.length} ` +
+            `image(s) failed: ${failures.map((f) => f.message).join('; ')}`,
+          failures,
+        );
+      // Stopped (timed out): the caller is told so, and nothing may be stored behind its back.
+      signal?.throwIfAborted();
+      const placed = await clusterIntoGallery(this.store, gallery, toStore, {
+        algorithm: options.algorithm,
+        minFaces,
+        k: options.k,
+        scale,
+        snapshot,
+      });
+      placed.faces.forEach((p, i) => {
+        const f = faces[storedAt[i]!]!;
+        // Not a duplicate: its photo's sha256 was checked against the same snapshot above.
+        f.outcome = p.outcome as ClusteredFace['outcome'];
+        f.faceId = p.faceId;
+        f.subjectId = p.subjectId;
+        f.kind = p.kind;
+        f.singleton = p.outcome === 'singleton';
+      });
+      const count = (o: ClusteredFace['outcome']) => faces.filter((f) => f.outcome === o).length;
+      return {
+        gallery,
+        model: this.model,
+        faces,
+        duplicates,
+        failures,
+        newClusters: placed.newClusters,
+        removedClusters: placed.removedClusters,
+        summary: {
+          photos: images.length,
+          duplicates: duplicates.length,
+          failed: failures.length,
+          noFace,
+          faces: faces.length,
+          lowQuality: count('lowQuality'),
+          joined: count('joined'),
+          newClusters: placed.newClusters.length,
+          singletons: placed.singletons,
+          singletonsJoined: placed.singletonsJoined,
+        },
+      };
+    });
+  }
+
+  /** Which faces link when clustering: the model's FAR table at DEFAULT_LINK_FAR. */
+  private linkScale(): Scale {
+    const table = this.recognizer.farTable;
+    if (!table)
+      throw badInput(
+        `model ${this.model} has no FAR table to set the clustering link threshold: give a cosine (--cosine)`,
+      );
+    return farScale(table, DEFAULT_LINK_FAR);
+  }
+
   // ---- corrections ---------------------------------------------------------------------------------
 
   /**
@@ -827,6 +1063,12 @@ function lowQuality(
 ): Pick<IdentifiedFace, 'lowQuality' | 'lowQualityMeasure'> {
   const low = qualityShortfall(q, minQuality);
   return { lowQuality: low !== null, lowQualityMeasure: low?.measure ?? null };
+}
+
+/** A path's file name as a face's photoName, when the store would take it (else none). */
+function photoNameOf(path: string): string | undefined {
+  const name = basename(path);
+  return name.length > 0 && name.length <= 255 && !/[\\/\0]/.test(name) ? name : undefined;
 }
 
 /** The stable code of an error, for per-image failure lists. */

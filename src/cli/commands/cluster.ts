@@ -3,9 +3,10 @@
  * one enrolled first (src/cluster/: Chinese Whispers linking at the model's FAR 1e-4 by default,
  * measured in bench/results/cluster_celeba.md). Two faces of one photo never join one person; a
  * person needs --min-faces faces, the rest are listed as singletons. -o writes a contact sheet.
+ * In memory by default; with --gallery the clusters live in the store and grow run by run
+ * (cluster_store.ts), edited by `arcface cluster list|name|merge|split|move` (cluster_edit.ts).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterFaces } from '../../cluster/index.js';
 import { badInput } from '../../errors.js';
@@ -13,11 +14,15 @@ import type { Face } from '../../face/types.js';
 import { encodeImage } from '../../image/decode.js';
 import type { RgbImage } from '../../image/types.js';
 import { expandImageArgs } from '../../pipeline/inputs.js';
-import { UsageError, type Command } from '../command.js';
+import { UsageError, parseNumber, type Command } from '../command.js';
 import { clusterFlagValues, clusterFlags, clusterFlagsUsage } from '../cluster_options.js';
+import { contactSheet } from '../contact_sheet.js';
 import { modelNotice } from '../notices.js';
 import { Progress } from '../progress.js';
 import { recognitionOptions, recognitionUsage, recognizerFromArgs } from '../recognition_options.js';
+import { searchOptions, searchUsage } from '../store_options.js';
+import { CLUSTER_ACTIONS, clusterEdit, clusterEditUsage } from './cluster_edit.js';
+import { clusterIntoStore, round } from './cluster_store.js';
 
 interface FoundFace {
   file: string;
@@ -26,77 +31,74 @@ interface FoundFace {
   crop?: RgbImage;
 }
 
-const round = (b: Face['box']) => ({
-  x1: Math.round(b.x1),
-  y1: Math.round(b.y1),
-  x2: Math.round(b.x2),
-  y2: Math.round(b.y2),
-});
-
-const html = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** OUT/index.html: a row of face crops per person, then the singletons; crops as OUT/faces/N.png. */
-async function contactSheet(out: string, faces: FoundFace[], clusters: (number | null)[]): Promise<void> {
-  await mkdir(join(out, 'faces'), { recursive: true, mode: 0o700 });
-  const rows = new Map<number | null, number[]>();
-  clusters.forEach((c, i) => rows.set(c, [...(rows.get(c) ?? []), i]));
-  for (let i = 0; i < faces.length; i++)
-    await writeFile(join(out, 'faces', `${i}.png`), await encodeImage(faces[i]!.crop!, 'png'), {
-      mode: 0o600,
-    });
-  const row = (title: string, idx: number[]) =>
-    `<h2>${html(title)}</h2>\n<div class="row">${idx
-      .map((i) => {
-        const f = faces[i]!;
-        return `<figure><img src="faces/${i}.png" alt=""><figcaption>${html(basename(f.file))}</figcaption></figure>`;
-      })
-      .join('')}</div>`;
-  const people = [...rows.keys()].filter((c): c is number => c !== null).sort((a, b) => a - b);
-  const body = [
-    ...people.map((c) => row(`person ${c} (${rows.get(c)!.length} faces)`, rows.get(c)!)),
-    ...(rows.has(null) ? [row(`no one (${rows.get(null)!.length} faces)`, rows.get(null)!)] : []),
-  ].join('\n');
-  await writeFile(
-    join(out, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>arcface cluster</title>
-<style>body{font-family:sans-serif}.row{display:flex;flex-wrap:wrap;gap:6px}figure{margin:0;width:120px}
-img{width:120px;height:auto}figcaption{font-size:11px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}</style>
-<h1>${people.length} people, ${rows.get(null)?.length ?? 0} face(s) with no one</h1>
-${body}
-`,
-    { mode: 0o600 },
-  );
-}
-
 export const clusterCommand: Command = {
   name: 'cluster',
   summary: 'group the faces of a photo collection into people, with no one enrolled first',
-  usage: `arcface cluster PHOTO|FOLDER... [options]
+  usage: `arcface cluster PHOTO|FOLDER... [--gallery G [--store URL|DIR]] [options]
+${clusterEditUsage}
 
 ${clusterFlagsUsage}
   -o, --out DIR        write a contact sheet: DIR/index.html with each person's face crops
+  -g, --gallery G      keep the clusters in gallery G of the store (created with the model on first
+                       use): later runs add their photos to its people without re-clustering
+${searchUsage}
+  --min-quality Q      with --gallery: faces below this combined quality (0..1) are neither
+                       clustered nor stored (default 0.2; 0: off)
 
 ${recognitionUsage}
 
 Every face of every photo is detected and embedded, then grouped into people. Two faces of the same
 photo never go into one person. --json prints one line per face: {"file", "box", "cluster"}, with
-cluster a person's number or null for a face that joins no one. Exit status: 0 done, 2 bad input
-(unreadable photos are listed and skipped).`,
+cluster a person's number (with --gallery: its subject id) or null for a face that joins no one.
+
+With --gallery, new faces join the gallery's clusters and persons (a named person keeps collecting
+their photos), make new clusters, or are kept as singletons (one-face clusters) that later photos
+may make a person of; photos already in the gallery are skipped, so running again on the same
+folder stores nothing new. Corrections ("not this person") and a person's edits are kept: existing
+clusters are never split or renumbered. --json lines then also carry subjectId, faceId, kind and
+outcome (joined, newCluster, singleton, lowQuality).
+The edits (list, name, merge, split, move) take the subject and face ids that list, --json and
+the API show; they need no model. A folder named like an action is given as ./list.
+
+Exit status: 0 done, 2 bad input (unreadable photos are listed and skipped; an unknown id).`,
   async run(argv) {
+    if ((CLUSTER_ACTIONS as readonly string[]).includes(argv[0] ?? '')) return clusterEdit(argv);
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { ...recognitionOptions, ...clusterFlags, out: { type: 'string', short: 'o' } },
+      options: {
+        ...recognitionOptions,
+        ...clusterFlags,
+        ...searchOptions,
+        out: { type: 'string', short: 'o' },
+        gallery: { type: 'string', short: 'g' },
+        'min-quality': { type: 'string' },
+      },
       allowPositionals: true,
       strict: true,
     });
     if (positionals.length === 0) throw new UsageError('give photos or folders of photos to cluster');
     const { algorithm, minFaces, k, scale: scaleFor } = clusterFlagValues(values);
+    const minQuality = parseNumber(values['min-quality'], 'min-quality', (v) => v >= 0 && v <= 1);
+    if (values.gallery === undefined)
+      for (const flag of ['store', 'ann', 'ef', 'min-quality'] as const)
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --gallery`);
     const files = await expandImageArgs(positionals);
     if (files.length === 0) throw badInput(`${positionals.join(', ')}: no images`);
     const rec = await recognizerFromArgs(values);
     try {
       const scale = scaleFor(rec);
+      if (values.gallery !== undefined) {
+        if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
+        return await clusterIntoStore(rec, files, {
+          ...values,
+          gallery: values.gallery,
+          minQuality,
+          algorithm,
+          minFaces,
+          k,
+          scale,
+        });
+      }
       if (!values.json) process.stderr.write(`${modelNotice(rec.manifest, rec.detectorSpec)}\n`);
       const progress = new Progress({
         label: 'detect+embed',
@@ -148,7 +150,10 @@ cluster a person's number or null for a face that joins no one. Exit status: 0 d
         );
       }
       if (values.out) {
-        await contactSheet(values.out, found, clusters);
+        const sheet = await Promise.all(
+          found.map(async (f) => ({ file: f.file, png: new Uint8Array(await encodeImage(f.crop!, 'png')) })),
+        );
+        await contactSheet(values.out, sheet, clusters);
         if (!values.json) process.stdout.write(`contact sheet: ${join(values.out, 'index.html')}\n`);
       }
       if (skipped.length)
