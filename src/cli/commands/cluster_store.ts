@@ -52,19 +52,22 @@ function jsonLines(r: ClusterPhotosResult): string {
 
 function text(r: ClusterPhotosResult): string {
   const s = r.summary;
-  const groups = new Map<string, string[]>();
+  // Rows: subjects by id, then the singletons, then the faces not stored (a stable order to read).
+  const groups = new Map<string, { order: number; files: string[] }>();
   for (const f of r.faces) {
-    const key =
+    const [key, order] =
       f.outcome === 'lowQuality'
-        ? 'low quality, not stored'
+        ? ['low quality, not stored', Infinity]
         : f.singleton
-          ? 'singletons (one-face clusters)'
-          : `${f.kind} ${f.subjectId}${f.outcome === 'newCluster' ? ' (new)' : ''}`;
+          ? ['singletons (one-face clusters)', Number.MAX_SAFE_INTEGER]
+          : [`${f.kind} ${f.subjectId}${f.outcome === 'newCluster' ? ' (new)' : ''}`, f.subjectId!];
     const g = groups.get(key);
-    if (g) g.push(f.name);
-    else groups.set(key, [f.name]);
+    if (g) g.files.push(f.name);
+    else groups.set(key, { order, files: [f.name] });
   }
-  const lines = [...groups].map(([k, files]) => `${k} (${files.length}): ${files.join(', ')}`);
+  const lines = [...groups]
+    .sort((a, b) => a[1].order - b[1].order)
+    .map(([k, { files }]) => `${k} (${files.length}): ${files.join(', ')}`);
   return (
     `${s.faces} face(s) in ${s.photos - s.duplicates - s.failed} photo(s) into gallery ${r.gallery}: ` +
     `${s.joined} joined existing subjects, ${s.newClusters} new cluster(s), ${s.singletons} singleton(s)` +
