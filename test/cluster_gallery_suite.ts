@@ -50,6 +50,43 @@ export function clusterGallerySuite(storeName: string, makeLocation: () => Promi
   };
 
   withStore(
+    'nearestFaces: the k nearest stored faces of any subject, exact cosines, bad k refused',
+    async (store) => {
+      const a = await store.addSubject('g', { name: 'Ann' });
+      const c = await store.addSubject('g', { name: 'unnamed', kind: 'cluster' });
+      const ids = [
+        ...(await store.addFaces('g', a.id, [face(0, 0), face(0, 1), face(1, 0)])),
+        ...(await store.addFaces('g', c.id, [face(0, 2), face(2, 0)])),
+      ];
+      const probe = face(0, 3).embedding;
+      const vecs = [face(0, 0), face(0, 1), face(1, 0), face(0, 2), face(2, 0)].map((f) => f.embedding);
+      const norm = Math.hypot(...probe);
+      const brute = ids
+        .map((id, i) => ({
+          id,
+          s: vecs[i]!.reduce((t, x, d) => t + x * probe[d]!, 0) / norm / Math.hypot(...vecs[i]!),
+        }))
+        .sort((x, y) => y.s - x.s);
+      const got = await store.nearestFaces('g', { embedding: probe, model: 'm' }, 3);
+      assert.deepEqual(
+        got.map((n) => n.faceId),
+        brute.slice(0, 3).map((b) => b.id),
+      );
+      got.forEach((n, i) =>
+        assert.ok(Math.abs(n.score - brute[i]!.s) < 1e-5, `${n.score} vs ${brute[i]!.s}`),
+      );
+      // The cluster's face is among them: clustering sees every subject.
+      assert.ok(got.some((n) => n.faceId === ids[3]));
+      assert.equal((await store.nearestFaces('g', { embedding: probe, model: 'm' }, 50)).length, 5);
+      await assert.rejects(
+        store.nearestFaces('g', { embedding: probe, model: 'm' }, 0),
+        /k must be a positive integer/,
+      );
+      await assert.rejects(store.nearestFaces('g', { embedding: probe, model: 'other' }, 3), /model/);
+    },
+  );
+
+  withStore(
     'writeClusters: joins, new clusters taking stored faces, emptied ones deleted; all or nothing',
     async (store) => {
       const ann = await store.addSubject('g', { name: 'Ann' });

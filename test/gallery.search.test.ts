@@ -54,6 +54,31 @@ test('HNSW (f16, M 32, ef 128) with exact re-scoring: recall@10 >= 0.99 against 
   const recall = hits / (10 * Q);
   assert.ok(recall >= 0.99, `recall@10 ${recall}`);
   assert.ok(top1 / Q >= 0.99, `recall@1 ${top1 / Q}`);
+  // Face-level neighbours (clustering's source): exact ones equal a float64 brute force over all
+  // faces; the graph's, re-scored, find >= 0.99 of them with the same cosines.
+  let faceHits = 0;
+  for (let q = 0; q < 50; q++) {
+    const p = unit(probe());
+    const brute = rows
+      .map((r) => ({ faceId: r.faceId, s: r.embedding.reduce((a, x, d) => a + x * p[d]!, 0) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 10);
+    const want = exact.nearestFaces(p, 10);
+    assert.deepEqual(
+      want.map((w) => w.faceId),
+      brute.map((b) => b.faceId),
+    );
+    want.forEach((w, i) => assert.ok(Math.abs(w.score - brute[i]!.s) < 1e-5));
+    const got = ann.nearestFaces(p, 10);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i - 1]!.score >= got[i]!.score);
+    const ids = new Map(want.map((w) => [w.faceId, w.score]));
+    for (const g of got)
+      if (ids.has(g.faceId)) {
+        faceHits++;
+        assert.equal(g.score, ids.get(g.faceId));
+      }
+  }
+  assert.ok(faceHits / 500 >= 0.99, `face recall@10 ${faceHits / 500}`);
 });
 
 test('a graph build reports its progress chunk by chunk and finds what exact search finds', () => {

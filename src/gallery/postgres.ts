@@ -78,6 +78,7 @@ import type {
   StoredFace,
   Subject,
   SubjectMatch,
+  FaceNeighbour,
 } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -804,6 +805,34 @@ export class PostgresGalleryStore implements GalleryStore {
     if (!r.rowCount) return false;
     await this.afterDelete();
     return true;
+  }
+
+  async nearestFaces(gallery: string, probe: Probe, k: number): Promise<FaceNeighbour[]> {
+    if (!(Number.isInteger(k) && k >= 1))
+      throw badInput(`nearest faces: k must be a positive integer, got ${k}`);
+    const g = await this.galleryRow(gallery);
+    checkModel({ name: g.name, model: g.model } as Gallery, probe.model, 'nearest faces');
+    const q = unitEmbedding(probe.embedding, g.dim, `nearest faces in gallery '${gallery}'`);
+    if (g.face_count === 0) return [];
+    const qv = vectorParam(q);
+    // Candidates from the HNSW index when the gallery has one, else pgvector's exact order; then
+    // exact float64 cosines decide, as search() scores.
+    const c = Math.max(this.opts.minCandidates, 2 * k);
+    const sql = (from: string) =>
+      `SELECT id, vector_send(embedding) AS v FROM faces WHERE gallery_id = $1 ${from} LIMIT $3`;
+    const rows = this.usesIndex(g)
+      ? await this.transaction(async (client) => {
+          await this.annSettings(client, Math.min(c, EF_MAX));
+          return client.query<{ id: number; v: Buffer }>(
+            sql(`ORDER BY embedding::halfvec(${g.dim}) <=> $2::halfvec(${g.dim})`),
+            [g.id, qv, Math.min(c, EF_MAX)],
+          );
+        })
+      : await this.query<{ id: number; v: Buffer }>(sql('ORDER BY embedding <#> $2::vector'), [g.id, qv, c]);
+    return rows.rows
+      .map((r) => ({ faceId: Number(r.id), score: dotRow(q, decodeVectorSend(r.v), 0) }))
+      .sort((a, b) => b.score - a.score || a.faceId - b.faceId)
+      .slice(0, k);
   }
 
   async search(gallery: string, probe: Probe, options: SearchOptions = {}): Promise<SubjectMatch[]> {

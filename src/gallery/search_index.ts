@@ -247,6 +247,28 @@ export class SearchIndex {
     return accept && out.length < k ? this.searchExact(probe, k, aggregate, accept) : out;
   }
 
+  /** The k nearest faces (any subject) of a unit probe, best first, exact cosines (HNSW candidates re-scored). */
+  nearestFaces(probe: Float32Array, k: number): { faceId: number; score: number }[] {
+    if (this.n === 0 || k < 1) return [];
+    const found: { faceId: number; score: number }[] = [];
+    if (this.hnsw) {
+      const m = this.hnsw.search(probe, Math.min(this.n, Math.max(this.opts.minCandidates, 2 * k)), 1);
+      for (let i = 0; i < m.keys.length; i++) {
+        const id = Number(m.keys[i]);
+        const row = this.rowOf.get(id);
+        if (row !== undefined) found.push({ faceId: id, score: dotRow(probe, this.matrix, row) });
+      }
+    } else {
+      const data = this.matrix.subarray(0, this.n * this.dim);
+      const m = exactSearch(data, probe, this.dim, Math.min(this.n, k), MetricKind.IP, 1);
+      for (let i = 0; i < m.keys.length; i++) {
+        const row = Number(m.keys[i]);
+        found.push({ faceId: this.faceIds[row]!, score: dotRow(probe, this.matrix, row) });
+      }
+    }
+    return found.sort((a, b) => b.score - a.score || a.faceId - b.faceId).slice(0, k);
+  }
+
   /** Faces now belong to another subject (merged, split, moved): the graph's keys are face ids, unchanged. */
   reassign(faceIds: Iterable<number>, subjectId: number, version: number): void {
     this.version_ = version;

@@ -71,6 +71,7 @@ import type {
   StoredFace,
   Subject,
   SubjectMatch,
+  FaceNeighbour,
 } from './types.js';
 
 export interface SqliteStoreOptions {
@@ -568,6 +569,15 @@ export class SqliteGalleryStore implements GalleryStore {
     index.remove([faceId], version);
     await this.purge();
     return true;
+  }
+
+  async nearestFaces(gallery: string, probe: Probe, k: number): Promise<FaceNeighbour[]> {
+    const g = this.galleryRow(gallery);
+    if (!(Number.isInteger(k) && k >= 1))
+      throw badInput(`nearest faces: k must be a positive integer, got ${k}`);
+    checkModel(this.toGallery(g), probe.model, 'nearest faces');
+    const q = unitEmbedding(probe.embedding, g.dim, `nearest faces in gallery '${gallery}'`);
+    return this.index(g).nearestFaces(q, k);
   }
 
   async search(gallery: string, probe: Probe, options: SearchOptions = {}): Promise<SubjectMatch[]> {

@@ -200,6 +200,12 @@ export interface SubjectUpdate {
   kind?: 'person';
 }
 
+/** A stored face near a probe. */
+export interface FaceNeighbour {
+  faceId: number;
+  score: number;
+}
+
 export interface SubjectMatch {
   subjectId: number;
   externalId: string;
@@ -291,6 +297,13 @@ export interface GalleryStore {
 
   /** Top-k subjects for a probe, best first. */
   search(gallery: string, probe: Probe, options?: SearchOptions): Promise<SubjectMatch[]>;
+
+  /**
+   * The k faces nearest a probe (any subject, clusters included), best first, with exact cosines:
+   * clustering's neighbours come from the gallery's own search index (HNSW from its ANN threshold)
+   * rather than a graph built again on every call.
+   */
+  nearestFaces(gallery: string, probe: Probe, k: number): Promise<FaceNeighbour[]>;
 
   /** Every face of a gallery in id order (for export and reindex); crops only when asked. */
   faces(gallery: string, options?: { crops?: boolean }): AsyncIterable<StoredFace>;

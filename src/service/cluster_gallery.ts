@@ -17,7 +17,15 @@
  * Between reading the gallery and writing, another process may change it: a subject or face that
  * went meanwhile fails the write (NOT_FOUND, nothing stored); the service serialises its own calls.
  */
-import { assign, type ClusterFaces, type ClusterOptions, type FaceRef } from '../cluster/index.js';
+import {
+  assign,
+  DEFAULT_K,
+  type ClusterFaces,
+  type ClusterOptions,
+  type FaceRef,
+  type KnnGraph,
+  type NeighbourSource,
+} from '../cluster/index.js';
 import { badInput } from '../errors.js';
 import {
   excludedSubjects,
@@ -96,6 +104,53 @@ export interface ClusterGalleryOptions extends ClusterOptions {
   snapshot?: GalleryFaces;
 }
 
+/**
+ * The new faces' nearest stored faces, from the gallery's own search index (store.nearestFaces:
+ * exact below its ANN threshold, its saved HNSW graph above), as assign's neighbour source: a
+ * call costs k neighbours a new face, not a graph of the whole gallery built again.
+ */
+async function storeNeighbours(
+  store: GalleryStore,
+  gallery: string,
+  have: GalleryFaces,
+  faces: NewFace[],
+  k: number,
+): Promise<NeighbourSource> {
+  const position = new Map(have.faceIds.map((id, i) => [id, i]));
+  const kk = Math.max(1, Math.min(k, have.faceIds.length));
+  const index = new Int32Array(faces.length * kk).fill(-1);
+  const score = new Float32Array(faces.length * kk).fill(-Infinity);
+  if (have.faceIds.length)
+    for (let f = 0; f < faces.length; f++) {
+      const near = await store.nearestFaces(
+        gallery,
+        { embedding: faces[f]!.embedding, model: faces[f]!.model },
+        kk,
+      );
+      let t = 0;
+      for (const n of near) {
+        const j = position.get(n.faceId);
+        // A face stored after the gallery was read is not in this snapshot: left out.
+        if (j === undefined) continue;
+        index[f * kk + t] = j;
+        score[f * kk + t] = n.score;
+        t++;
+      }
+    }
+  const graph: KnnGraph = { n: faces.length, k: kk, index, score };
+  return {
+    size: have.faceIds.length,
+    graph: () => {
+      throw new Error('storeNeighbours: only search() of the new faces is answered');
+    },
+    search: (queries, kq) => {
+      if (queries.length !== faces.length * (faces[0]?.embedding.length ?? 0) || kq > kk)
+        throw new Error('storeNeighbours: asked for other queries than the new faces');
+      return graph;
+    },
+  };
+}
+
 const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
 /** Appends to the list under `key`, made on first use. */
@@ -164,7 +219,14 @@ export async function clusterIntoGallery(
     if ('existing' in a && 'added' in b) return excluded[b.added]?.has(have.subjects[a.existing]!) ?? false;
     return false;
   };
-  const { added, joined } = assign(neu, { faces: existing, clusters }, opts, {
+  const source = await storeNeighbours(
+    store,
+    gallery,
+    have,
+    fresh.map((i) => faces[i]!),
+    opts.k ?? DEFAULT_K,
+  );
+  const { added, joined } = assign(neu, { faces: existing, clusters, source }, opts, {
     exclude: (f) => excluded[f],
     apart,
   });
