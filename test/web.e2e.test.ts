@@ -1,112 +1,30 @@
 /**
- * The web page end to end in a real headless Chromium (Debian's, driven by playwright-core; no
- * browser is downloaded) against a real server on 127.0.0.1 with a temporary SQLite store and an
- * admin key: the key field, verify (same and different pair, with their crops), enroll two people
+ * The web page end to end in a real headless Chromium against a real server (test/web_harness.ts):
+ * the key field, verify (same and different pair, with their crops), enroll two people
  * from deepface's photos, identify a third photo of one of them, errors shown as the API wrote them,
  * delete with its confirm step, keyboard tabs, a basic accessibility check (labels, button names,
- * alt text) and the page at phone width (360 px). Screenshots go to test-artifacts/web/.
+ * alt text) and the page at phone width (360 px). The People tab: test/web.people.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { KeyStore, RecognitionService } from '../src/service/index.js';
-import { startServer } from '../src/server/index.js';
-
-const SHARED = join(import.meta.dirname, '../../shared');
-const DF = join(SHARED, 'data/faces/deepface/tests/unit/dataset');
-const NOFACE = join(SHARED, 'data/faces/compreface/embedding-calculator/sample_images/017_0.jpg');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(import.meta.dirname, '../test-artifacts/web');
-
-let playwright: typeof import('playwright-core') | null = null;
-try {
-  playwright = await import('playwright-core');
-} catch {
-  playwright = null;
-}
-const skip = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (install it with tools/ci/chromium.sh, or set CHROMIUM_PATH): web page test skipped`
-  : !playwright
-    ? 'playwright-core is not installed (npm install): web page test skipped'
-    : ![DF, NOFACE].every(existsSync)
-      ? '../shared (deepface photos) is absent: web page test skipped'
-      : false;
-
-const photo = (n: string) => join(DF, n);
-
-/** Problems an assistive technology would trip on: unlabelled inputs, nameless buttons, images without alt. */
-function a11yProblems(page: Page): Promise<string[]> {
-  // Plain JS text, not a function: tsx compiles functions with a __name helper the page does not have.
-  return page.evaluate(`(() => {
-    const out = [];
-    const describe = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '');
-    const named = (e) => {
-      const by = e.getAttribute('aria-labelledby');
-      return (
-        !!e.getAttribute('aria-label')?.trim() ||
-        (!!by && by.split(' ').every((id) => document.getElementById(id)?.textContent?.trim()))
-      );
-    };
-    for (const e of document.querySelectorAll('input, select, textarea')) {
-      if (e.type === 'hidden') continue;
-      if (![...(e.labels ?? [])].some((l) => l.textContent.trim()) && !named(e)) out.push(describe(e) + ' has no label');
-    }
-    for (const b of document.querySelectorAll('button, [role="button"], [role="tab"]'))
-      // A name of symbols only ("×") tells a screen reader nothing: a letter or digit is required.
-      if (!/[a-z0-9]/i.test(b.textContent) && !named(b)) out.push(describe(b) + ' has no accessible name');
-    for (const img of document.querySelectorAll('img'))
-      if (!img.hasAttribute('alt')) out.push('img ' + (img.getAttribute('src') ?? '').slice(0, 30) + ' has no alt');
-    for (const s of document.querySelectorAll('[role="tabpanel"]'))
-      if (!named(s)) out.push(describe(s) + ' (tabpanel) has no name');
-    if (!document.querySelector('[aria-live]')) out.push('no aria-live region');
-    return out;
-  })()`);
-}
+import type { Page } from 'playwright-core';
+import {
+  NOFACE,
+  a11yProblems,
+  enterKey,
+  openWebSession,
+  photo,
+  watchedPage,
+  webSkip as skip,
+} from './web_harness.js';
 
 test(
   'web page in headless Chromium: verify, enroll, identify, delete, errors, phone width',
   { skip },
   async (t) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'arcface-web-'));
-    mkdirSync(ARTIFACTS, { recursive: true });
-    // Root in CI containers: Chromium's sandbox needs user namespaces it may not have.
-    const browser: Browser = await playwright!.chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox'],
-    });
-    // The defaults `npm start` serves (dlib-resnet-v1 + faceapi): the page is judged as users get it.
-    const service = await RecognitionService.open({ store: join(tmp, 'data') });
-    const keys = new KeyStore(join(tmp, 'data', 'keys.json'));
-    const admin = keys.create('admin', 'web test').token;
-    const { app, url } = await startServer({ service, keys, host: '127.0.0.1', port: 0 });
-    t.after(async () => {
-      await browser.close();
-      await app.close();
-      await service.close();
-      rmSync(tmp, { recursive: true, force: true });
-    });
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    // The page never asks for what it has not made: no 404 (a gallery before its first enroll).
-    const notFound: string[] = [];
-    page.on('response', (r) => {
-      if (r.status() === 404) notFound.push(`${r.request().method()} ${new URL(r.url()).pathname}`);
-    });
-    page.on('console', (m) => {
-      // A 4xx the page handles (the first /models without a key) is logged by Chromium too: not a page bug.
-      if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
-    });
-    // A bound for a stuck page, not a speed check: inference on a loaded 2-core machine can take seconds.
-    const WAIT_MS = 60_000;
-    page.setDefaultTimeout(WAIT_MS);
+    const { browser, admin, url } = await openWebSession(t);
+    const { page, pageErrors, notFound, screenshot } = await watchedPage(browser);
     await page.goto(url);
-    const screenshot = (name: string, p: Page = page) =>
-      p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
     await t.test('no key yet: the API error is shown readably; the key field unlocks it', async () => {
       await page.locator('#model-info', { hasText: 'Enter an API key' }).waitFor();
@@ -298,23 +216,20 @@ test(
     });
 
     await t.test('phone width (360 px): nothing overflows sideways; identify still works', async () => {
-      const phone = await browser.newPage({
+      const { page: phone, screenshot: phoneShot } = await watchedPage(browser, {
         viewport: { width: 360, height: 740 },
         isMobile: true,
         hasTouch: true,
       });
-      phone.setDefaultTimeout(WAIT_MS);
       await phone.goto(url);
-      await phone.getByLabel('API key').fill(admin);
-      await phone.getByLabel('API key').press('Tab');
-      await phone.locator('#model-info', { hasText: 'dlib-resnet-v1' }).waitFor();
+      await enterKey(phone, admin);
       assert.deepEqual(await identify(phone, photo('img7.jpg')), ['Person A']);
       const width = await phone.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(width <= 360, `the page is ${width} px wide at a 360 px viewport`);
-      await screenshot('phone-identify', phone);
+      await phoneShot('phone-identify');
       await phone.getByRole('tab', { name: 'Verify' }).click();
       assert.ok((await phone.evaluate(() => document.documentElement.scrollWidth)) <= 360);
-      await screenshot('phone-verify', phone);
+      await phoneShot('phone-verify');
       await phone.close();
     });
 

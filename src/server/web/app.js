@@ -3,6 +3,7 @@
 import { api, getKey, setKey } from './api.js';
 import { refreshGrid, setupEnroll } from './enroll.js';
 import { setupIdentify } from './identify.js';
+import { refreshPeople, setupPeople } from './people.js';
 import { setupVerify } from './verify.js';
 
 function setupTabs() {
@@ -16,6 +17,7 @@ function setupTabs() {
     }
     if (focus) tab.focus();
     if (tab.id === 'tab-enroll') refreshGrid();
+    if (tab.id === 'tab-people') refreshPeople();
     history.replaceState(null, '', `#${tab.id.slice(4)}`);
   };
   tabs.forEach((tab, i) => {
@@ -39,6 +41,7 @@ function setupSettings() {
     setKey(key.value.trim());
     showModel();
     if (!document.getElementById('panel-enroll').hidden) refreshGrid();
+    if (!document.getElementById('panel-people').hidden) refreshPeople();
   });
   document.getElementById('settings').addEventListener('submit', (e) => e.preventDefault());
 }
@@ -75,4 +78,5 @@ setupSettings();
 setupVerify();
 setupEnroll();
 setupIdentify();
+setupPeople();
 showModel();

@@ -25,7 +25,8 @@ export async function galleryExists(name) {
   return galleries.some((g) => g.name === name);
 }
 
-async function ensureGallery(name) {
+/** Creates the gallery unless it exists; true when this call made it. */
+export async function ensureGallery(name) {
   if (await galleryExists(name)) return false;
   try {
     await api('/galleries', { method: 'POST', json: { name } });

@@ -1,9 +1,9 @@
 /* global document, File, navigator, URL */ // the browser's (ESLint's config knows Node's only)
 /**
- * A photo picker for a `<div class="picker" data-picker="ID" data-label="..." [data-multiple]>`: a
- * labelled file input (the keyboard path), drag and drop onto the whole box, and the webcam where
- * the browser offers getUserMedia (a secure context: localhost or https). Chosen photos show as
- * thumbnails, each with a remove button.
+ * A photo picker for a `<div class="picker" data-picker="ID" data-label="..." [data-multiple]
+ * [data-help="..."]>`: a labelled file input (the keyboard path), drag and drop onto the whole box,
+ * and the webcam where the browser offers getUserMedia (a secure context: localhost or https).
+ * Chosen photos show as thumbnails, each with a remove button.
  */
 
 let seq = 0;
@@ -25,7 +25,8 @@ export function photoPicker(root) {
   const help = el(
     'small',
     { id: `${id}-help` },
-    multiple ? 'Choose or drop several photos of one person.' : 'Choose or drop a photo.',
+    root.dataset.help ??
+      (multiple ? 'Choose or drop several photos of one person.' : 'Choose or drop a photo.'),
   );
   const thumbs = el('ul', { className: 'thumbs' });
   thumbs.setAttribute('aria-label', `${root.dataset.label}: chosen`);
