@@ -157,9 +157,6 @@ async function moveChosen(s, faces, select) {
   );
 }
 
-/** A 404 from the router itself (no such route), not from the route (no such gallery). */
-const noRoute = (err) => err instanceof ApiError && err.status === 404 && /^no route /.test(err.message);
-
 async function addPhotos(picker, button) {
   const errors = errorBox();
   clearError(errors);
@@ -187,16 +184,23 @@ async function addPhotos(picker, button) {
       status(`Finding the people in photos ${sent + 1}–${sent + batch.length} of ${photos.length}…`);
       const body = new FormData();
       batch.forEach((f, i) => body.append('image', f, f.name || `photo-${sent + i}.jpg`));
+      // A photo library has the odd broken file: keep the good photos, list the others.
+      body.append('partial', 'true');
       const r = await api(`${base()}/cluster`, { method: 'POST', form: body });
       faces.push(...(r.faces ?? []));
       failures.push(...(r.failures ?? []));
       sent += batch.length;
     }
-    const placed = faces.filter((f) => f.subjectId !== null && f.subjectId !== undefined);
+    // A singleton is stored as a one-face cluster (it has a subjectId): counted apart from people.
+    const placed = faces.filter((f) => f.outcome === 'joined' || f.outcome === 'newCluster');
+    const alone = faces.filter((f) => f.outcome === 'singleton').length;
+    const poor = faces.filter((f) => f.outcome === 'lowQuality').length;
     message =
       `${plural(faces.length, 'face')} in ${plural(photos.length, 'photo')}: ` +
       `${placed.length} in ${plural(new Set(placed.map((f) => f.subjectId)).size, 'person')}` +
-      `, ${faces.length - placed.length} seen only once.`;
+      `, ${alone} seen only once` +
+      (poor ? `, ${poor} too unclear to keep` : '') +
+      '.';
     if (failures.length)
       showError(
         errors,
@@ -205,17 +209,7 @@ async function addPhotos(picker, button) {
     picker.clear();
   } catch (err) {
     if (sent) message = `${plural(sent, 'photo')} of ${photos.length} were added before this error.`;
-    showError(
-      errors,
-      noRoute(err)
-        ? new ApiError(
-            404,
-            'NOT_AVAILABLE',
-            'This server cannot sort uploaded photos into people yet. Cluster a folder of photos with ' +
-              `“arcface cluster PHOTOS/ --gallery ${gallery}” and open this tab again.`,
-          )
-        : err,
-    );
+    showError(errors, err);
   } finally {
     button.disabled = false;
   }
@@ -258,10 +252,9 @@ async function redraw(mine) {
       showMore('persons', 0);
       return;
     }
-    const c = await api(`/galleries/${enc(gallery)}/clusters`);
-    clusters = c.clusters;
-    // A count of the faces that joined no one, when the server gives it (a list is counted).
-    singletons = Array.isArray(c.singletons) ? c.singletons.length : c.singletons;
+    // Singletons (one-face clusters) too: listed last, where a face seen once can be named or merged.
+    clusters = (await api(`/galleries/${enc(gallery)}/clusters?singletons=true`)).clusters;
+    singletons = clusters.filter((c) => c.faces === 1).length;
     persons = (await api(`/galleries/${enc(gallery)}/subjects`)).subjects;
   } catch (err) {
     if (mine === generation) showError(errorBox(), err);
@@ -287,7 +280,7 @@ async function redraw(mine) {
   document.getElementById('persons-title').textContent = `Named people (${persons.length})`;
   note.textContent =
     typeof singletons === 'number' && singletons > 0
-      ? `${plural(singletons, 'face')} seen only once ${singletons === 1 ? 'is' : 'are'} not listed.`
+      ? `${plural(singletons, 'face')} seen only once, listed last: name one, or merge it into a person.`
       : '';
   clustersBox.replaceChildren(
     clusters.length ? list(clusterRows) : para('No unnamed people: add photos to find them.'),
