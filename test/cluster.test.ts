@@ -306,3 +306,37 @@ test('arcface eval clustering on identity folders (--json)', { skip: skipCli }, 
   );
   await assert.rejects(evalClustering('--root', KNN_TRAIN, '--far', '2'), /bad value for --far/);
 });
+
+test("assign: one stray link to a stored person does not pull a new person's face away from its own", () => {
+  // Stored person X: 4 faces near e0, each with its own side direction. New person P: 4 photos near
+  // e1, one of which also leans towards e0 and X's first face (cosine 0.70 to it, 0.58 to X's
+  // others, 0.68 to P's faces). Link at 0.6: the face has 1 link to X and 3 to its own people.
+  const unit = (v: number[]) => {
+    const n = Math.hypot(...v);
+    return Float32Array.from(v, (x) => x / n);
+  };
+  const e = (i: number, w = 1) => Array.from({ length: 12 }, (_, d) => (d === i ? w : 0));
+  const add = (...vs: number[][]) => vs.reduce((a, v) => a.map((x, d) => x + v[d]!));
+  const x = [2, 3, 4, 5].map((side) => unit(add(e(0), e(side, 0.3))));
+  const p = [8, 9, 10].map((side) => unit(add(e(1), e(side, 0.1))));
+  const stray = unit(add(e(1), e(0, 0.9), e(2, 0.6)));
+  const xWithSide = unit(add(e(0), e(2, 0.3)));
+  x[0] = xWithSide;
+  const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, d) => s + v * b[d]!, 0);
+  assert.ok(cos(stray, x[0]!) >= 0.6 && cos(stray, x[1]!) < 0.6 && cos(stray, p[0]!) >= 0.6);
+  const existing: ClusterFaces = { ids: [0, 1, 2, 3], photos: ['x0', 'x1', 'x2', 'x3'], embeddings: x };
+  const neu: ClusterFaces = { ids: [4, 5, 6, 7], photos: ['s', 'p0', 'p1', 'p2'], embeddings: [stray, ...p] };
+  const { added } = assign(
+    neu,
+    { faces: existing, clusters: [0, 0, 0, 0] },
+    { scale: cosineScale(0.6), minFaces: 2 },
+  );
+  assert.deepEqual(added, [1, 1, 1, 1]);
+  // Alone (no photo of its own person in the batch), the same face joins X: its one link is all it has.
+  const alone = assign(
+    { ids: [4], photos: ['s'], embeddings: [stray] },
+    { faces: existing, clusters: [0, 0, 0, 0] },
+    { scale: cosineScale(0.6), minFaces: 2 },
+  );
+  assert.deepEqual(alone.added, [0]);
+});

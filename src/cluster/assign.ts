@@ -1,7 +1,8 @@
 /**
  * Incremental clustering: new faces join the existing clusters or form new ones, without
  * re-clustering what is there. Each new face votes over its linked existing neighbours (summed link
- * weights per cluster; strongest first, a cluster holding a face of its photo refused), and the new
+ * weights per cluster; strongest first, a cluster holding a face of its photo refused; a vote weaker
+ * than the face's links to the faces that are no one's yet loses to them), and the new
  * faces that join no existing cluster are clustered among themselves together with the existing
  * singletons they link to (a new photo can make a person of faces that were alone). Existing
  * clusters are never split or renumbered; new clusters get ids above the largest existing one.
@@ -64,6 +65,20 @@ export function assign(
   });
   const added: Assignment = new Array<number | null>(m).fill(null);
   const singletonsLinked = new Set<number>();
+  // Per new face, the weight of its links to the faces that are no one's yet (the other new faces
+  // of other photos, and existing singletons): a vote for an existing cluster must beat it, as
+  // Chinese Whispers would weigh the two. Else one stray link to a big gallery (about N x FAR of
+  // them at N faces) pulls a new person's faces into a stranger's cluster one by one.
+  const peers = new Float64Array(m);
+  if (m > 1) {
+    const own = neighbourSource(newFaces.embeddings).graph(Math.min(k, m - 1));
+    for (let f = 0; f < m; f++)
+      for (let t = 0; t < own.k; t++) {
+        const j = own.index[f * own.k + t]!;
+        const c = own.score[f * own.k + t]!;
+        if (j >= 0 && c >= opts.scale.link && photo[e + j] !== photo[e + f]) peers[f] += opts.scale.weight(c);
+      }
+  }
   if (e > 0 && m > 0) {
     const source = existing.source ?? neighbourSource(existing.faces.embeddings);
     const g = source.search(toMatrix(newFaces.embeddings).matrix, Math.min(k, e));
@@ -75,8 +90,10 @@ export function assign(
         const c = g.score[f * g.k + t]!;
         if (j < 0 || !(c >= opts.scale.link)) continue;
         const cl = existing.clusters[j];
-        if (cl === null || cl === undefined) singletonsLinked.add(j);
-        else sum.set(cl, (sum.get(cl) ?? 0) + opts.scale.weight(c));
+        if (cl === null || cl === undefined) {
+          singletonsLinked.add(j);
+          peers[f] += opts.scale.weight(c);
+        } else sum.set(cl, (sum.get(cl) ?? 0) + opts.scale.weight(c));
       }
       for (const [cluster, w] of sum) votes.push({ face: f, cluster, w });
     }
@@ -84,6 +101,7 @@ export function assign(
     votes.sort((a, b) => b.w - a.w || a.face - b.face || a.cluster - b.cluster);
     for (const v of votes) {
       if (added[v.face] !== null || constraints.exclude?.(v.face)?.has(v.cluster)) continue;
+      if (v.w < peers[v.face]!) continue;
       const p = photo[e + v.face]!;
       if (held.get(v.cluster)!.has(p)) continue;
       added[v.face] = v.cluster;
