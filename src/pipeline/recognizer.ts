@@ -7,7 +7,7 @@
  *   const rec2 = await FaceRecognizer.create({ model: 'buffalo_l' }); // after `arcface models pull buffalo_l`
  *   const { similarity, same } = await rec.verify('a.jpg', 'b.jpg');
  */
-import { ArcfaceError, badInput } from '../errors.js';
+import { badInput } from '../errors.js';
 import { alignFace, centerCrop, type AlignedFace } from '../face/align.js';
 import { dlibTemplate5 } from '../face/dlib_chip.js';
 import { alignmentTemplate } from '../face/template.js';
@@ -24,8 +24,24 @@ import { resolveModel, type PreprocessOverrides } from '../models/resolve.js';
 import { farTableFor, thresholdFor } from '../models/user_config.js';
 import { farAt, fpirAt, openSetThreshold, type FarTable } from '../eval/far.js';
 import { describeInput, isRgbImage, loadImage, type ImageInput } from './inputs.js';
+import {
+  NoFaceError,
+  noThreshold,
+  verdict,
+  type EmbedOptions,
+  type FaceEmbedding,
+  type Verification,
+} from './results.js';
 import { alignFaces, detectFaces } from './scaled_faces.js';
-import { angleDegrees, cosine } from './similarity.js';
+
+export {
+  NoFaceError,
+  type EmbedOptions,
+  type FaceEmbedding,
+  type NoFacePolicy,
+  type Verdict,
+  type Verification,
+} from './results.js';
 
 /**
  * dlib's public-domain ResNet recogniser, read from the weights inside the @vladmandic/face-api
@@ -63,28 +79,6 @@ export interface RecognizerOptions {
   threads?: number;
 }
 
-export type NoFacePolicy = 'error' | 'center-crop' | 'skip';
-
-export interface EmbedOptions {
-  /** Which face when there are several (default 'largest'). */
-  keep?: 'largest' | 'center';
-  /** The image is already an aligned face crop: skip detection (resized to the model size if needed). */
-  aligned?: boolean;
-  /** No face found: throw (default), embed a centre crop (InsightFace's eval fallback), or return null. */
-  noFace?: NoFacePolicy;
-}
-
-export interface FaceEmbedding {
-  embedding: Float32Array;
-  /** The detected face, absent for aligned inputs and the centre-crop fallback. */
-  face?: Face;
-  /** How the crop was made. */
-  crop: 'aligned' | 'detected' | 'center-crop';
-  /** The image's size after EXIF rotation. */
-  width: number;
-  height: number;
-}
-
 /** How an identification threshold was chosen. */
 export interface OpenSetThreshold {
   threshold: number;
@@ -98,25 +92,6 @@ export interface OpenSetThreshold {
   fpir: number | null;
   /** Enrolled faces the threshold was chosen for. */
   enrolled: number;
-}
-
-export interface Verification {
-  similarity: number;
-  /** The false-accept rate of this similarity on the model's impostor distribution (null: no table). */
-  far: number | null;
-  /** Angle between the embeddings in degrees (arccos of the similarity). */
-  angle: number;
-  threshold: number;
-  same: boolean;
-  a: FaceEmbedding;
-  b: FaceEmbedding;
-}
-
-export class NoFaceError extends ArcfaceError {
-  constructor(readonly source: string) {
-    super('BAD_INPUT', `${source}: no face found`);
-    this.name = 'NoFaceError';
-  }
 }
 
 export class FaceRecognizer {
@@ -311,23 +286,10 @@ export class FaceRecognizer {
   /** 1:1 verification: cosine of the two largest faces against the threshold. */
   async verify(a: ImageInput, b: ImageInput, opts: EmbedOptions = {}): Promise<Verification> {
     const threshold = this.threshold;
-    if (threshold === undefined)
-      throw badInput(
-        `no verification threshold is known for model ${this.manifest.name}: pass --threshold, ` +
-          `or calibrate one on your labelled pairs with "arcface calibrate"`,
-      );
+    if (threshold === undefined) throw noThreshold(this.manifest.name);
     const ea = await this.embed(a, opts);
     const eb = await this.embed(b, opts);
-    const similarity = cosine(ea.embedding, eb.embedding);
-    return {
-      similarity,
-      far: this.far(similarity),
-      angle: angleDegrees(similarity),
-      threshold,
-      same: similarity >= threshold,
-      a: ea,
-      b: eb,
-    };
+    return { ...verdict(ea.embedding, eb.embedding, threshold, this.farTable), a: ea, b: eb };
   }
 
   async dispose(): Promise<void> {

@@ -12,11 +12,11 @@
  */
 import { LANDMARK_INPUT_SIZE } from '../convert/faceapi_landmark68.js';
 import type { AlignedFace } from '../face/align.js';
-import { FaceApiOnnxDetector } from '../face/detectors/faceapi_onnx.js';
+import { FaceApiDetectorCore } from '../face/detectors/faceapi_core.js';
 import type { DetectOptions, Detector } from '../face/detectors/types.js';
 import type { Box, Face, Landmarks5, Point } from '../face/types.js';
 import { applyAffine, invertAffine } from '../face/umeyama.js';
-import { isReduced, type ImageSource, type PixelRect } from '../image/source.js';
+import { isReduced, type ImageSource, type PixelRect } from '../image/source_core.js';
 import type { RgbImage } from '../image/types.js';
 
 type MapPoint = (p: Point) => Point;
@@ -74,7 +74,7 @@ export async function detectFaces(
   if (!isReduced(source)) return detector.detect(source.image, opts);
   const { up, k } = scales(source);
   const scaled = { ...opts, minFaceSize: opts.minFaceSize === undefined ? undefined : opts.minFaceSize / k };
-  if (!(detector instanceof FaceApiOnnxDetector))
+  if (!(detector instanceof FaceApiDetectorCore))
     return (await detector.detect(source.image, scaled)).map((f) => mapFace(f, up));
   // face-api: boxes on the reduced copy, landmarks from whichever image holds the face's pixels.
   const found = await detector.boxes(source.image, scaled);

@@ -7,19 +7,10 @@ import { stat } from 'node:fs/promises';
 import './no_telemetry.js';
 import * as ort from 'onnxruntime-node';
 import { ArcfaceError, badInput } from '../errors.js';
+import { notUsable, type ModelBytes, type OrtApi, type SessionOptions } from './ort_api.js';
 
 export { ort };
-
-export interface SessionOptions {
-  /** Threads inside one op; default: onnxruntime's choice (all cores). */
-  threads?: number;
-}
-
-/** A model already in memory (e.g. converted from tfjs weights); `name` is for messages. */
-export interface ModelBytes {
-  bytes: Uint8Array;
-  name: string;
-}
+export { inputShape, type ModelBytes, type SessionOptions } from './ort_api.js';
 
 /** A session from an ONNX file's path or from its bytes, with the same options and errors. */
 export async function openSession(
@@ -57,13 +48,9 @@ export async function openSession(
       ? await ort.InferenceSession.create(model, options)
       : await ort.InferenceSession.create(model.bytes, options);
   } catch (err) {
-    const msg = String((err as Error)?.message ?? err).split('\n')[0];
-    throw badInput(`${name}: not a usable ONNX model (${msg})`);
+    throw notUsable(name, err);
   }
 }
 
-/** Shape of a named input as declared by the model (strings or -1 for dynamic axes). */
-export function inputShape(session: ort.InferenceSession, name?: string): readonly (number | string)[] {
-  const meta = session.inputMetadata.find((m) => m.name === (name ?? session.inputNames[0]));
-  return meta && meta.isTensor ? meta.shape : [];
-}
+/** onnxruntime-node behind the interface the shared graph-running code takes (ort_api.ts). */
+export const nodeOrt: OrtApi = { Tensor: ort.Tensor, open: (model, opts) => openSession(model, opts) };

@@ -11,7 +11,7 @@
 import { LANDMARK_INPUT_SIZE } from '../../convert/faceapi_landmark68.js';
 import type { RgbImage } from '../../image/types.js';
 import type { Box, Landmarks5, Point } from '../types.js';
-import type { FaceApiNets } from './faceapi_nets.js';
+import type { FaceApiSessions } from './faceapi_sessions.js';
 import { sampleRegion, type Region } from './faceapi_sample.js';
 
 /**
@@ -55,7 +55,7 @@ export function faceApiSquare(b: Box, width: number, height: number): Square {
  * as face-api does; more averages n x n samples per input pixel of crops n times the input or more.
  */
 export async function landmarks68(
-  nets: FaceApiNets,
+  nets: FaceApiSessions,
   img: RgbImage,
   squares: readonly Square[],
   maxSamples = 1,
