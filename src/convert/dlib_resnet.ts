@@ -17,7 +17,7 @@
  */
 import { ArcfaceError } from '../errors.js';
 import { GraphBuilder } from './graph.js';
-import { weight, type TfjsWeight } from './tfjs_weights.js';
+import { weight, type TfjsWeight } from './tfjs_tensors.js';
 
 export const DLIB_INPUT = 'input';
 export const DLIB_OUTPUT = 'embedding';

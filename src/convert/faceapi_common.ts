@@ -1,6 +1,6 @@
 /** Pieces the face-api graphs share: the depthwise-separable conv and float-vector helpers. */
 import type { GraphBuilder } from './graph.js';
-import { weight, type TfjsWeight } from './tfjs_weights.js';
+import { weight, type TfjsWeight } from './tfjs_tensors.js';
 
 /**
  * tf.separableConv2d + bias, as face-api's depthwiseSeparableConv: a depthwise 3x3 (stride on it,

@@ -12,7 +12,7 @@
  */
 import { separable, rgbVector } from './faceapi_common.js';
 import { GraphBuilder } from './graph.js';
-import { weight, type TfjsWeight } from './tfjs_weights.js';
+import { weight, type TfjsWeight } from './tfjs_tensors.js';
 
 export const LANDMARK_INPUT_SIZE = 112;
 /** FaceFeatureExtractor.forwardInput's meanRgb. */

@@ -13,7 +13,7 @@
  * bias) on conv_11, conv_13 and prediction conv_1, 3, 5, 7.
  */
 import { GraphBuilder } from './graph.js';
-import { weight, type TfjsWeight } from './tfjs_weights.js';
+import { weight, type TfjsWeight } from './tfjs_tensors.js';
 
 export const SSD_INPUT_SIZE = 512;
 /** face-api's mobileNetV1.ts epsilon. */

@@ -13,7 +13,7 @@
  */
 import { separable, rgbVector } from './faceapi_common.js';
 import { GraphBuilder } from './graph.js';
-import { weight, type TfjsWeight } from './tfjs_weights.js';
+import { weight, type TfjsWeight } from './tfjs_tensors.js';
 
 /** tinyFaceDetector/const.ts: anchor (width, height) in cells. */
 export const TINY_ANCHORS: readonly (readonly [number, number])[] = [

@@ -12,7 +12,7 @@ import {
   type OnnxTensor,
   type OnnxValue,
 } from '../export/onnx.js';
-import type { TfjsWeight } from './tfjs_weights.js';
+import type { TfjsWeight } from './tfjs_tensors.js';
 
 export class GraphBuilder {
   readonly nodes: OnnxNode[] = [];

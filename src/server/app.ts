@@ -17,6 +17,7 @@ import { galleryRoutes } from './gallery_routes.js';
 import { correctionRoutes } from './correction_routes.js';
 import { clusterRoutes } from './cluster_routes.js';
 import { installLimits, socketTimeoutMs } from './limits.js';
+import { libRoutes } from './lib_routes.js';
 import { recognitionRoutes } from './recognition_routes.js';
 import { multipartError, multipartToJson } from './uploads.js';
 import { webRoutes } from './web.js';
@@ -107,6 +108,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   correctionRoutes(app, ctx);
   clusterRoutes(app, ctx);
   webRoutes(app, opts.webDir);
+  libRoutes(app, ctx);
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
   );

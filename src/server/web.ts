@@ -18,6 +18,15 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
+/**
+ * The page runs its own files only, is framed by no one, posts forms nowhere (headers.ts adds the
+ * rest); it may compile WebAssembly ('wasm-unsafe-eval', not 'unsafe-eval'): the browser build's
+ * onnxruntime-web (lib_routes.ts), which runs under this policy too.
+ */
+export const PAGE_CSP =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data: blob:; " +
+  "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /** The page's folder: beside this file, or (running from dist/, which tsc does not copy it into) in src/. */
 export function webDir(): string | null {
   const here = join(import.meta.dirname, 'web');
@@ -38,12 +47,7 @@ export function webRoutes(app: FastifyInstance, dir: string | null = webDir()): 
     const f = files.get(name);
     return f ? { type: f.type, body: f.body } : null;
   };
-  // The page runs its own files only, is framed by no one, posts forms nowhere (headers.ts adds the rest).
-  const headers = {
-    'content-security-policy':
-      "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; " +
-      "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  };
+  const headers = { 'content-security-policy': PAGE_CSP };
   app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_req, reply) => {
     const f = send('index.html');
     if (!f) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no web page installed' } });
