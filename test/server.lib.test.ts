@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import Fastify from 'fastify';
 import { tfjsModelToOnnx } from '../src/convert/from_tfjs.js';
 import { faceApiOnnx } from '../src/face/detectors/faceapi_nets.js';
@@ -94,6 +95,13 @@ test("/lib/: the browser build, its runtime and the server's models, public", as
       [m.input, m.alignment, m.flip, m.output],
       [rec.manifest.input, rec.manifest.alignment, rec.flip, rec.manifest.output],
     );
+    // Gzipped for a client that takes it (3.5x smaller): its own ETag, the same bytes once unzipped.
+    const gz = await get('/lib/models/dlib-resnet-v1.onnx', { 'accept-encoding': 'gzip, deflate, br' });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.match(gz.headers.vary as string, /Accept-Encoding/);
+    assert.notEqual(gz.headers.etag, onnx.headers.etag);
+    assert.ok(gz.rawPayload.length < onnx.rawPayload.length / 3);
+    assert.ok(gunzipSync(gz.rawPayload).equals(onnx.rawPayload));
     const ssd = await get('/lib/models/faceapi-ssd.onnx');
     assert.ok(ssd.rawPayload.equals(await faceApiOnnx('ssd')));
     for (const bad of ['buffalo_l.onnx', 'faceapi-x.onnx', '..%2F..%2Fpackage.json'])

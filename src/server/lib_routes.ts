@@ -6,13 +6,14 @@
  * weights like the server's own), its manifest with the thresholds and FAR table in effect here
  * (`NAME.json`), face-api's detector nets (`faceapi-ssd.onnx`, `faceapi-landmarks.onnx`,
  * `faceapi-tiny.onnx`) and `index.json` (which recogniser). Public, like the page; each file is
- * made once, on first request, and answered with a strong ETag and `no-cache` (revalidate, 304).
- * Research-only weights are not published.
+ * made once, on first request, kept in memory, gzipped for clients that take it, and answered with
+ * a strong ETag and `no-cache` (revalidate, 304). Research-only weights are not published.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tfjsModelToOnnx } from '../convert/from_tfjs.js';
 import { faceApiOnnx, type FaceApiNet } from '../face/detectors/faceapi_nets.js';
@@ -45,11 +46,9 @@ interface Made {
   type: string;
   body: Uint8Array;
   etag: string;
+  /** The body gzipped, made on first ask: the wasm and float32 weights shrink 3.5x (60 MB to 17). */
+  gzipped: () => Promise<Uint8Array>;
 }
-
-const etagOf = (body: Uint8Array) => `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
-const made = (type: string, body: Uint8Array): Made => ({ type, body, etag: etagOf(body) });
-const json = (value: unknown) => made('application/json', new TextEncoder().encode(JSON.stringify(value)));
 
 /** Makes each value once; a failure is not kept, so the next request tries again. */
 function once<T>(make: () => Promise<T>): () => Promise<T> {
@@ -63,10 +62,31 @@ function once<T>(make: () => Promise<T>): () => Promise<T> {
   };
 }
 
-function send(req: FastifyRequest, reply: FastifyReply, f: Made, headers: Record<string, string> = {}) {
-  reply.headers({ etag: f.etag, 'cache-control': 'no-cache', ...headers });
-  if (req.headers['if-none-match'] === f.etag) return reply.code(304).send();
-  return reply.type(f.type).send(f.body);
+const gzipAsync = promisify(gzip);
+const made = (type: string, body: Uint8Array): Made => ({
+  type,
+  body,
+  etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`,
+  // Level 4: 5% larger than the default level's, in a third of its time (2 s for all the files).
+  gzipped: once(() => gzipAsync(body, { level: 4 })),
+});
+const json = (value: unknown) => made('application/json', new TextEncoder().encode(JSON.stringify(value)));
+
+/** A file with its ETag (304 when the client has it), gzipped when the client takes it. */
+async function send(req: FastifyRequest, reply: FastifyReply, f: Made, headers: Record<string, string> = {}) {
+  const gz = f.body.length > 1024 && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  // Each encoding is its own representation, with its own strong ETag.
+  const etag = gz ? `${f.etag.slice(0, -1)}-gzip"` : f.etag;
+  const vary = reply.getHeader('vary');
+  reply.headers({
+    etag,
+    'cache-control': 'no-cache',
+    vary: vary ? `${String(vary)}, Accept-Encoding` : 'Accept-Encoding',
+    ...headers,
+  });
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  if (gz) reply.header('content-encoding', 'gzip');
+  return reply.type(f.type).send(gz ? await f.gzipped() : f.body);
 }
 
 /** The recogniser's ONNX bytes, as the server's Embedder opened them. */
@@ -111,20 +131,19 @@ export function libRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   const require = createRequire(import.meta.url);
+  const ort = new Map(
+    ORT_FILES.map((name) => [
+      name,
+      once(async () => {
+        const body = await readFile(require.resolve(`onnxruntime-web/${name}`));
+        return made(name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript; charset=utf-8', body);
+      }),
+    ]),
+  );
   app.get<{ Params: { file: string } }>('/lib/ort/:file', route, async (req, reply) => {
-    const name = req.params.file;
-    if (!ORT_FILES.includes(name)) return notFound(reply, name);
-    const path = require.resolve(`onnxruntime-web/${name}`);
-    const st = statSync(path);
-    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-    reply.headers({ etag, 'cache-control': 'no-cache' });
-    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-    const script = name.endsWith('.mjs');
-    if (script) reply.headers(WORKER_HEADERS);
-    return reply
-      .type(script ? 'text/javascript; charset=utf-8' : 'application/wasm')
-      .header('content-length', st.size)
-      .send(createReadStream(path));
+    const f = ort.get(req.params.file);
+    if (!f) return notFound(reply, req.params.file);
+    return send(req, reply, await f(), req.params.file.endsWith('.mjs') ? WORKER_HEADERS : {});
   });
 
   const rec = () => ctx.service.recognizer;
