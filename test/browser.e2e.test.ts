@@ -30,8 +30,9 @@ const ALPHA_PNG = join(FR, 'alex-lacamoire.png');
 const PROGRESSIVE = join(FACES, 'openface/images/examples/lennon-1.jpg');
 const LARGE = join(FACES, 'compreface/embedding-calculator/sample_images/004_A.jpg');
 const PHOTOS = [OBAMA, OBAMA2, BIDEN, join(DEEPFACE, 'img1.jpg'), ALPHA_PNG, PROGRESSIVE, LARGE];
+const TWO = join(FR, 'two_people.jpg');
 
-const skip = chromiumSkip('browser build test') || skipUnless([...PHOTOS, NOFACE], 'face photos');
+const skip = chromiumSkip('browser build test') || skipUnless([...PHOTOS, TWO, NOFACE], 'face photos');
 
 /** Runs `body` (the text of an async function body) in the page; tsx-compiled functions would not run there. */
 async function run<T>(page: Page, body: string): Promise<T> {
@@ -78,6 +79,7 @@ test(
       ...PHOTOS.map((p) => [basename(p), readFileSync(p)] as const),
       ['rotated.jpg', rotated],
       ['noface.jpg', readFileSync(NOFACE)],
+      ['two_people.jpg', readFileSync(TWO)],
     ]);
 
     /** A page of this server's origin (served by the test, with the page's CSP) and the photos under /t/. */
@@ -208,6 +210,30 @@ test(
       },
     );
 
+    await t.test("detect and embedAll: Node's faces and embeddings, two people in one photo", async () => {
+      const node = await rec.detect(TWO);
+      const nodeAll = await rec.embedAll(TWO);
+      const got = await run<{ size: number[]; boxes: number[][]; embeddings: number[][] }>(
+        page,
+        `const d = await rec.detect('/t/two_people.jpg');
+         const all = await rec.embedAll('/t/two_people.jpg');
+         return { size: [d.image.width, d.image.height], boxes: d.faces.map((f) => [f.box.x1, f.box.y1, f.box.x2, f.box.y2]),
+                  embeddings: all.map((e) => Array.from(e.embedding)) };`,
+      );
+      assert.deepEqual(got.size, [node.image.width, node.image.height]);
+      assert.equal(node.faces.length, 2);
+      assert.equal(got.boxes.length, 2);
+      node.faces.forEach((f, i) =>
+        [f.box.x1, f.box.y1, f.box.x2, f.box.y2].forEach((v, j) =>
+          assert.ok(Math.abs(got.boxes[i]![j]! - v) < 0.5, `face ${i} box: ${got.boxes[i]} vs Node's`),
+        ),
+      );
+      assert.equal(got.embeddings.length, nodeAll.length);
+      nodeAll.forEach((e, i) =>
+        assert.ok(cosine(Float32Array.from(got.embeddings[i]!), e.embedding) >= 0.999),
+      );
+    });
+
     await t.test("verify: Node's verdicts at Node's threshold, on a same and a different pair", async () => {
       for (const [a, b] of [
         [OBAMA, OBAMA2],
@@ -238,7 +264,7 @@ test(
       }
     });
 
-    await t.test('bad inputs: a non-image Blob, a photo without a face, a missing URL', async () => {
+    await t.test('bad inputs: a non-image Blob, a photo without a face, a missing URL, no GPU', async () => {
       const err = (expr: string) =>
         run<{ name: string; code: string; message: string }>(
           page,
@@ -255,6 +281,17 @@ test(
       assert.deepEqual([missing.code, missing.message], ['NOT_FOUND', '/t/nothing.jpg: HTTP 404']);
       const empty = await err(`new Blob([])`);
       assert.match(empty.message, /empty file \(0 bytes\)/);
+      // WebGPU where the browser has a GPU; where it has none, a clear refusal, not a quiet wasm fallback.
+      const gpu = await run<{ adapter: boolean; backend?: string; message?: string }>(
+        page,
+        `const adapter = !!(await navigator.gpu?.requestAdapter().catch(() => null));
+         try { const { FaceRecognizer } = await import('/lib/arcface.js');
+               const r = await FaceRecognizer.create({ backend: 'webgpu' });
+               const backend = r.runtime.backend; await r.dispose(); return { adapter, backend }; }
+         catch (e) { return { adapter, message: e.message }; }`,
+      );
+      if (gpu.adapter) assert.equal(gpu.backend, 'webgpu');
+      else assert.match(gpu.message ?? '', /^backend webgpu: .*; use wasm$/);
     });
 
     await t.test('threads on a cross-origin isolated page: 2 wasm threads, the same embedding', async () => {

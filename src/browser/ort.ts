@@ -15,7 +15,7 @@ export interface WebOrtOptions {
   wasmPaths: string;
   /** 'wasm' (default) or 'webgpu'. */
   backend?: Backend;
-  /** wasm threads (default: up to 4 when cross-origin isolated; always 1 otherwise). */
+  /** wasm threads (default: up to 4 when cross-origin isolated; always 1 otherwise); the first call's hold. */
   threads?: number;
 }
 
@@ -34,19 +34,35 @@ export function usableThreads(asked?: number): number {
   return asked ?? Math.max(1, Math.min(4, globalThis.navigator?.hardwareConcurrency ?? 1));
 }
 
+/** The GPU a WebGPU session would run on, if the browser gives one. */
+async function gpuAdapter(): Promise<unknown> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+  if (!gpu) throw badInput('backend webgpu: this browser has no WebGPU (navigator.gpu); use wasm');
+  return gpu.requestAdapter().catch(() => null);
+}
+
+/** The threads each runtime was started with: they are fixed when its wasm first loads. */
+const started = new Map<OrtWeb, number>();
+
 export async function webOrt(opts: WebOrtOptions): Promise<WebOrt> {
   const backend = opts.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'webgpu')
     throw badInput(`backend "${backend as string}": use wasm or webgpu`);
-  if (backend === 'webgpu' && !(globalThis.navigator && 'gpu' in globalThis.navigator))
-    throw badInput('backend webgpu: this browser has no WebGPU (navigator.gpu); use wasm');
+  // onnxruntime-web would quietly drop the WebGPU provider and run on wasm: say so instead.
+  if (backend === 'webgpu' && !(await gpuAdapter()))
+    throw badInput(
+      'backend webgpu: the browser gives no GPU adapter (navigator.gpu.requestAdapter()); use wasm',
+    );
   const ort: OrtWeb = backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : ortWasm;
-  const threads = usableThreads(opts.threads);
-  // Global to each runtime, read when its wasm is first loaded: the first recogniser's settings hold.
-  ort.env.wasm.wasmPaths = opts.wasmPaths;
-  ort.env.wasm.numThreads = threads;
-  ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
+  const asked = usableThreads(opts.threads);
+  const threads = started.get(ort) ?? asked;
+  if (!started.has(ort)) {
+    started.set(ort, threads);
+    ort.env.wasm.wasmPaths = opts.wasmPaths;
+    ort.env.wasm.numThreads = threads;
+    ort.env.wasm.proxy = false;
+    ort.env.logLevel = 'error';
+  }
   const executionProviders = backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
   return {
     backend,
