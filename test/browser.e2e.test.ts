@@ -1,24 +1,20 @@
 /**
- * arcface/browser in a real headless Chromium against `arcface serve` (the web test's way: a real
- * server on 127.0.0.1 with an API key; /lib/ is public): the library, onnxruntime-web's wasm and the
+ * arcface/browser in a real headless Chromium against `arcface serve` (test/web_harness.ts: a real
+ * server on 127.0.0.1 with the defaults and an admin key; /lib/ is public): the library, onnxruntime-web's wasm and the
  * models all come from that server, under the page's own Content-Security-Policy. The browser's
  * embeddings of real photos must equal the Node pipeline's to cosine >= 0.999, verify must give
  * Node's verdicts at Node's threshold, and bad inputs must fail clearly.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Page, Route } from 'playwright-core';
 import sharp from 'sharp';
-import { FaceRecognizer } from '../src/pipeline/recognizer.js';
 import { cosine } from '../src/pipeline/similarity.js';
-import { KeyStore, RecognitionService } from '../src/service/index.js';
-import { startServer } from '../src/server/index.js';
 import { PAGE_CSP } from '../src/server/web.js';
-import { chromiumSkip, launchChromium } from './chromium.js';
 import { DEEPFACE, NOFACE, SHARED, skipUnless } from './helpers.js';
+import { openWebSession, webSkip } from './web_harness.js';
 
 const FACES = join(SHARED, 'data/faces');
 const FR = join(FACES, 'face_recognition/examples');
@@ -32,7 +28,7 @@ const LARGE = join(FACES, 'compreface/embedding-calculator/sample_images/004_A.j
 const PHOTOS = [OBAMA, OBAMA2, BIDEN, join(DEEPFACE, 'img1.jpg'), ALPHA_PNG, PROGRESSIVE, LARGE];
 const TWO = join(FR, 'two_people.jpg');
 
-const skip = chromiumSkip('browser build test') || skipUnless([...PHOTOS, TWO, NOFACE], 'face photos');
+const skip = webSkip || skipUnless([...PHOTOS, TWO, NOFACE], 'face photos');
 
 /** Runs `body` (the text of an async function body) in the page; tsx-compiled functions would not run there. */
 async function run<T>(page: Page, body: string): Promise<T> {
@@ -55,19 +51,9 @@ test(
   "arcface/browser in headless Chromium: the Node pipeline's embeddings and verdicts",
   { skip },
   async (t) => {
-    const tmp = mkdtempSync(join(tmpdir(), 'arcface-browser-'));
-    const rec = await FaceRecognizer.create(); // the default pipeline, as `arcface serve` runs it
-    const service = await RecognitionService.open({ store: join(tmp, 'data'), recognizer: rec });
-    const keys = new KeyStore(join(tmp, 'data', 'keys.json'));
-    keys.create('admin', 'browser test'); // keyed: /lib/ must be public all the same
-    const { app, url } = await startServer({ service, keys, host: '127.0.0.1', port: 0 });
-    const browser = await launchChromium();
-    t.after(async () => {
-      await browser.close();
-      await app.close();
-      await service.close();
-      rmSync(tmp, { recursive: true, force: true });
-    });
+    // The defaults `npm start` serves, keyed: /lib/ must be public all the same.
+    const { browser, service, url } = await openWebSession(t);
+    const rec = service.recognizer; // the Node pipeline the page is compared with
 
     // A rotated copy of obama2.jpg: pixels turned a quarter left, EXIF orientation 6 turning them back.
     const rotated = await sharp(OBAMA2)
