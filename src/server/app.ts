@@ -15,6 +15,7 @@ import { toHttpError } from './errors.js';
 import { guard, type GuardOptions } from './guard.js';
 import { galleryRoutes } from './gallery_routes.js';
 import { correctionRoutes } from './correction_routes.js';
+import { embeddingRoutes } from './embedding_routes.js';
 import { clusterRoutes } from './cluster_routes.js';
 import { installLimits, socketTimeoutMs } from './limits.js';
 import { libRoutes } from './lib_routes.js';
@@ -105,6 +106,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const ctx: ServerContext = { service: opts.service, maxUploadBytes, maxImages, within };
   recognitionRoutes(app, ctx);
   galleryRoutes(app, ctx);
+  embeddingRoutes(app, ctx);
   correctionRoutes(app, ctx);
   clusterRoutes(app, ctx);
   webRoutes(app, opts.webDir);

@@ -169,6 +169,39 @@ export interface IdentifyResult {
   faces: IdentifiedFace[];
 }
 
+/** The threshold rule of an identify answer. */
+export type IdentifyRule = Pick<IdentifyResult, 'threshold' | 'thresholdRule' | 'fpirTarget' | 'enrolled'>;
+
+const ruleJson = (rule: OpenSetThreshold): IdentifyRule => ({
+  threshold: rule.threshold,
+  thresholdRule: rule.rule,
+  fpirTarget: rule.rule === 'fpir' ? rule.fpir : null,
+  enrolled: rule.enrolled,
+});
+
+/** A face identified from its embedding: as IdentifiedFace, less what only the photo gives. */
+export type EmbeddingIdentifiedFace = Pick<
+  IdentifiedFace,
+  'subject' | 'score' | 'far' | 'fpir' | 'candidates'
+> & {
+  /** The box the client gave for it (for corrections of its photo). */
+  box?: PhotoBox;
+};
+
+export interface EmbeddingIdentifyResult extends IdentifyRule {
+  gallery: string;
+  model: string;
+  /** The photo's sha256 as the client gave it: what a correction of one of its faces names. */
+  imageSha256?: string;
+  faces: EmbeddingIdentifiedFace[];
+}
+
+export interface EmbeddingEnrollResult {
+  gallery: string;
+  subject: Subject;
+  faces: { faceId: number; hasCrop: boolean }[];
+}
+
 /**
  * The face a correction is about: a stored face (enrolled or clustered), a face of a photo given
  * again (its largest face, or the one at `box`), or a photo already identified, by the
@@ -734,13 +767,7 @@ export class RecognitionService {
   /** Who is in this photo? Every face (largest first, up to maxFaces), each named or "unknown". */
   async identify(gallery: string, arg: ImageArg, options: IdentifyOptions = {}): Promise<IdentifyResult> {
     const g = await this.galleryForModel(gallery, `identify in gallery '${gallery}'`);
-    // Open set: the more faces enrolled, the more chances a stranger has to be named (src/eval/far.ts).
-    const enrolled = options.aggregate === 'mean' ? g.subjects : g.faces;
-    const rule = this.recognizer.openSetThreshold(enrolled, options);
-    const { threshold } = rule;
-    const table = this.recognizer.farTable;
-    const fpirOf = (score: number | null): number | null =>
-      score === null || !table ? null : fpirAt(table, score, rule.enrolled);
+    const rule = this.identifyRule(g, options);
     const { signal } = options;
     const minQuality =
       options.minQuality === undefined ? this.minQuality : checkMinQuality(options.minQuality);
@@ -754,23 +781,13 @@ export class RecognitionService {
     const quality = this.qualities(faces, crops);
     const out: IdentifiedFace[] = [];
     for (let i = 0; i < faces.length; i++) {
-      const r = await identifyInStore(
-        this.store,
-        gallery,
-        { embedding: embs[i]!, model: this.model },
-        // Corrections of this photo: a subject someone said this face is not is never the answer.
-        { threshold, k: options.k, aggregate: options.aggregate, photo: { imageSha256, box: faces[i]!.box } },
-      );
       const f = faces[i]!;
+      const named = await this.nameFace(gallery, embs[i]!, rule, options, { imageSha256, box: f.box });
       out.push({
         box: f.box,
         landmarks: f.landmarks,
         detScore: f.score,
-        subject: r.subject,
-        score: r.score,
-        far: r.score === null ? null : this.recognizer.far(r.score),
-        fpir: fpirOf(r.score),
-        candidates: r.candidates,
+        ...named,
         quality: quality[i]!,
         ...lowQuality(quality[i]!, minQuality),
       });
@@ -778,15 +795,178 @@ export class RecognitionService {
     return {
       gallery,
       model: this.model,
-      threshold,
-      thresholdRule: rule.rule,
-      fpirTarget: rule.rule === 'fpir' ? rule.fpir : null,
-      enrolled: rule.enrolled,
+      ...ruleJson(rule),
       width: source.width,
       height: source.height,
       facesFound: found,
       imageSha256,
       faces: out,
+    };
+  }
+
+  /**
+   * identify for embeddings a client made itself (the web page's private mode): the same threshold
+   * rule, FAR and FPIR, and corrections of the photo when the client names it by `imageSha256` and
+   * each face's `box`. The embeddings must come from this gallery's model (CONFLICT otherwise).
+   */
+  async identifyEmbeddings(
+    gallery: string,
+    model: string,
+    embeddings: ArrayLike<number>[],
+    options: IdentifyOptions & { imageSha256?: string; boxes?: PhotoBox[] } = {},
+  ): Promise<EmbeddingIdentifyResult> {
+    const action = `identify in gallery '${gallery}'`;
+    const g = await this.galleryForEmbeddings(gallery, model, action);
+    const probes = this.checkEmbeddings(embeddings, this.maxFaces, action);
+    const { imageSha256, boxes } = options;
+    if (boxes !== undefined && boxes.length !== probes.length)
+      throw badInput(
+        `${action}: ${boxes.length} boxes for ${probes.length} embeddings: give one box per face`,
+      );
+    const rule = this.identifyRule(g, options);
+    const faces: EmbeddingIdentifiedFace[] = [];
+    for (let i = 0; i < probes.length; i++) {
+      const box = boxes?.[i];
+      const photo = imageSha256 === undefined ? undefined : { imageSha256, box };
+      const named = await this.nameFace(gallery, probes[i]!, rule, options, photo);
+      faces.push({ ...(box ? { box } : {}), ...named });
+    }
+    return { gallery, model: this.model, ...ruleJson(rule), ...(imageSha256 ? { imageSha256 } : {}), faces };
+  }
+
+  /** Open set: the more faces enrolled, the more chances a stranger has to be named (src/eval/far.ts). */
+  private identifyRule(g: Gallery, options: IdentifyOptions): OpenSetThreshold {
+    const enrolled = options.aggregate === 'mean' ? g.subjects : g.faces;
+    return this.recognizer.openSetThreshold(enrolled, options);
+  }
+
+  /** One face's answer: its subject or null ("unknown"), score, FAR, FPIR and candidates. */
+  private async nameFace(
+    gallery: string,
+    embedding: Float32Array,
+    rule: OpenSetThreshold,
+    options: IdentifyOptions,
+    photo?: { imageSha256: string; box?: PhotoBox },
+  ): Promise<Pick<IdentifiedFace, 'subject' | 'score' | 'far' | 'fpir' | 'candidates'>> {
+    const table = this.recognizer.farTable;
+    const r = await identifyInStore(
+      this.store,
+      gallery,
+      { embedding, model: this.model },
+      // Corrections of this photo: a subject someone said this face is not is never the answer.
+      { threshold: rule.threshold, k: options.k, aggregate: options.aggregate, photo },
+    );
+    return {
+      subject: r.subject,
+      score: r.score,
+      far: r.score === null ? null : this.recognizer.far(r.score),
+      fpir: r.score === null || !table ? null : fpirAt(table, r.score, rule.enrolled),
+      candidates: r.candidates,
+    };
+  }
+
+  // ---- embeddings made elsewhere (the browser) ---------------------------------------------------
+
+  /**
+   * The gallery, when embeddings of `model` may go into or be compared with it: the model must be the
+   * gallery's and this service's (its thresholds and FAR table are the ones applied). CONFLICT else.
+   */
+  private async galleryForEmbeddings(name: string, model: string, action: string): Promise<Gallery> {
+    const g = await this.gallery(name);
+    if (model !== g.model)
+      throw new ServiceError(
+        'CONFLICT',
+        `${action}: the embeddings come from model '${model}' but gallery '${name}' holds embeddings of ` +
+          `model '${g.model}' (cosines between two models mean nothing: embed with '${g.model}')`,
+      );
+    return this.galleryForModel(name, action);
+  }
+
+  /**
+   * A client's embeddings, checked before anything is looked up or stored: 1 to `cap` of them, each
+   * `dim` finite numbers (as float32 too) and not all zero; answered L2-normalised.
+   */
+  private checkEmbeddings(embeddings: ArrayLike<number>[], cap: number, action: string): Float32Array[] {
+    if (!Array.isArray(embeddings) || embeddings.length === 0)
+      throw badInput(`${action}: embeddings must be a non-empty array of embeddings (arrays of numbers)`);
+    if (embeddings.length > cap)
+      throw badInput(`${action}: ${embeddings.length} embeddings, at most ${cap} in one request`);
+    const dim = this.dim;
+    return embeddings.map((e, i) => {
+      if (!Array.isArray(e) && !(e instanceof Float32Array))
+        throw badInput(`${action}: embeddings[${i}] is not an array of numbers`);
+      if (e.length !== dim)
+        throw badInput(
+          `${action}: embeddings[${i}] has ${e.length} numbers, model ${this.model} makes ${dim}-d embeddings`,
+        );
+      const v = new Float32Array(dim);
+      let s = 0;
+      for (let j = 0; j < dim; j++) {
+        const x = e[j];
+        v[j] = typeof x === 'number' ? x : NaN;
+        // Finite as float32 too: 1e39 is a finite double but Infinity once stored.
+        if (!Number.isFinite(v[j]))
+          throw badInput(`${action}: embeddings[${i}][${j}] is ${String(x)}, not a finite number`);
+        s += v[j]! * v[j]!;
+      }
+      if (!(s > 0) || !Number.isFinite(s))
+        throw badInput(`${action}: embeddings[${i}] is a zero vector (or too small to normalise)`);
+      const inv = 1 / Math.sqrt(s);
+      for (let j = 0; j < dim; j++) v[j]! *= inv;
+      return v;
+    });
+  }
+
+  /** A client's crop: a PNG at the model's input size (what `reindex` and the thumbnails need). */
+  private async checkCrop(bytes: Uint8Array, label: string): Promise<Uint8Array> {
+    const { width: w, height: h } = this.recognizer.manifest.input;
+    const png = bytes.length > 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e;
+    if (!png) throw new ServiceError('UNSUPPORTED_MEDIA', `${label}: not a PNG image`);
+    let meta: { width?: number; height?: number };
+    try {
+      meta = await sharp(bytes, { limitInputPixels: w * h }).metadata();
+    } catch (err) {
+      throw badInput(`${label}: not a readable PNG (${(err as Error).message.split('\n')[0]})`);
+    }
+    if (meta.width !== w || meta.height !== h)
+      throw badInput(
+        `${label}: a ${meta.width}x${meta.height} crop; model ${this.model} takes ${w}x${h} aligned crops`,
+      );
+    return bytes;
+  }
+
+  /**
+   * Enrolls embeddings a client made itself (the web page's private mode) into subject `id`, all in
+   * one transaction, each with its aligned crop when given (only then can `reindex` re-embed it and
+   * the page show it). Nothing is stored when any embedding or crop is refused. No photo reaches the
+   * server, so no quality gate applies here: the client holds the photo.
+   */
+  async enrollEmbeddings(
+    gallery: string,
+    id: number,
+    model: string,
+    embeddings: ArrayLike<number>[],
+    options: { crops?: Uint8Array[]; maxEmbeddings?: number } = {},
+  ): Promise<EmbeddingEnrollResult> {
+    const action = `enroll into gallery '${gallery}'`;
+    await this.galleryForEmbeddings(gallery, model, action);
+    await this.subject(gallery, id);
+    const vs = this.checkEmbeddings(embeddings, options.maxEmbeddings ?? 20, action);
+    const { crops } = options;
+    if (crops !== undefined && crops.length !== vs.length)
+      throw badInput(
+        `${action}: ${crops.length} crops for ${vs.length} embeddings: give one crop per embedding, or none`,
+      );
+    const pngs = crops
+      ? await Promise.all(crops.map((c, i) => this.checkCrop(c, `${action}: crops[${i}]`)))
+      : undefined;
+    const faces: NewFace[] = vs.map((embedding, i) => ({ embedding, model: this.model, crop: pngs?.[i] }));
+    const ids = await this.store.addFaces(gallery, id, faces);
+    const subject = (await this.store.getSubject(gallery, id)) ?? (await this.subject(gallery, id));
+    return {
+      gallery,
+      subject,
+      faces: ids.map((faceId, i) => ({ faceId, hasCrop: pngs?.[i] !== undefined })),
     };
   }
 
