@@ -4,6 +4,7 @@ import { api, getKey, setKey } from './api.js';
 import { refreshGrid, setupEnroll } from './enroll.js';
 import { setupIdentify } from './identify.js';
 import { refreshPeople, setupPeople } from './people.js';
+import { setupPrivate } from './private.js';
 import { setupVerify } from './verify.js';
 
 function setupTabs() {
@@ -75,6 +76,7 @@ async function showModel() {
 
 setupTabs();
 setupSettings();
+setupPrivate();
 setupVerify();
 setupEnroll();
 setupIdentify();

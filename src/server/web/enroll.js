@@ -6,6 +6,7 @@
  */
 import { ApiError, api, clearError, showError } from './api.js';
 import { photoPicker } from './picker.js';
+import { enrollHere, privateOn } from './private.js';
 
 const enc = encodeURIComponent;
 let cropUrls = [];
@@ -67,16 +68,25 @@ export function setupEnroll() {
       let subject = subjects.find((s) => s.name === name);
       if (!subject)
         subject = await api(`/galleries/${enc(gallery)}/subjects`, { method: 'POST', json: { name } });
-      const body = new FormData();
-      photos.forEach((f, i) => body.append('images', f, f.name || `photo-${i}.jpg`));
-      const r = await api(`/galleries/${enc(gallery)}/subjects/${subject.id}/faces`, {
-        method: 'POST',
-        form: body,
-      });
+      const local = privateOn();
+      const storeCrops = document.getElementById('enroll-thumbs').checked;
+      let r;
+      // Private mode: the faces are embedded in this page; only embeddings (and crops if chosen) sent.
+      if (local) r = await enrollHere(gallery, subject.id, photos, storeCrops);
+      else {
+        const body = new FormData();
+        photos.forEach((f, i) => body.append('images', f, f.name || `photo-${i}.jpg`));
+        r = await api(`/galleries/${enc(gallery)}/subjects/${subject.id}/faces`, {
+          method: 'POST',
+          form: body,
+        });
+      }
       status.textContent =
         `Enrolled ${r.faces.length} face(s) of ${name} in gallery “${gallery}”` +
         (created ? ' (new gallery)' : '') +
-        ` — quality ${r.faces.map((f) => Number(f.quality?.score ?? 0).toFixed(2)).join(', ')}.`;
+        (local
+          ? `, from embeddings made on this device${storeCrops ? ' (thumbnails stored)' : ' (no photo or thumbnail sent)'}.`
+          : ` — quality ${r.faces.map((f) => Number(f.quality?.score ?? 0).toFixed(2)).join(', ')}.`);
       picker.clear();
       nameInput.value = '';
       await refreshGrid();

@@ -7,6 +7,7 @@
 import { api, clearError, rate, showError } from './api.js';
 import { galleryExists, galleryName } from './enroll.js';
 import { photoPicker } from './picker.js';
+import { identifyHere, privateOn } from './private.js';
 
 let shownUrl = null;
 
@@ -34,10 +35,10 @@ export function setupIdentify() {
     try {
       if (!(await galleryExists(gallery)))
         throw new Error(`There is no gallery “${gallery}” yet: enroll someone into it first.`);
-      const r = await api(`/galleries/${encodeURIComponent(gallery)}/identify`, {
-        method: 'POST',
-        form: body,
-      });
+      // Private mode: the faces are embedded in this page and only their embeddings sent.
+      const r = privateOn()
+        ? await identifyHere(gallery, photo)
+        : await api(`/galleries/${encodeURIComponent(gallery)}/identify`, { method: 'POST', form: body });
       render(out, photo, r);
     } catch (err) {
       out.replaceChildren();

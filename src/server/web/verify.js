@@ -2,6 +2,7 @@
 /** Verify (1:1): two photos, their aligned crops side by side, similarity, angle and the verdict. */
 import { api, clearError, rate, showError } from './api.js';
 import { photoPicker } from './picker.js';
+import { privateOn, verifyHere } from './private.js';
 
 const fmt = (x, d = 3) => Number(x).toFixed(d);
 
@@ -30,7 +31,11 @@ export function setupVerify() {
     button.disabled = true;
     out.replaceChildren(Object.assign(document.createElement('p'), { textContent: 'Comparing…' }));
     try {
-      render(out, await api('/verify', { method: 'POST', form: body }));
+      // Private mode: compared in this page, nothing sent.
+      render(
+        out,
+        privateOn() ? await verifyHere(fa, fb) : await api('/verify', { method: 'POST', form: body }),
+      );
     } catch (err) {
       out.replaceChildren();
       showError(errorBox, err);
