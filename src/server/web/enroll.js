@@ -6,7 +6,7 @@
  */
 import { ApiError, api, clearError, showError } from './api.js';
 import { photoPicker } from './picker.js';
-import { enrollHere, privateOn } from './private.js';
+import { embedHere, enrollHere, privateOn } from './private.js';
 
 const enc = encodeURIComponent;
 let cropUrls = [];
@@ -62,17 +62,19 @@ export function setupEnroll() {
       );
     button.disabled = true;
     status.textContent = `Enrolling ${photos.length} photo(s) of ${name}…`;
+    const local = privateOn();
+    const storeCrops = document.getElementById('enroll-thumbs').checked;
     try {
+      // Private mode: the faces are embedded in this page first (a photo without one creates nothing);
+      // only embeddings, and crops if chosen, are sent.
+      const faces = local ? await embedHere(photos, storeCrops) : null;
       const created = await ensureGallery(gallery);
       const { subjects } = await api(`/galleries/${enc(gallery)}/subjects`);
       let subject = subjects.find((s) => s.name === name);
       if (!subject)
         subject = await api(`/galleries/${enc(gallery)}/subjects`, { method: 'POST', json: { name } });
-      const local = privateOn();
-      const storeCrops = document.getElementById('enroll-thumbs').checked;
       let r;
-      // Private mode: the faces are embedded in this page; only embeddings (and crops if chosen) sent.
-      if (local) r = await enrollHere(gallery, subject.id, photos, storeCrops);
+      if (local) r = await enrollHere(gallery, subject.id, faces);
       else {
         const body = new FormData();
         photos.forEach((f, i) => body.append('images', f, f.name || `photo-${i}.jpg`));

@@ -131,7 +131,10 @@ async function crops(rec, photos) {
       out.push(await rec.crop(p));
     } catch (err) {
       const e = pageError(err);
-      failures.push({ image: p.name || `photo ${i + 1}`, code: e.code, message: e.message });
+      const image = p.name || `photo ${i + 1}`;
+      // The library's message names the file already.
+      const message = e.message.startsWith(`${image}: `) ? e.message.slice(image.length + 2) : e.message;
+      failures.push({ image, code: e.code, message });
     }
   }
   return { out, failures };
@@ -164,10 +167,11 @@ export function verifyHere(a, b) {
 }
 
 /**
- * Enroll from the page: the photos' embeddings (and their crops only when `storeCrops`) to the
- * subject; any photo without a face refuses the whole call, as the server's enroll does.
+ * Enroll from the page, step one, before anything is created on the server: each photo's largest
+ * face embedded here (with its crop only when `storeCrops`); any photo without a face refuses the
+ * whole call, as the server's enroll does.
  */
-export function enrollHere(gallery, subjectId, photos, storeCrops) {
+export function embedHere(photos, storeCrops) {
   return here(async (rec) => {
     const { out, failures } = await crops(rec, photos);
     if (failures.length)
@@ -180,8 +184,13 @@ export function enrollHere(gallery, subjectId, photos, storeCrops) {
     const embeddings = (await rec.embedCrops(out.map((c) => c.image))).map((e) => Array.from(e));
     const json = { model: rec.manifest.name, embeddings };
     if (storeCrops) json.crops = out.map((c) => pngUrl(c.image));
-    return api(`/galleries/${enc(gallery)}/subjects/${subjectId}/embeddings`, { method: 'POST', json });
+    return json;
   });
+}
+
+/** Step two: the embeddings (and crops) `embedHere` made, to the subject. */
+export function enrollHere(gallery, subjectId, json) {
+  return api(`/galleries/${enc(gallery)}/subjects/${subjectId}/embeddings`, { method: 'POST', json });
 }
 
 const area = (f) => (f.box.x2 - f.box.x1) * (f.box.y2 - f.box.y1);
