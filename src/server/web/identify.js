@@ -6,6 +6,7 @@
  */
 import { api, clearError, rate, showError } from './api.js';
 import { galleryExists, galleryName } from './enroll.js';
+import { setupLive } from './live.js';
 import { photoPicker } from './picker.js';
 
 let shownUrl = null;
@@ -46,6 +47,7 @@ export function setupIdentify() {
       button.disabled = false;
     }
   });
+  setupLive();
 }
 
 const pct = (v, total) => `${((100 * v) / total).toFixed(3)}%`;
