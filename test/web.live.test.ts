@@ -129,6 +129,58 @@ test('live camera: a fake camera of Obama then a stranger, named and unknown', {
     },
   );
 
+  await t.test('private mode: faces embedded in the page, no frame leaves it', async () => {
+    const { page, pageErrors } = await watchedPage(browser);
+    // The page's private-mode switch, as private.js keeps it.
+    await page.addInitScript(`localStorage.setItem('arcface.private', 'on')`);
+    const sent: { path: string; type: string; body: Buffer | null }[] = [];
+    page.on('request', (r) => {
+      if (r.method() !== 'GET')
+        sent.push({
+          path: new URL(r.url()).pathname,
+          type: r.headers()['content-type'] ?? '',
+          body: r.postDataBuffer(),
+        });
+    });
+    // The embeddings route comes with private mode (another branch): without it, the clear message.
+    const probe = await fetch(new URL('galleries/people/identify/embeddings', url), {
+      method: 'POST',
+      headers: { 'x-api-key': admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'none', embeddings: [[1]] }),
+    });
+    const routeMissing = probe.status === 404;
+    await page.goto(url);
+    await enterKey(page, admin);
+    await page.getByRole('tab', { name: 'Identify' }).click();
+    await page.getByRole('button', { name: 'Start camera' }).click();
+    if (routeMissing) {
+      const err = page.locator('#live-error');
+      await err.waitFor({ state: 'visible' });
+      assert.match(
+        await err.innerText(),
+        /This server cannot identify by embeddings \(POST \/galleries\/:gallery\/identify\/embeddings answered 404[\s\S]*turn private mode off/,
+      );
+      assert.equal(await page.getByRole('button', { name: 'Start camera' }).isEnabled(), true);
+    } else {
+      await page.locator('#live-status', { hasText: 'identified on this device' }).waitFor();
+      await page.locator('#live-tracks li[data-name="Barack Obama"]').waitFor();
+      await page.getByRole('button', { name: 'Stop camera' }).click();
+      assert.deepEqual(pageErrors, []);
+    }
+    // Either way the frames stayed here: only embeddings (JSON numbers) were sent.
+    const frames = sent.filter((r) => r.path.startsWith('/galleries/'));
+    assert.ok(frames.length >= 1);
+    for (const r of frames) {
+      assert.equal(r.path, '/galleries/people/identify/embeddings');
+      assert.equal(r.type, 'application/json');
+      const body = JSON.parse(r.body!.toString()) as { model: string; embeddings: number[][] };
+      assert.deepEqual(Object.keys(body).sort(), ['embeddings', 'model']);
+      assert.equal(body.model, 'dlib-resnet-v1');
+      assert.ok(body.embeddings.every((e) => e.length === 128 && e.every(Number.isFinite)));
+    }
+    await page.close();
+  });
+
   await t.test('a denied camera: a clear message, and Start is offered again', async () => {
     const { page, pageErrors } = await watchedPage(browser);
     await page.addInitScript(`navigator.mediaDevices.getUserMedia = () =>

@@ -1,12 +1,12 @@
-/* global createImageBitmap, document, FormData, MutationObserver, navigator, performance, setTimeout, window */ // the browser's
+/* global createImageBitmap, document, FormData, localStorage, MutationObserver, navigator, performance, setTimeout, window */ // the browser's
 /**
  * Identify's live camera: the webcam's picture, a few frames a second identified, each face followed
  * across frames and named from the evidence of its last frames (FaceTracker, src/face/tracker.ts,
  * from the browser build at /lib/arcface.js), so a name does not flicker with a frame's misreading.
  *
  * Where a frame is identified: by default it goes to the server as a JPEG, to the photo route
- * (POST /galleries/:g/identify); in private mode (setLivePrivate(true)) the faces are found and
- * embedded on this device (FaceRecognizer) and only their embeddings go to
+ * (POST /galleries/:g/identify); in private mode (the page's switch, or setLivePrivate) the faces
+ * are found and embedded on this device (FaceRecognizer) and only their embeddings go to
  * POST /galleries/:g/identify/embeddings. One frame is in flight at a time: the next is grabbed
  * when the answer is in, so a slow server or device drops frames rather than queueing them.
  */
@@ -17,16 +17,18 @@ import { galleryExists, galleryName } from './enroll.js';
 const PERIOD_MS = 250;
 const enc = encodeURIComponent;
 
-let onDevice = false;
+/** null: follow the page's private-mode switch (kept in localStorage as 'arcface.private' = 'on'). */
+let forced = null;
+const onDevice = () => forced ?? localStorage.getItem('arcface.private') === 'on';
+/** At most this many faces a frame, the largest (the API's cap on embeddings per call). */
+const MAX_FACES = 20;
 /** The session running now, or null; stop() ends it wherever its loop is waiting. */
 let session = null;
 let recognizer = null;
 
-/** Private mode's switch: true identifies on this device, sending embeddings only. */
+/** true: identify on this device, sending embeddings only; false: send frames; null: the page's switch. */
 export function setLivePrivate(on) {
-  const was = onDevice;
-  onDevice = Boolean(on);
-  if (session && was !== onDevice) stop('Stopped: private mode changed. Start the camera again.');
+  forced = on === null ? null : Boolean(on);
 }
 
 const $ = (id) => document.getElementById(id);
@@ -60,7 +62,8 @@ async function start() {
   clearError(errorBox);
   if (session) return;
   const gallery = galleryName();
-  const mine = { running: true, stream: null, frames: 0, since: performance.now() };
+  // The mode is fixed for the session: a change of the switch stops it (loop()).
+  const mine = { running: true, stream: null, frames: 0, since: performance.now(), onDevice: onDevice() };
   session = mine;
   setButtons(true);
   try {
@@ -76,7 +79,7 @@ async function start() {
     }
     if (!mine.running) return release(mine);
     const { FaceTracker, FaceRecognizer } = await import('/lib/arcface.js');
-    if (onDevice && !recognizer) {
+    if (mine.onDevice && !recognizer) {
       status.textContent = 'Loading the face models onto this device…';
       recognizer = await FaceRecognizer.create();
     }
@@ -85,14 +88,14 @@ async function start() {
     video.srcObject = mine.stream;
     await video.play();
     $('live-stage').hidden = false;
-    status.textContent = onDevice
+    status.textContent = mine.onDevice
       ? 'Camera on: faces are identified on this device; only their embeddings go to the server.'
       : 'Camera on: frames go to the server to be identified.';
     await loop(mine, video, new FaceTracker(), gallery);
   } catch (err) {
     if (session !== mine) return; // stopped meanwhile: that message stands
     stop('Camera off.');
-    showError(errorBox, err instanceof ApiError ? explain(err) : err);
+    showError(errorBox, err instanceof ApiError ? explain(err, mine) : err);
   }
 }
 
@@ -125,8 +128,8 @@ function setButtons(on) {
 }
 
 /** A missing embeddings route is a server older than private mode: said so, with the way out. */
-function explain(err) {
-  if (err.status === 404 && onDevice)
+function explain(err, mine) {
+  if (err.status === 404 && mine.onDevice)
     return new ApiError(
       404,
       err.code,
@@ -138,8 +141,9 @@ function explain(err) {
 
 async function loop(mine, video, tracker, gallery) {
   while (mine.running) {
+    if (onDevice() !== mine.onDevice) return stop('Stopped: private mode changed. Start the camera again.');
     const t0 = performance.now();
-    const frame = await (onDevice ? onThisDevice(video, gallery) : onServer(video, gallery));
+    const frame = await (mine.onDevice ? onThisDevice(video, gallery) : onServer(video, gallery));
     if (!mine.running) return; // stopped while this frame was out: its answer is dropped
     draw(tracker.update(frame.faces), frame.width, frame.height);
     mine.frames++;
@@ -172,6 +176,7 @@ async function onThisDevice(video, gallery) {
   } finally {
     bitmap.close();
   }
+  found = found.sort((a, b) => area(b.face.box) - area(a.face.box)).slice(0, MAX_FACES);
   if (!found.length) return { width, height, faces: [] };
   const r = await api(`/galleries/${enc(gallery)}/identify/embeddings`, {
     method: 'POST',
@@ -181,6 +186,7 @@ async function onThisDevice(video, gallery) {
   return { width, height, faces: found.map((f, i) => ({ box: f.face.box, subject: match(r.faces?.[i]) })) };
 }
 
+const area = (b) => (b.x2 - b.x1) * (b.y2 - b.y1);
 const match = (f) => (f?.subject ? { id: f.subject.subjectId, name: f.subject.name } : null);
 
 const pct = (v, total) => `${((100 * v) / total).toFixed(3)}%`;
