@@ -117,12 +117,19 @@ test('live camera: a fake camera of Obama then a stranger, named and unknown', {
       assert.ok(frames >= 6, `${frames} frames identified`);
       assert.equal(most, 1, 'one frame in flight at a time');
       // The camera is released: every track of the stream ended, the video shows nothing.
-      const released = await page.evaluate(
-        `window.__streams.length > 0 && window.__streams.every((s) => s.getTracks().every((t) => t.readyState === 'ended'))`,
-      );
-      assert.equal(released, true);
+      const released = `window.__streams.length > 0 &&
+        window.__streams.every((s) => s.getTracks().every((t) => t.readyState === 'ended'))`;
+      assert.equal(await page.evaluate(released), true);
       assert.equal(await page.evaluate(`document.getElementById('live-video').srcObject`), null);
       assert.equal(await page.locator('#live-tracks li').count(), 0);
+      // Leaving the Identify tab turns the camera off too: it is never on out of sight.
+      await page.getByRole('button', { name: 'Start camera' }).click();
+      await page.locator('#live-status', { hasText: 'Camera on' }).waitFor();
+      await page.getByRole('tab', { name: 'Verify' }).click();
+      await page.getByRole('tab', { name: 'Identify' }).click();
+      await page.locator('#live-status', { hasText: 'Camera off.' }).waitFor();
+      assert.equal(await page.evaluate('window.__streams.length'), 2);
+      assert.equal(await page.evaluate(released), true);
       assert.deepEqual(pageErrors, []);
       assert.deepEqual(notFound, []);
       await page.close();

@@ -63,7 +63,7 @@ async function start() {
   if (session) return;
   const gallery = galleryName();
   // The mode is fixed for the session: a change of the switch stops it (loop()).
-  const mine = { running: true, stream: null, frames: 0, since: performance.now(), onDevice: onDevice() };
+  const mine = { running: true, stream: null, frames: 0, since: 0, onDevice: onDevice() };
   session = mine;
   setButtons(true);
   try {
@@ -94,7 +94,7 @@ async function start() {
     await loop(mine, video, new FaceTracker(), gallery);
   } catch (err) {
     if (session !== mine) return; // stopped meanwhile: that message stands
-    stop('Camera off.');
+    stop(''); // the alert says why
     showError(errorBox, err instanceof ApiError ? explain(err, mine) : err);
   }
 }
@@ -140,9 +140,14 @@ function explain(err, mine) {
 }
 
 async function loop(mine, video, tracker, gallery) {
+  mine.since = performance.now();
   while (mine.running) {
     if (onDevice() !== mine.onDevice) return stop('Stopped: private mode changed. Start the camera again.');
     const t0 = performance.now();
+    if (!video.videoWidth) {
+      await sleep(PERIOD_MS); // no picture yet
+      continue;
+    }
     const frame = await (mine.onDevice ? onThisDevice(video, gallery) : onServer(video, gallery));
     if (!mine.running) return; // stopped while this frame was out: its answer is dropped
     draw(tracker.update(frame.faces), frame.width, frame.height);
