@@ -57,6 +57,13 @@ export {
 export type { Alignment } from './models/manifest.js';
 export { ARCFACE_TEMPLATE, alignmentTemplate } from './face/template.js';
 export { estimateSimilarity, invertAffine, applyAffine, type Affine } from './face/umeyama.js';
+export {
+  FaceTracker,
+  type Observation,
+  type Track,
+  type TrackState,
+  type TrackerOptions,
+} from './face/tracker.js';
 export { warpAffine } from './image/warp.js';
 export { decodeImage, resizeRgb, encodeImage, DEFAULT_MAX_PIXELS } from './image/decode.js';
 export { rgbImage, type RgbImage } from './image/types.js';

@@ -45,15 +45,21 @@ export interface WebSession {
   url: string;
 }
 
-/** Browser, service and server for one test file, closed (and the store removed) when `t` ends. */
-export async function openWebSession(t: TestContext): Promise<WebSession> {
+/**
+ * Browser, service and server for one test file, closed (and the store removed) when `t` ends.
+ * `args`: more Chromium switches (a fake camera, say).
+ */
+export async function openWebSession(
+  t: TestContext,
+  { args = [] }: { args?: string[] } = {},
+): Promise<WebSession> {
   const tmp = mkdtempSync(join(tmpdir(), 'arcface-web-'));
   mkdirSync(ARTIFACTS, { recursive: true });
   // Root in CI containers: Chromium's sandbox needs user namespaces it may not have.
   const browser = await playwright!.chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox'],
+    args: ['--no-sandbox', ...args],
   });
   // The defaults `npm start` serves (dlib-resnet-v1 + faceapi): the page is judged as users get it.
   const service = await RecognitionService.open({ store: join(tmp, 'data') });

@@ -21,6 +21,13 @@ export {
 } from '../pipeline/results.js';
 export { cosine, angleDegrees } from '../pipeline/similarity.js';
 export type { Face, Box, Point, Landmarks5 } from '../face/types.js';
+export {
+  FaceTracker,
+  type Observation,
+  type Track,
+  type TrackState,
+  type TrackerOptions,
+} from '../face/tracker.js';
 export type { DetectOptions } from '../face/detectors/types.js';
 export type { RgbImage } from '../image/types.js';
 export type { ModelManifest } from '../models/manifest.js';

@@ -6,6 +6,7 @@
  */
 import { api, clearError, rate, showError } from './api.js';
 import { galleryExists, galleryName } from './enroll.js';
+import { setupLive } from './live.js';
 import { photoPicker } from './picker.js';
 import { identifyHere, privateOn } from './private.js';
 
@@ -47,6 +48,7 @@ export function setupIdentify() {
       button.disabled = false;
     }
   });
+  setupLive();
 }
 
 const pct = (v, total) => `${((100 * v) / total).toFixed(3)}%`;
