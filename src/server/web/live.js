@@ -1,4 +1,4 @@
-/* global createImageBitmap, document, FormData, localStorage, MutationObserver, navigator, performance, setTimeout, window */ // the browser's
+/* global createImageBitmap, document, FormData, MutationObserver, navigator, performance, setTimeout, window */ // the browser's
 /**
  * Identify's live camera: the webcam's picture, a few frames a second identified, each face followed
  * across frames and named from the evidence of its last frames (FaceTracker, src/face/tracker.ts,
@@ -12,14 +12,15 @@
  */
 import { api, ApiError, clearError, showError } from './api.js';
 import { galleryExists, galleryName } from './enroll.js';
+import { privateOn, recognizer as pageRecognizer } from './private.js';
 
 /** A frame every 250 ms at most: 4 a second when the server or device keeps up. */
 const PERIOD_MS = 250;
 const enc = encodeURIComponent;
 
-/** null: follow the page's private-mode switch (kept in localStorage as 'arcface.private' = 'on'). */
+/** null: follow the page's private-mode switch (private.js). */
 let forced = null;
-const onDevice = () => forced ?? localStorage.getItem('arcface.private') === 'on';
+const onDevice = () => forced ?? privateOn();
 /** At most this many faces a frame, the largest (the API's cap on embeddings per call). */
 const MAX_FACES = 20;
 /** The session running now, or null; stop() ends it wherever its loop is waiting. */
@@ -78,10 +79,11 @@ async function start() {
       throw new Error(cameraProblem(err));
     }
     if (!mine.running) return release(mine);
-    const { FaceTracker, FaceRecognizer } = await import('/lib/arcface.js');
+    const { FaceTracker } = await import('/lib/arcface.js');
     if (mine.onDevice && !recognizer) {
       status.textContent = 'Loading the face models onto this device…';
-      recognizer = await FaceRecognizer.create();
+      // The page's one recogniser, shared with private-mode Verify, Enroll and Identify.
+      recognizer = await pageRecognizer();
     }
     if (!mine.running) return release(mine);
     const video = $('live-video');
