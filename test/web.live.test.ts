@@ -149,32 +149,15 @@ test('live camera: a fake camera of Obama then a stranger, named and unknown', {
           body: r.postDataBuffer(),
         });
     });
-    // The embeddings route comes with private mode (another branch): without it, the clear message.
-    const probe = await fetch(new URL('galleries/people/identify/embeddings', url), {
-      method: 'POST',
-      headers: { 'x-api-key': admin, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'none', embeddings: [[1]] }),
-    });
-    const routeMissing = probe.status === 404;
     await page.goto(url);
     await enterKey(page, admin);
     await page.getByRole('tab', { name: 'Identify' }).click();
     await page.getByRole('button', { name: 'Start camera' }).click();
-    if (routeMissing) {
-      const err = page.locator('#live-error');
-      await err.waitFor({ state: 'visible' });
-      assert.match(
-        await err.innerText(),
-        /This server cannot identify by embeddings \(POST \/galleries\/:gallery\/identify\/embeddings answered 404[\s\S]*turn private mode off/,
-      );
-      assert.equal(await page.getByRole('button', { name: 'Start camera' }).isEnabled(), true);
-    } else {
-      await page.locator('#live-status', { hasText: 'identified on this device' }).waitFor();
-      await page.locator('#live-tracks li[data-name="Barack Obama"]').waitFor();
-      await page.getByRole('button', { name: 'Stop camera' }).click();
-      assert.deepEqual(pageErrors, []);
-    }
-    // Either way the frames stayed here: only embeddings (JSON numbers) were sent.
+    await page.locator('#live-status', { hasText: 'identified on this device' }).waitFor();
+    await page.locator('#live-tracks li[data-name="Barack Obama"]').waitFor();
+    await page.getByRole('button', { name: 'Stop camera' }).click();
+    assert.deepEqual(pageErrors, []);
+    // The frames stayed here: only embeddings (JSON numbers) were sent.
     const frames = sent.filter((r) => r.path.startsWith('/galleries/'));
     assert.ok(frames.length >= 1);
     for (const r of frames) {
