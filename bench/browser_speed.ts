@@ -40,7 +40,7 @@ import { SHARED } from './shared_models.js';
 const FACES = join(SHARED, 'data/faces');
 const FR = join(FACES, 'face_recognition/examples');
 const DF = join(FACES, 'deepface/tests/unit/dataset');
-/** 20 photos, 330x512 to 1536x2048, one to ~10 faces: face_recognition's examples and deepface's. */
+/** 20 photos, 330x512 to 1536x2048, 25 faces found (1-5 a photo): face_recognition's examples and deepface's. */
 const PHOTOS = [
   ...[
     'obama.jpg',
