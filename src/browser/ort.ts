@@ -43,6 +43,8 @@ async function gpuAdapter(): Promise<unknown> {
 
 /** The threads each runtime was started with: they are fixed when its wasm first loads. */
 const started = new Map<OrtWeb, number>();
+/** The WebGPU session being created, if any: the next waits for it (see open()). */
+let webgpuOpening: Promise<void> = Promise.resolve();
 
 export async function webOrt(opts: WebOrtOptions): Promise<WebOrt> {
   const backend = opts.backend ?? 'wasm';
@@ -64,20 +66,31 @@ export async function webOrt(opts: WebOrtOptions): Promise<WebOrt> {
     ort.env.logLevel = 'error';
   }
   const executionProviders = backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'];
+  const create = async (model: { bytes: Uint8Array; name: string }) => {
+    try {
+      return await ort.InferenceSession.create(model.bytes, {
+        executionProviders,
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+      });
+    } catch (err) {
+      throw notUsable(model.name, err);
+    }
+  };
   return {
     backend,
     threads,
     Tensor: ort.Tensor,
-    async open(model) {
-      try {
-        return await ort.InferenceSession.create(model.bytes, {
-          executionProviders,
-          graphOptimizationLevel: 'all',
-          logSeverityLevel: 3,
-        });
-      } catch (err) {
-        throw notUsable(model.name, err);
-      }
+    // onnxruntime-web's WebGPU provider refuses a session while another is being created ("another
+    // WebGPU EP inference session is being created", bench/results/browser_speed.md): one at a time.
+    open: (model) => {
+      if (backend !== 'webgpu') return create(model);
+      const made = webgpuOpening.then(() => create(model));
+      webgpuOpening = made.then(
+        () => undefined,
+        () => undefined,
+      );
+      return made;
     },
   };
 }
