@@ -18,6 +18,20 @@ import type { Backbone, BackboneConfig, BackboneName, WeightSpec } from './types
 export type * from './types.js';
 export { IRESNET_FC_SCALE, IRESNET_LAYERS } from './iresnet.js';
 export { MOBILEFACENET_BLOCKS, MOBILEFACENET_SCALE } from './mobilefacenet.js';
+// dlib's ResNet (the default recogniser) keeps face-api's weight names and its own contract
+// (150x150 input, no batch norm), so it is created by createDlibResnet, not createBackbone.
+export {
+  createDlibResnet,
+  loadDlibResnetWeights,
+  loadPretrainedDlibResnet,
+  DLIB_RESNET,
+  DLIB_RESNET_DIM,
+  DLIB_RESNET_MEAN,
+  DLIB_RESNET_SIZE,
+  DLIB_RESNET_STD,
+  type DlibResnetBackbone,
+  type DlibResnetConfig,
+} from './dlib_resnet.js';
 export { batchNorm, prelu, conv2d, dense, torchToTfjs, tfjsToTorch, BN_EPS, BN_MOMENTUM } from './layers.js';
 
 export const BACKBONE_NAMES: readonly BackboneName[] = [
