@@ -26,6 +26,7 @@ import { Embedder, fillInput } from '../src/models/embedder.js';
 import { resolveModel } from '../src/models/resolve.js';
 import { getModel } from '../src/models/zoo.js';
 import { initRuntime, tf } from '../src/runtime/backend.js';
+import type { TrainableModel } from '../src/train/types.js';
 import { DEEPFACE, SHARED, skipUnless } from './helpers.js';
 
 const EXAMPLES = join(SHARED, 'data/faces/face_recognition/examples');
@@ -119,6 +120,9 @@ describe('dlib-resnet backbone', () => {
   });
 
   it('one backward pass gives every trainable variable a finite, non-zero gradient', () => {
+    // The trainer's model contract (checked by the compiler): trainable, namedWeights, apply.
+    const model: TrainableModel = bb;
+    assert.equal(model.trainable.length, model.namedWeights().size);
     const x = tf.randomUniform(
       [2, DLIB_RESNET_SIZE, DLIB_RESNET_SIZE, 3],
       -0.5,
