@@ -17,6 +17,7 @@
 import { tf } from '../runtime/backend.js';
 import { badShape } from '../errors.js';
 import { readTfjsWeights, weight, type TfjsWeight } from '../convert/tfjs_weights.js';
+import { DLIB_RESNET_BLOCKS } from '../convert/dlib_resnet.js';
 import { faceApiModelDir } from '../face/detectors/faceapi_dir.js';
 import { rng } from '../util/random.js';
 
@@ -28,24 +29,6 @@ export const DLIB_RESNET_MEAN = [122.782, 117.001, 104.298] as const;
 export const DLIB_RESNET_STD = 255;
 /** face-api's weights manifest name inside its model/ folder. */
 export const DLIB_RESNET_WEIGHTS = 'face_recognition_model';
-
-/** Residual blocks after the stem: face-api's prefix and output channels ('_down' = strided). */
-const BLOCKS = [
-  ['conv32_1', 32],
-  ['conv32_2', 32],
-  ['conv32_3', 32],
-  ['conv64_down', 64],
-  ['conv64_1', 64],
-  ['conv64_2', 64],
-  ['conv64_3', 64],
-  ['conv128_down', 128],
-  ['conv128_1', 128],
-  ['conv128_2', 128],
-  ['conv256_down', 256],
-  ['conv256_1', 256],
-  ['conv256_2', 256],
-  ['conv256_down_out', 256],
-] as const;
 
 export interface DlibResnetConfig {
   name: typeof DLIB_RESNET;
@@ -97,7 +80,7 @@ function weightShapes(): Map<string, number[]> {
   };
   conv('conv32_down', 7, 3, 32);
   let cin = 32;
-  for (const [p, cout] of BLOCKS) {
+  for (const [p, cout] of DLIB_RESNET_BLOCKS) {
     conv(`${p}/conv1`, 3, cin, cout);
     conv(`${p}/conv2`, 3, cout, cout);
     cin = cout;
@@ -185,7 +168,7 @@ export function createDlibResnet(opts: { seed?: number } = {}): DlibResnetBackbo
       return tf.tidy(() => {
         let y = convLayer(x, 'conv32_down', 2, 'valid', true);
         y = tf.maxPool(y, 3, 2, 'valid');
-        for (const [p, cout] of BLOCKS) y = block(y, p, cout);
+        for (const [p, cout] of DLIB_RESNET_BLOCKS) y = block(y, p, cout);
         return tf.matMul(tf.mean(y, [1, 2]) as tf.Tensor2D, w('fc') as tf.Tensor2D);
       });
     },

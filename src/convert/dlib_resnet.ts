@@ -109,6 +109,28 @@ function residualDown(
 }
 
 /** face-api's face_recognition_model weights (readTfjsWeights) -> ONNX model bytes. */
+
+/**
+ * The residual blocks after the stem, as face-api's FaceRecognitionNet names them: weight prefix and
+ * output channels ('_down': strided). The trainable backbone (src/backbones/dlib_resnet.ts) reads it too.
+ */
+export const DLIB_RESNET_BLOCKS = [
+  ['conv32_1', 32],
+  ['conv32_2', 32],
+  ['conv32_3', 32],
+  ['conv64_down', 64],
+  ['conv64_1', 64],
+  ['conv64_2', 64],
+  ['conv64_3', 64],
+  ['conv128_down', 128],
+  ['conv128_1', 128],
+  ['conv128_2', 128],
+  ['conv256_down', 256],
+  ['conv256_1', 256],
+  ['conv256_2', 256],
+  ['conv256_down_out', 256],
+] as const;
+
 export function dlibResnetToOnnx(weights: Map<string, TfjsWeight>): Uint8Array {
   const g = new GraphBuilder();
   let x = convLayer(g, weights, DLIB_INPUT, 'conv32_down', [7, 7, 3, 32], 2, 'valid', true);
@@ -118,22 +140,7 @@ export function dlibResnetToOnnx(weights: Map<string, TfjsWeight>): Uint8Array {
     pads: { ints: [0, 0, 0, 0] },
   });
   let at: At = { x, c: 32, side: validOut(validOut(DLIB_SIZE, 7, 2), 3, 2) };
-  for (const [prefix, cout] of [
-    ['conv32_1', 32],
-    ['conv32_2', 32],
-    ['conv32_3', 32],
-    ['conv64_down', 64],
-    ['conv64_1', 64],
-    ['conv64_2', 64],
-    ['conv64_3', 64],
-    ['conv128_down', 128],
-    ['conv128_1', 128],
-    ['conv128_2', 128],
-    ['conv256_down', 256],
-    ['conv256_1', 256],
-    ['conv256_2', 256],
-    ['conv256_down_out', 256],
-  ] as const)
+  for (const [prefix, cout] of DLIB_RESNET_BLOCKS)
     at = prefix.includes('_down')
       ? residualDown(g, weights, at, prefix, cout)
       : residual(g, weights, at, prefix);
