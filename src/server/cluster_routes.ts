@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { mergeClusters, moveFace, nameCluster, splitCluster, type JsonValue } from '../gallery/index.js';
 import type { ServerContext } from './context.js';
 import {
-  errorResponse,
+  bodyId,
+  errorResponses,
   galleryParams,
   idParams,
   image,
@@ -24,8 +25,7 @@ type G = { gallery: string };
 type S = G & { subject: number };
 type F = G & { face: number };
 
-const errors = { '4xx': errorResponse, '5xx': errorResponse };
-const id = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+const id = bodyId;
 const ids = { type: 'array', minItems: 1, maxItems: 100_000, items: id } as const;
 
 export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -76,7 +76,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
             },
           },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -107,7 +107,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           type: 'object',
           properties: { singletons: { type: 'string', enum: ['true', 'false'] } },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -132,7 +132,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags,
         params: subjectParams,
         body: subjectBody,
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -156,7 +156,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           additionalProperties: false,
           properties: { clusters: ids },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -180,7 +180,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           additionalProperties: false,
           properties: { faces: ids },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req, reply) => {
@@ -205,7 +205,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: ServerContext): void {
           additionalProperties: false,
           properties: { subjectId: id },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {

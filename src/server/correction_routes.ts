@@ -10,12 +10,11 @@ import type { CorrectionTarget } from '../service/service.js';
 import type { PhotoBox } from '../gallery/index.js';
 import type { ServerContext } from './context.js';
 import { imageFromField } from './uploads.js';
-import { errorResponse, galleryParams, idParams, image } from './schemas.js';
+import { bodyId, errorResponses, galleryParams, idParams, image } from './schemas.js';
 
 type G = { gallery: string };
 type C = G & { correction: number };
 
-const errors = { '4xx': errorResponse, '5xx': errorResponse };
 const coordinate = { type: 'number' } as const;
 const box = {
   type: 'object',
@@ -24,7 +23,7 @@ const box = {
   properties: { x1: coordinate, y1: coordinate, x2: coordinate, y2: coordinate },
   description: "the face's box in the photo, in pixels, as identify returned it",
 } as const;
-const id = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+const id = bodyId;
 
 const correction = {
   type: 'object',
@@ -56,7 +55,7 @@ export function correctionRoutes(app: FastifyInstance, ctx: ServerContext): void
         tags,
         params: galleryParams,
         response: {
-          ...errors,
+          ...errorResponses,
           200: { type: 'object', properties: { corrections: { type: 'array', items: correction } } },
         },
       },
@@ -91,7 +90,7 @@ export function correctionRoutes(app: FastifyInstance, ctx: ServerContext): void
             image,
           },
         },
-        response: { ...errors, 201: correction },
+        response: { ...errorResponses, 201: correction },
       },
     },
     async (req, reply) => {
@@ -119,7 +118,7 @@ export function correctionRoutes(app: FastifyInstance, ctx: ServerContext): void
     {
       config: { access: 'admin' },
       preValidation: idParams,
-      schema: { summary: 'Removes a correction', tags, params, response: errors },
+      schema: { summary: 'Removes a correction', tags, params, response: errorResponses },
     },
     async (req, reply) => {
       await service.deleteCorrection(req.params.gallery, req.params.correction);

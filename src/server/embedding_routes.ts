@@ -9,12 +9,11 @@ import type { Aggregate, PhotoBox } from '../gallery/index.js';
 import type { ServerContext } from './context.js';
 import { checkIdentifyThreshold } from './threshold_policy.js';
 import { imageFromField } from './uploads.js';
-import { errorResponse, galleryParams, idParams, subjectParams, threshold } from './schemas.js';
+import { errorResponses, galleryParams, idParams, subjectParams, threshold } from './schemas.js';
 
 type G = { gallery: string };
 type S = G & { subject: number };
 
-const errors = { '4xx': errorResponse, '5xx': errorResponse };
 /** The longest embedding any recogniser here makes is 512; room for larger ones, not for abuse. */
 const MAX_DIM = 4096;
 /** One aligned crop as PNG (112x112 or 150x150: tens of KB). */
@@ -86,7 +85,7 @@ export function embeddingRoutes(app: FastifyInstance, ctx: ServerContext): void 
             },
           },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req, reply) => {
@@ -141,7 +140,7 @@ export function embeddingRoutes(app: FastifyInstance, ctx: ServerContext): void 
             boxes: { type: 'array', maxItems: service.maxFaces, items: box },
           },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {

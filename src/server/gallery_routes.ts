@@ -7,29 +7,28 @@ import { checkIdentifyThreshold, checkVerifyThreshold } from './threshold_policy
 import { imageFromField } from './uploads.js';
 import { GALLERY_NAME } from '../service/names.js';
 import {
-  errorResponse,
+  errorResponses,
   faceParams,
   galleryParams,
+  idParams,
   image,
   imageConsumes,
-  idParams,
   minQuality,
+  subjectBody,
   subjectParams,
   threshold,
-  subjectBody,
 } from './schemas.js';
 
 type G = { gallery: string };
 type S = G & { subject: number };
 type F = S & { face: number };
 
-const errors = { '4xx': errorResponse, '5xx': errorResponse };
 const aggregate = { type: 'string', enum: ['max', 'mean'] } as const;
 const faceInfo = ({ embedding: _e, ...f }: Face) => f;
 
 /** A delete's answer: 204 once its bytes are gone from the files; 202 while a reader holds back the purge. */
 const deleteResponses = {
-  ...errors,
+  ...errorResponses,
   202: {
     description: 'Deleted; another process reading the store still holds the old bytes, purged when it ends',
     type: 'object',
@@ -66,7 +65,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
           additionalProperties: false,
           properties: { name: { type: 'string', pattern: GALLERY_NAME.source } },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req, reply) => reply.code(201).send(await service.createGallery(req.body.name)),
@@ -76,7 +75,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery',
     {
       config: { access: 'recognise' },
-      schema: { summary: 'One gallery', tags, params: galleryParams, response: errors },
+      schema: { summary: 'One gallery', tags, params: galleryParams, response: errorResponses },
     },
     async (req) => service.gallery(req.params.gallery),
   );
@@ -99,7 +98,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     '/galleries/:gallery/subjects',
     {
       config: { access: 'recognise' },
-      schema: { summary: 'Subjects of a gallery', tags, params: galleryParams, response: errors },
+      schema: { summary: 'Subjects of a gallery', tags, params: galleryParams, response: errorResponses },
     },
     async (req) => {
       await service.gallery(req.params.gallery);
@@ -118,7 +117,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         tags,
         params: galleryParams,
         body: subjectBody,
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req, reply) => reply.code(201).send(await service.addSubject(req.params.gallery, req.body)),
@@ -129,7 +128,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       config: { access: 'recognise' },
       preValidation: idParams,
-      schema: { summary: 'One subject', tags, params: subjectParams, response: errors },
+      schema: { summary: 'One subject', tags, params: subjectParams, response: errorResponses },
     },
     async (req) => service.subject(req.params.gallery, req.params.subject),
   );
@@ -154,7 +153,12 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
     {
       config: { access: 'recognise' },
       preValidation: idParams,
-      schema: { summary: "A subject's enrolled faces", tags, params: subjectParams, response: errors },
+      schema: {
+        summary: "A subject's enrolled faces",
+        tags,
+        params: subjectParams,
+        response: errorResponses,
+      },
     },
     async (req) => {
       await service.subject(req.params.gallery, req.params.subject);
@@ -184,7 +188,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
             minQuality,
           },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req, reply) => {
@@ -279,7 +283,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
             minQuality,
           },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -301,7 +305,7 @@ export function galleryRoutes(app: FastifyInstance, ctx: ServerContext): void {
         consumes: imageConsumes,
         params: subjectParams,
         body: { type: 'object', required: ['image'], properties: { image, threshold, aggregate } },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {

@@ -5,7 +5,7 @@ import { decodeImage, encodeImage } from '../image/decode.js';
 import type { QualifiedFace, RecognitionService } from '../service/service.js';
 import type { ServerContext } from './context.js';
 import { imageFromField } from './uploads.js';
-import { errorResponse, image, imageConsumes, threshold, verifyCrops } from './schemas.js';
+import { errorResponses, image, imageConsumes, threshold, verifyCrops } from './schemas.js';
 
 export const faceJson = (f: Face) => ({ box: f.box, score: f.score, landmarks: f.landmarks });
 const qualifiedJson = (f: QualifiedFace) => ({ ...faceJson(f), quality: f.quality });
@@ -47,8 +47,6 @@ function identifyRule(service: RecognitionService) {
       : null,
   };
 }
-
-const errors = { '4xx': errorResponse, '5xx': errorResponse };
 
 /**
  * The aligned crop (the model's input, e.g. 112x112) of `face` in an image already accepted by the
@@ -109,7 +107,7 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
         tags: ['recognition'],
         consumes: imageConsumes,
         body: { type: 'object', required: ['image'], properties: { image } },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -128,7 +126,7 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
         tags: ['recognition'],
         consumes: imageConsumes,
         body: { type: 'object', required: ['image'], properties: { image } },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {
@@ -157,7 +155,7 @@ export function recognitionRoutes(app: FastifyInstance, ctx: ServerContext): voi
           required: ['a', 'b'],
           properties: { a: image, b: image, threshold, crops: verifyCrops },
         },
-        response: errors,
+        response: errorResponses,
       },
     },
     async (req) => {

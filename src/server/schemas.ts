@@ -97,6 +97,12 @@ export const errorResponse = {
   },
 } as const;
 
+/** Every route's error answers (4xx and 5xx alike). */
+export const errorResponses = { '4xx': errorResponse, '5xx': errorResponse } as const;
+
+/** A stored id in a JSON body (a subject, face or cluster): a positive safe integer. */
+export const bodyId = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
 /** Both body encodings every image route takes. */
 export const imageConsumes = ['application/json', 'multipart/form-data'];
 
