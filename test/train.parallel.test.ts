@@ -263,3 +263,40 @@ test('the trainer names the batch whose forward failed in a worker, as in-proces
     tf.dispose([...headWeights(head).values()]);
   }
 });
+
+test('a head-only warm-up step on 2 workers = in-process: the backbone and its BN statistics stay put, the head moves', async () => {
+  const cfg = config({ steps: 1, freezeBackboneSteps: 0 });
+  const frozen = config({ steps: 2, freezeBackboneSteps: 1 });
+  const runs = [];
+  for (const gradients of [undefined, pool]) {
+    const model = createBackbone({ name: 'mobilefacenet', embeddingSize: EMB, seed: cfg.seed });
+    const head = headFromConfig(frozen, CLASSES);
+    const start = snapshot(model, head);
+    const afterStep: Map<string, Float32Array>[] = [];
+    await train({
+      config: frozen,
+      runDir: tmp(),
+      model,
+      head,
+      data: source(),
+      catchSignals: false,
+      gradients,
+      onProgress: () => afterStep.push(snapshot(model, head)),
+    });
+    runs.push(afterStep);
+    for (const [key, v] of afterStep[0]!) {
+      if (key.startsWith('backbone/')) assert.deepEqual(v, start.get(key), `${key} moved in the frozen step`);
+      else assert.notDeepEqual(v, start.get(key), `${key} did not train`);
+    }
+    // Step 2 trains everything: the BN statistics move again.
+    assert.ok(
+      [...afterStep[1]!].some(
+        ([k, v]) => k.endsWith('running_var') && v.some((x, i) => x !== start.get(k)![i]),
+      ),
+    );
+    model.dispose();
+    tf.dispose([...headWeights(head).values()]);
+  }
+  for (const [s, local] of runs[0]!.entries())
+    for (const [key, a] of local) assert.ok(relErr(runs[1]![s]!.get(key)!, a) < 1e-5, `step ${s + 1} ${key}`);
+});

@@ -100,3 +100,32 @@ test('weight decay applies only where decays() says so; first step buffer = g + 
   sgd.dispose();
   tf.dispose([w, b, ...g.values()]);
 });
+
+test('lrScale: a parameter steps at its own multiple of lr; its momentum buffer stays lr-free (torch param groups)', async () => {
+  await initRuntime();
+  const a = tf.variable(tf.tensor1d([1, 2]));
+  const b = tf.variable(tf.tensor1d([1, 2]));
+  const params = new Map<string, tf.Variable>([
+    ['backbone/a', a],
+    ['head/b', b],
+  ]);
+  const sgd = new Sgd({
+    momentum: 0.5,
+    weightDecay: 0,
+    lrScale: (k) => (k.startsWith('backbone/') ? 0.1 : 1),
+  });
+  const g = new Map<string, tf.Tensor>([
+    ['backbone/a', tf.tensor1d([1, -1])],
+    ['head/b', tf.tensor1d([1, -1])],
+  ]);
+  sgd.step(params, g, 0.2);
+  sgd.step(params, g, 0.2);
+  // buf: 1 then 0.5 * 1 + 1 = 1.5 (same for both); a moves by 0.02 * (1 + 1.5), b by 0.2 * (1 + 1.5).
+  assert.ok(relErr(a.dataSync(), [1 - 0.05, 2 + 0.05]) < 1e-6);
+  assert.ok(relErr(b.dataSync(), [1 - 0.5, 2 + 0.5]) < 1e-6);
+  const bufs = sgd.exportState().buffers;
+  assert.deepEqual(Array.from(bufs.get('backbone/a')!.values), [1.5, -1.5]);
+  assert.deepEqual(Array.from(bufs.get('head/b')!.values), [1.5, -1.5]);
+  sgd.dispose();
+  tf.dispose([a, b, ...g.values()]);
+});

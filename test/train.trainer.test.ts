@@ -12,6 +12,7 @@ import { readLog } from '../src/train/log.js';
 import { train } from '../src/train/trainer.js';
 import type { Batch, BatchSource, TrainableModel } from '../src/train/types.js';
 import { rng } from '../src/util/random.js';
+import { relErr } from './helpers.js';
 
 const H = 4;
 const W = 4;
@@ -361,4 +362,130 @@ test('resume refuses another architecture and another config, naming what differ
   s.dispose();
   assert.ok(existsSync(join(dir, 'config.json')));
   rmSync(dir, { recursive: true });
+});
+
+test('freezeBackboneSteps: the head trains alone (backbone and its running statistics untouched), then all; resume inside and after the frozen phase is bit-exact', async () => {
+  await initRuntime();
+  const cfg = config({
+    accumulate: 2,
+    steps: 6,
+    warmupSteps: 0,
+    checkpointEvery: 0,
+    freezeBackboneSteps: 3,
+    backboneLrScale: 0.1,
+  });
+  const a = setup();
+  const initial = weights(a.model, a.head).map((w) => w.slice());
+  const seen: Float32Array[][] = [];
+  const straightDir = tmp();
+  await train({
+    config: cfg,
+    runDir: straightDir,
+    model: a.model,
+    head: a.head,
+    data: source(),
+    catchSignals: false,
+    onProgress: () => seen.push(weights(a.model, a.head).map((w) => w.slice())),
+  });
+  const straight = weights(a.model, a.head).map((w) => w.slice());
+  a.dispose();
+  const nb = initial.length - 1; // the model's tensors, then the head's
+  for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < nb; i++)
+      assert.deepEqual(seen[s]![i], initial[i], `step ${s + 1}: model tensor ${i} moved while frozen`);
+    assert.notDeepEqual(
+      seen[s]![nb],
+      s === 0 ? initial[nb] : seen[s - 1]![nb],
+      `step ${s + 1}: the head did not train`,
+    );
+  }
+  for (let i = 0; i < nb; i++)
+    assert.notDeepEqual(seen[3]![i], initial[i], `step 4: model tensor ${i} still frozen`);
+
+  // The same run stopped at 2 (frozen) and at 4 (training all), each resumed into fresh variables.
+  for (const stopAt of [2, 4]) {
+    const dir = tmp();
+    const b = setup();
+    const ac = new AbortController();
+    await train({
+      config: cfg,
+      runDir: dir,
+      model: b.model,
+      head: b.head,
+      data: source(),
+      signal: ac.signal,
+      catchSignals: false,
+      onProgress: (p) => p.step === stopAt && ac.abort(),
+    });
+    b.dispose();
+    const c = setup();
+    const rc = await train({
+      config: cfg,
+      runDir: dir,
+      model: c.model,
+      head: c.head,
+      data: source(),
+      resume: true,
+      catchSignals: false,
+    });
+    assert.equal(rc.step, 6);
+    weights(c.model, c.head).forEach((w, i) =>
+      assert.deepEqual(w, straight[i], `stop at ${stopAt}: tensor ${i} differs`),
+    );
+    c.dispose();
+    rmSync(dir, { recursive: true });
+  }
+  rmSync(straightDir, { recursive: true });
+});
+
+test('backboneLrScale: the backbone moves at the scaled rate on its first step (momentum buffer = d)', async () => {
+  await initRuntime();
+  // One step from the same start, scale 1 vs 0.25, no decay, no clipping: the backbone's update
+  // (p - p') is exactly lr * g in both, so the two updates differ by the scale.
+  const run = async (scale: number) => {
+    const m = setup();
+    const before = weights(m.model, m.head).map((w) => w.slice());
+    const cfg = config({
+      steps: 1,
+      warmupSteps: 0,
+      weightDecay: 0,
+      clipNorm: null,
+      checkpointEvery: 0,
+      backboneLrScale: scale,
+    });
+    const dir = tmp();
+    await train({
+      config: cfg,
+      runDir: dir,
+      model: m.model,
+      head: m.head,
+      data: source(),
+      catchSignals: false,
+    });
+    const after = weights(m.model, m.head);
+    const deltas = before.map((w, i) => Array.from(w, (x, k) => x - after[i]![k]!));
+    m.dispose();
+    rmSync(dir, { recursive: true });
+    return deltas;
+  };
+  const full = await run(1);
+  const quarter = await run(0.25);
+  const probe = tinyModel();
+  const names = [...probe.namedWeights().keys()];
+  probe.dispose();
+  const nb = full.length - 1;
+  for (let i = 0; i < nb; i++) {
+    if (names[i] === 'running_mean') {
+      assert.deepEqual(quarter[i], full[i], 'a running statistic is not scaled');
+      continue;
+    }
+    assert.ok(
+      relErr(
+        quarter[i]!.map((x) => x * 4),
+        full[i]!,
+      ) < 1e-4,
+      `model tensor ${i}`,
+    );
+  }
+  assert.ok(relErr(quarter[nb]!, full[nb]!) < 1e-6, 'the head keeps the full rate');
 });

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const { backbone, config, step } = await loadTrainedBackbone(RUN);
   const tmp = join(tmpdir(), `arcface-default-${process.pid}`);
   try {
-    await writeModelPackage(backbone, tmp, {
+    await writeModelPackage(backbone.net, tmp, {
       name: 'arcface-mbf-celeba',
       licence: LICENCE,
       trainingData: TRAINING_DATA,

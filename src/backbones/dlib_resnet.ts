@@ -180,7 +180,10 @@ export function createDlibResnet(opts: { seed?: number } = {}): DlibResnetBackbo
 }
 
 /** Assigns face-api's tfjs weights (readTfjsWeights) by path; a missing or mis-shaped one throws BAD_SHAPE. */
-export function loadDlibResnetWeights(backbone: DlibResnetBackbone, source: Map<string, TfjsWeight>): void {
+export function loadDlibResnetWeights(
+  backbone: Pick<DlibResnetBackbone, 'namedWeights'>,
+  source: Map<string, TfjsWeight>,
+): void {
   for (const [name, v] of backbone.namedWeights()) {
     const t = weight(source, name, v.shape);
     tf.tidy(() => v.assign(tf.tensor(t.data, t.shape)));
@@ -192,7 +195,7 @@ export function loadDlibResnetWeights(backbone: DlibResnetBackbone, source: Map<
  * the same file the default recogniser reads at run time, so nothing is downloaded or copied.
  */
 export async function loadPretrainedDlibResnet(
-  backbone: DlibResnetBackbone,
+  backbone: Pick<DlibResnetBackbone, 'namedWeights'>,
   dir: string = faceApiModelDir(),
 ): Promise<void> {
   loadDlibResnetWeights(backbone, await readTfjsWeights(dir, DLIB_RESNET_WEIGHTS));

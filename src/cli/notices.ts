@@ -8,5 +8,8 @@ export function modelNotice(m: ModelManifest, detectorSpec?: string): string {
     ? 'NON-COMMERCIAL RESEARCH ONLY'
     : 'its licence allows commercial use; check the training data terms';
   const det = detectorSpec ? `; detector ${detectorSpec}` : '';
-  return `model ${m.name} (${m.licence}; trained on ${m.trainingData}; ${terms})${det}`;
+  const base = m.base
+    ? `; fine-tuned from ${m.base.name} (${m.base.licence}; trained on ${m.base.trainingData})`
+    : '';
+  return `model ${m.name} (${m.licence}; trained on ${m.trainingData}${base}; ${terms})${det}`;
 }

@@ -77,9 +77,19 @@ export async function decodeCrop(file: string, size = CROP_SIZE): Promise<Uint8A
   return img.data;
 }
 
+/** Per-channel (v - mean[c]) / std[c] of RGB bytes. */
+export interface Normalisation {
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
+/** arcface_torch's dataset.py Normalize(0.5, 0.5) on 0..255 values: (v - 127.5) / 127.5. */
+export const ARCFACE_NORM: Normalisation = { mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] };
+
 /**
- * RGB bytes -> NHWC floats (v - 127.5) / 127.5 at `offset`, mirrored left-right when `flip`, as
- * arcface_torch's dataset.py (RandomHorizontalFlip, ToTensor, Normalize(0.5, 0.5)) but kept in HWC.
+ * RGB bytes -> NHWC floats (v - mean) / std at `offset` (default (v - 127.5) / 127.5), mirrored
+ * left-right when `flip`, as arcface_torch's dataset.py (RandomHorizontalFlip, ToTensor,
+ * Normalize(0.5, 0.5)) but kept in HWC. Other backbones bring their own (dlib's ResNet: its means, / 255).
  */
 export function normaliseInto(
   dst: Float32Array,
@@ -87,18 +97,21 @@ export function normaliseInto(
   rgb: Uint8Array,
   size: number,
   flip: boolean,
+  norm: Normalisation = ARCFACE_NORM,
 ): void {
   if (rgb.length !== size * size * 3)
     throw new ArcfaceError('BAD_SHAPE', `normaliseInto: ${rgb.length} bytes is not ${size}x${size} RGB`);
   const row = size * 3;
+  const [m0, m1, m2] = norm.mean;
+  const [s0, s1, s2] = norm.std;
   for (let y = 0; y < size; y++) {
     const base = y * row;
     for (let x = 0; x < size; x++) {
       const s = base + (flip ? size - 1 - x : x) * 3;
       const d = offset + base + x * 3;
-      dst[d] = (rgb[s] - 127.5) / 127.5;
-      dst[d + 1] = (rgb[s + 1] - 127.5) / 127.5;
-      dst[d + 2] = (rgb[s + 2] - 127.5) / 127.5;
+      dst[d] = (rgb[s] - m0) / s0;
+      dst[d + 1] = (rgb[s + 1] - m1) / s1;
+      dst[d + 2] = (rgb[s + 2] - m2) / s2;
     }
   }
 }

@@ -5,13 +5,15 @@
  * bad crop costs one image and not the run.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { decodeCrop, normaliseInto } from './dataset.js';
+import { decodeCrop, normaliseInto, type Normalisation } from './dataset.js';
 
 export interface DecodeJob {
   id: number;
   files: string[];
   flips: boolean[];
   size: number;
+  /** Default (v - 127.5) / 127.5. */
+  norm?: Normalisation;
 }
 
 export interface DecodeResult {
@@ -29,7 +31,7 @@ export async function decodeBatch(job: DecodeJob): Promise<DecodeResult> {
   // sharp decodes on libuv's pool, so the files of a batch decode in parallel.
   const decoded = await Promise.allSettled(files.map((f) => decodeCrop(f, size)));
   decoded.forEach((r, slot) => {
-    if (r.status === 'fulfilled') normaliseInto(images, slot * per, r.value, size, flips[slot]);
+    if (r.status === 'fulfilled') normaliseInto(images, slot * per, r.value, size, flips[slot], job.norm);
     else failed.push({ slot, message: String((r.reason as Error)?.message ?? r.reason) });
   });
   return { id, images, failed };

@@ -20,7 +20,7 @@ import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../runtime/worker.js';
 import { ArcfaceError, badInput } from '../errors.js';
 import { rng, shuffle } from '../util/random.js';
-import { CROP_SIZE, type FaceDataset } from './dataset.js';
+import { CROP_SIZE, type FaceDataset, type Normalisation } from './dataset.js';
 import { decodeBatch, WORKER_FLAG, type DecodeJob, type DecodeResult } from './decode_worker.js';
 
 export interface LoaderOptions {
@@ -34,6 +34,8 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Crop side (default 112). */
   size?: number;
+  /** Per-channel normalisation (default (v - 127.5) / 127.5, the ArcFace backbones'). */
+  norm?: Normalisation;
   /** Told once per unusable file (default: a line on stderr). */
   onSkip?: (file: string, message: string) => void;
 }
@@ -42,7 +44,7 @@ export interface Batch {
   epoch: number;
   /** Index of the batch within its epoch. */
   index: number;
-  /** N * size * size * 3, NHWC, RGB, (v - 127.5) / 127.5. */
+  /** N * size * size * 3, NHWC, RGB, normalised ((v - 127.5) / 127.5 by default). */
   images: Float32Array;
   labels: Int32Array;
   files: string[];
@@ -104,6 +106,7 @@ class Loader implements FaceLoader {
   private readonly flip: boolean;
   private readonly prefetch: number;
   private readonly size: number;
+  private readonly norm?: Normalisation;
   private readonly onSkip: (file: string, message: string) => void;
   private readonly pool?: DecodePool;
   private nextJob = 0;
@@ -128,6 +131,7 @@ class Loader implements FaceLoader {
       throw badInput(`loader: prefetch must be a positive integer, got ${opts.prefetch}`);
     this.size = opts.size ?? CROP_SIZE;
     if (!positiveInt(this.size)) throw badInput(`loader: size must be a positive integer, got ${opts.size}`);
+    this.norm = opts.norm;
     this.batchSize = batchSize;
     this.batchesPerEpoch = Math.floor(n / batchSize);
     this.seed = seed;
@@ -167,7 +171,7 @@ class Loader implements FaceLoader {
 
   private decode(files: string[], flips: boolean[]): Promise<DecodeResult> {
     if (this.closed) return Promise.reject(new ArcfaceError('BAD_CONFIG', 'loader: used after close()'));
-    const job: DecodeJob = { id: this.nextJob++, files, flips, size: this.size };
+    const job: DecodeJob = { id: this.nextJob++, files, flips, size: this.size, norm: this.norm };
     return this.pool ? this.pool.run(job) : decodeBatch(job);
   }
 

@@ -20,6 +20,7 @@ import { alignFace } from '../face/align.js';
 import { finalizeFaces } from '../face/detectors/postprocess.js';
 import type { DetectOptions, Detector } from '../face/detectors/types.js';
 import { decodeImage, encodeImage } from '../image/decode.js';
+import type { Alignment } from '../models/manifest.js';
 
 export const REPORT_FILE = 'prepare-report.json';
 export const SUMMARY_FILE = 'prepare-summary.txt';
@@ -30,8 +31,10 @@ export interface PrepareOptions {
   /** `file,identity` CSV with paths relative to `raw`, instead of identity folders. */
   labels?: string;
   detector: Detector;
-  /** Crop side (default 112). */
+  /** Crop side (default 112, or the dlib chip's 150 with a dlib alignment). */
   size?: number;
+  /** The crop a model was trained on (a manifest's `alignment`; default the ArcFace template). */
+  alignment?: Alignment;
   /** Which face of a photo with several: largest (default) or center (InsightFace's max_num=1 rule). */
   keep?: 'largest' | 'center';
   detect?: Pick<DetectOptions, 'scoreThreshold' | 'nmsIou' | 'minFaceSize'>;
@@ -46,6 +49,8 @@ export interface PrepareReport {
   raw: string;
   out: string;
   size: number;
+  /** 'arcface', or 'dlib' with its padding. */
+  alignment: Alignment;
   keep: 'largest' | 'center';
   detector: string;
   /** Images listed under RAW, and identities among them. */
@@ -115,7 +120,8 @@ async function previousReport(out: string): Promise<PrepareReport | undefined> {
 
 export async function prepareDataset(opts: PrepareOptions): Promise<PrepareReport> {
   const { raw, out, detector } = opts;
-  const size = opts.size ?? 112;
+  const alignment: Alignment = opts.alignment ?? { template: 'arcface' };
+  const size = opts.size ?? (alignment.template === 'dlib' ? 150 : 112);
   const keep = opts.keep ?? 'largest';
   if (!Number.isInteger(size) || size <= 0)
     throw badInput(`prepare: --size must be a positive integer, got ${size}`);
@@ -129,7 +135,18 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareRepor
   const crops = cropNames(raw, out, items);
   const rel = (f: string) => relative(raw, f).split(sep).join('/');
 
-  const prev = opts.retryFailed ? undefined : await previousReport(out);
+  const before = await previousReport(out);
+  // Crops of two templates or sizes in one folder would train on a mix: refuse before writing any.
+  if (
+    before &&
+    (before.size !== size ||
+      JSON.stringify(before.alignment ?? { template: 'arcface' }) !== JSON.stringify(alignment))
+  )
+    throw badInput(
+      `prepare: ${out} holds ${before.size}x${before.size} ${(before.alignment ?? { template: 'arcface' }).template} crops; ` +
+        `this run makes ${size}x${size} ${alignment.template} ones. Use another OUT_DIR.`,
+    );
+  const prev = opts.retryFailed ? undefined : before;
   const failedBefore = new Set([...(prev?.noFace ?? []), ...(prev?.unreadable ?? []).map((u) => u.file)]);
   const prevMulti = new Map((prev?.multipleFaces ?? []).map((m) => [m.file, m]));
   const prevUnreadable = new Map((prev?.unreadable ?? []).map((u) => [u.file, u.reason]));
@@ -138,6 +155,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareRepor
     raw,
     out,
     size,
+    alignment,
     keep,
     detector: `${detector.kind} (${detector.name})`,
     images: items.length,
@@ -181,7 +199,9 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareRepor
           const [chosen] = finalizeFaces(faces, img, pick);
           if (faces.length > 1)
             report.multipleFaces.push({ file: name, faces: faces.length, kept: faces.indexOf(chosen) });
-          const { image } = alignFace(img, chosen.landmarks, { size });
+          // The whole detection: a dlib chip is made from the 68 points when the detector gives them,
+          // as the recognition pipeline makes it for the model.
+          const { image } = alignFace(img, chosen, { size, alignment });
           const dir = dirname(crop);
           if (!made.has(dir)) await mkdir(dir, { recursive: true });
           made.add(dir);
@@ -206,7 +226,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareRepor
 /** The human summary printed at the end and written to OUT/prepare-summary.txt. */
 export function summarize(r: PrepareReport): string {
   const lines = [
-    `prepared ${r.raw} -> ${r.out} (${r.size}x${r.size} PNG, keep ${r.keep}, detector ${r.detector})`,
+    `prepared ${r.raw} -> ${r.out} (${r.size}x${r.size} ${r.alignment.template === 'dlib' ? 'dlib chips' : 'ArcFace crops'} PNG, keep ${r.keep}, detector ${r.detector})`,
     `${r.images} images of ${r.identities} identities: ${r.crops} crops, ${r.noFace.length} without a face, ` +
       `${r.unreadable.length} unreadable, ${r.multipleFaces.length} with several faces`,
     `this run: ${r.run.written} crops written, ${r.run.existing} already there, ` +

@@ -2,14 +2,17 @@
  * A trained backbone as an ONNX model (NCHW input [N, 3, 112, 112], the InsightFace convention)
  * plus its manifest, so onnxruntime (the fast path of issue 3) and any ONNX tool can run it.
  * The backbone's graph is already in PyTorch terms (module names, NCHW flatten), so each node
- * maps onto one ONNX op with the state_dict tensors as initialisers.
+ * maps onto one ONNX op with the state_dict tensors as initialisers. A fine-tuned dlib ResNet goes
+ * through the converter the default recogniser itself is loaded with (src/convert/dlib_resnet.ts),
+ * and keeps the default's crop (dlib chip) and normalisation.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { toTorchStateDict, type Backbone } from '../backbones/index.js';
+import { DLIB_RESNET, toTorchStateDict, type Backbone, type DlibResnetBackbone } from '../backbones/index.js';
+import { dlibResnetToOnnx } from '../convert/dlib_resnet.js';
 import { ArcfaceError } from '../errors.js';
-import { validateManifest, type ModelManifest } from '../models/manifest.js';
-import { INSIGHTFACE_INPUT } from '../models/zoo.js';
+import { validateManifest, type BaseModelInfo, type ModelManifest } from '../models/manifest.js';
+import { DLIB_RECOGNISER, getModel, INSIGHTFACE_INPUT } from '../models/zoo.js';
 import { encodeOnnx, type OnnxNode, type OnnxTensor } from './onnx.js';
 
 export const ONNX_INPUT = 'input';
@@ -118,28 +121,47 @@ export interface PackageInfo {
   accuracySource?: string;
   thresholds?: { verify?: number; [far: string]: number | undefined };
   thresholdsSource?: string;
+  /** What the run started from (`arcface train --init`), with its terms. */
+  base?: BaseModelInfo;
+}
+
+const isDlib = (b: Backbone | DlibResnetBackbone): b is DlibResnetBackbone => b.config.name === DLIB_RESNET;
+
+/** The dlib ResNet's weights as the converter reads face-api's (same names, tfjs layouts). */
+function dlibToOnnx(b: DlibResnetBackbone): Uint8Array {
+  const weights = new Map(
+    [...b.namedWeights()].map(([name, v]) => [
+      name,
+      { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) },
+    ]),
+  );
+  return dlibResnetToOnnx(weights);
 }
 
 /** DIR/model.onnx + DIR/manifest.json (loadable with --model DIR/manifest.json); returns the manifest. */
 export async function writeModelPackage(
-  backbone: Backbone,
+  backbone: Backbone | DlibResnetBackbone,
   dir: string,
   info: PackageInfo,
 ): Promise<ModelManifest> {
   await mkdir(dir, { recursive: true });
+  const dlib = isDlib(backbone) ? getModel(DLIB_RECOGNISER) : null;
   const manifest = validateManifest(
     {
       ...info,
+      // A model is at least as restricted as its base (validateManifest refuses less).
+      researchOnly: info.researchOnly || (info.base?.researchOnly ?? false),
       task: 'recognition',
       file: 'model.onnx',
-      // What arcface train normalises with, and what InsightFace's recognisers take.
-      input: INSIGHTFACE_INPUT,
+      // What arcface train normalised with: InsightFace's 112x112 convention, or the default
+      // recogniser's own dlib chip and means for a fine-tuned dlib ResNet.
+      ...(dlib ? { alignment: dlib.alignment, input: dlib.input } : { input: INSIGHTFACE_INPUT }),
       output: { dim: backbone.config.embeddingSize },
       flip: true,
     },
     join(dir, 'manifest.json'),
   );
-  const onnx = backboneToOnnx(backbone, info.description ?? '');
+  const onnx = isDlib(backbone) ? dlibToOnnx(backbone) : backboneToOnnx(backbone, info.description ?? '');
   await writeFile(join(dir, 'model.onnx.tmp'), onnx);
   await rename(join(dir, 'model.onnx.tmp'), join(dir, 'model.onnx'));
   await writeFile(join(dir, 'manifest.json.tmp'), JSON.stringify(manifest, null, 2) + '\n');

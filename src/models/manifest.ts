@@ -95,6 +95,18 @@ export interface ModelManifest {
   description?: string;
   /** Where the bytes come from when no download source is known. */
   provenance?: string;
+  /**
+   * The model a fine-tuned one started from (`arcface train --init`), with its own terms: a
+   * derived model carries its base's licence and training data as well as its own.
+   */
+  base?: BaseModelInfo;
+}
+
+export interface BaseModelInfo {
+  name: string;
+  licence: string;
+  trainingData: string;
+  researchOnly: boolean;
 }
 
 const KEYS = new Set([
@@ -122,6 +134,7 @@ const KEYS = new Set([
   'impostorFar',
   'description',
   'provenance',
+  'base',
   '$schema',
   'comment',
 ]);
@@ -311,6 +324,22 @@ export function validateManifest(json: unknown, source: string): ModelManifest {
   if (description) m.description = description;
   const provenance = optStr(json, 'provenance');
   if (provenance) m.provenance = provenance;
+  if (json.base !== undefined) {
+    const b = json.base;
+    if (!isObj(b)) fail('base', 'an object {name, licence, trainingData, researchOnly}', b);
+    const o = b as Obj;
+    unknown(o, new Set(['name', 'licence', 'trainingData', 'researchOnly']), 'base.');
+    if (typeof o.researchOnly !== 'boolean') fail('base.researchOnly', 'true or false', o.researchOnly);
+    m.base = {
+      name: str(o, 'name', 'base.name'),
+      licence: str(o, 'licence', 'base.licence'),
+      trainingData: str(o, 'trainingData', 'base.trainingData'),
+      researchOnly: o.researchOnly as boolean,
+    };
+    // A model is at least as restricted as what it was made from.
+    if (m.base.researchOnly && !m.researchOnly)
+      fail('researchOnly', 'true: its base model is for non-commercial research only', m.researchOnly);
+  }
   return m;
 }
 

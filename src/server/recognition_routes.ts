@@ -20,6 +20,8 @@ function modelInfo(service: RecognitionService) {
       licence: m.licence,
       trainingData: m.trainingData,
       researchOnly: m.researchOnly,
+      // A fine-tuned model names what it started from, with that model's own terms.
+      base: m.base ?? null,
       thresholds: { ...(m.thresholds ?? {}), inEffect: service.recognizer.threshold ?? null },
       thresholdsSource: m.thresholdsSource ?? null,
       // Identification thresholds follow the gallery's size: the FPIR target over the FAR table.

@@ -15,6 +15,11 @@ import {
   type SphereLambda,
 } from '../losses/index.js';
 import type { ScheduleConfig } from './schedule.js';
+import { DLIB_RESNET, DLIB_RESNET_DIM } from '../backbones/dlib_resnet.js';
+import { DLIB_RECOGNISER } from '../models/zoo.js';
+
+/** `init` values naming the default recogniser's published weights. */
+export const DEFAULT_INITS: readonly string[] = ['default', DLIB_RECOGNISER];
 
 /**
  * A loss by name with its parameters, as `marginLossByName` takes them ("softmax": the paper's
@@ -42,6 +47,16 @@ export interface DataConfig {
 export interface TrainConfig {
   backbone: string;
   embeddingSize: number;
+  /**
+   * Starting weights of the backbone: null (random, seeded), "default" (the default recogniser,
+   * dlib's ResNet, from the installed package) or a run folder / checkpoint of ours. The head is
+   * always new: its classes are this run's.
+   */
+  init: string | null;
+  /** Optimizer steps at the start that train the head alone, the backbone frozen in inference mode. */
+  freezeBackboneSteps: number;
+  /** The backbone's learning rate as a multiple of `lr` (the head's), e.g. 0.1 when fine-tuning. */
+  backboneLrScale: number;
   loss: LossConfig;
   /** Images per micro-batch. */
   batchSize: number;
@@ -91,6 +106,9 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'data'> & { data: Omit<Data
   // The CPU-sized default; arcface_torch's recipes use r50/r100 on GPUs.
   backbone: 'mobilefacenet',
   embeddingSize: 512,
+  init: null,
+  freezeBackboneSteps: 0,
+  backboneLrScale: 1,
   loss: { name: 'arcface', s: 64, m: 0.5 },
   batchSize: 128,
   accumulate: 1,
@@ -273,9 +291,23 @@ export function parseTrainConfig(json: unknown, source: string, opts: ParseOptio
     r.fail('steps', 'and "epochs" are both given; give one (the length of training)');
   const steps = o.steps === undefined || o.steps === null ? null : r.num(o.steps, 'steps', count);
   const epochs = steps !== null ? null : get('epochs', (v) => r.num(v, 'epochs', count), d.epochs);
+  const init = o.init === undefined || o.init === null ? null : r.str(o.init, 'init');
+  // The default recogniser has one architecture: "init": "default" alone implies it.
+  const fromDefault = init !== null && DEFAULT_INITS.includes(init);
   const cfg: TrainConfig = {
-    backbone: get('backbone', (v) => r.str(v, 'backbone'), d.backbone),
-    embeddingSize: get('embeddingSize', (v) => r.num(v, 'embeddingSize', count), d.embeddingSize),
+    backbone: get('backbone', (v) => r.str(v, 'backbone'), fromDefault ? DLIB_RESNET : d.backbone),
+    embeddingSize: get(
+      'embeddingSize',
+      (v) => r.num(v, 'embeddingSize', count),
+      fromDefault ? DLIB_RESNET_DIM : d.embeddingSize,
+    ),
+    init,
+    freezeBackboneSteps: get(
+      'freezeBackboneSteps',
+      (v) => r.num(v, 'freezeBackboneSteps', every),
+      d.freezeBackboneSteps,
+    ),
+    backboneLrScale: get('backboneLrScale', (v) => r.num(v, 'backboneLrScale', pos), d.backboneLrScale),
     loss: parseLoss(r, o.loss ?? d.loss),
     batchSize: get('batchSize', (v) => r.num(v, 'batchSize', count), d.batchSize),
     accumulate: get('accumulate', (v) => r.num(v, 'accumulate', count), d.accumulate),
@@ -311,6 +343,11 @@ export function checkLength(cfg: TrainConfig, totalSteps: number, source: string
   };
   if (cfg.warmupSteps >= totalSteps)
     fail('warmupSteps', `(${cfg.warmupSteps}) must be below the ${totalSteps} training steps`);
+  if (cfg.freezeBackboneSteps >= totalSteps)
+    fail(
+      'freezeBackboneSteps',
+      `(${cfg.freezeBackboneSteps}) must be below the ${totalSteps} training steps (the backbone would never train)`,
+    );
   if (cfg.schedule.type === 'step' && cfg.schedule.milestones.some((m) => m >= totalSteps))
     fail(
       'schedule.milestones',
@@ -341,6 +378,16 @@ export function loadTrainConfig(path: string): TrainConfig {
   return parseTrainConfig(json, path, { baseDir: dirname(resolve(path)) });
 }
 
+/** Keys added after runs were already being written (issue 15's fine-tuning), with the value an older run means. */
+const ADDED_KEYS: Record<string, unknown> = { init: null, freezeBackboneSteps: 0, backboneLrScale: 1 };
+
+/** A key an older config lacks, set to what the older run did all along: not a difference. */
+function addedSince(key: string, a: unknown, b: unknown): boolean {
+  if (!(key in ADDED_KEYS)) return false;
+  const v = JSON.stringify(ADDED_KEYS[key]);
+  return (a === undefined && JSON.stringify(b) === v) || (b === undefined && JSON.stringify(a) === v);
+}
+
 /** Dotted keys whose values differ between two configs (for resume checks). */
 export function configDiff(a: TrainConfig, b: TrainConfig): { key: string; a: unknown; b: unknown }[] {
   const out: { key: string; a: unknown; b: unknown }[] = [];
@@ -349,7 +396,8 @@ export function configDiff(a: TrainConfig, b: TrainConfig): { key: string; a: un
     if (isObj(x) && isObj(y)) {
       const keys = new Set([...Object.keys(x as Json), ...Object.keys(y as Json)]);
       for (const k of keys) walk((x as Json)[k], (y as Json)[k], key ? `${key}.${k}` : k);
-    } else if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ key, a: x, b: y });
+    } else if (JSON.stringify(x) !== JSON.stringify(y) && !addedSince(key, x, y))
+      out.push({ key, a: x, b: y });
   };
   walk(a, b, '');
   return out;

@@ -5,9 +5,9 @@
  * statistics the main thread sends. Errors go back as messages, never thrown across threads.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { createBackbone, type BackboneName } from '../backbones/index.js';
 import { ArcfaceError } from '../errors.js';
 import { initRuntime, tf } from '../runtime/backend.js';
+import { createTrainBackbone } from './backbone.js';
 import { headFromConfig } from './head.js';
 import { GRAD_WORKER_FLAG, type ComputeRequest, type GradWorkerInit, type WorkerReply } from './parallel.js';
 import { addGradients, lossIteration, microBatchGradients } from './trainer.js';
@@ -32,11 +32,7 @@ async function run(port: MessagePort, init: GradWorkerInit) {
   let setup;
   try {
     await initRuntime(init.backend);
-    const model = createBackbone({
-      name: cfg.backbone as BackboneName,
-      embeddingSize: cfg.embeddingSize,
-      seed: cfg.seed,
-    });
+    const model = createTrainBackbone(cfg);
     const head = headFromConfig(cfg, init.numClasses);
     // Keys as the trainer makes them ("backbone/NAME", "head/NAME").
     const trainable = new Set(model.trainable);
@@ -46,10 +42,7 @@ async function run(port: MessagePort, init: GradWorkerInit) {
       (trainable.has(v) ? params : state).set(`backbone/${name}`, v);
     for (const [name, v] of headWeights(head)) params.set(`head/${name}`, v);
     // BN momentum of each running statistic, from the graph's batchnorm nodes.
-    const momentum = new Map<string, number>();
-    for (const node of model.graph().nodes)
-      if (node.op === 'batchnorm')
-        for (const w of node.weights.slice(2)) momentum.set(`backbone/${w}`, node.attrs.momentum as number);
+    const momentum = new Map([...model.bnMomentum()].map(([w, m]) => [`backbone/${w}`, m]));
     setup = { model, head, params, state, iter: lossIteration(head) };
     reply(port, {
       type: 'ready',
@@ -62,6 +55,7 @@ async function run(port: MessagePort, init: GradWorkerInit) {
   }
   const { model, head, params, state, iter } = setup;
   const varList = [...params.values()];
+  const headVars = [...params].filter(([k]) => k.startsWith('head/')).map(([, v]) => v);
   const keyOf = new Map([...params].map(([k, v]) => [v.name, k]));
 
   // Requests are synchronous work, so they run one at a time in arrival order.
@@ -81,7 +75,16 @@ async function run(port: MessagePort, init: GradWorkerInit) {
       for (const m of req.micro) {
         at = m.at;
         if (iter && m.lossIteration !== null) iter.setIteration(m.lossIteration);
-        const out = microBatchGradients(model, head, varList, m.images, m.labels, req.shape, m.seed);
+        const out = microBatchGradients(
+          model,
+          head,
+          req.frozen ? headVars : varList,
+          m.images,
+          m.labels,
+          req.shape,
+          m.seed,
+          !req.frozen,
+        );
         losses.push(out.loss);
         addGradients(sums, out.grads, keyOf);
       }

@@ -39,6 +39,8 @@ export interface ComputeRequest {
   params: [string, Float32Array][];
   state: [string, Float32Array][];
   micro: WorkerMicroBatch[];
+  /** A head-only step: inference-mode backbone, head gradients only (trainer.ts GradientSource). */
+  frozen: boolean;
 }
 
 export type WorkerReply =
@@ -196,6 +198,7 @@ export class GradientPool implements GradientSource {
     state: Map<string, tf.Variable>,
     micro: MicroBatch[],
     imageShape: readonly [number, number, number],
+    frozen = false,
   ): Promise<GradientResult> {
     const dead = this.slots.find((s) => s.dead);
     if (dead) throw dead.dead!;
@@ -218,6 +221,7 @@ export class GradientPool implements GradientSource {
         state: [...r0].map(([k, a]) => [k, copy(a)]),
         // Images are cloned, not transferred: a BatchSource may reuse its buffers.
         micro: micro.slice(at, at + count).map((m, j) => ({ ...m, at: at + j })),
+        frozen,
       };
       at += count;
       const transfer = [...req.params, ...req.state].map(([, a]) => a.buffer as ArrayBuffer);
@@ -249,7 +253,7 @@ export class GradientPool implements GradientSource {
 
     // State: BN running statistics combined as the sequential run would have moved them.
     const stateBy = results.map((r) => new Map(r.state));
-    for (const [key, v] of state) {
+    for (const [key, v] of frozen ? [] : state) {
       const before = r0.get(key)!;
       const parts = jobs.map((j, w) => ({ values: stateBy[w].get(key)!, count: j.count }));
       const momentum = this.layout.state.get(key)!.momentum;
@@ -292,7 +296,7 @@ export class GradientPool implements GradientSource {
           throw new ArcfaceError(
             'BAD_CONFIG',
             `GradientPool: ${kind} "${key}" [${v.shape}] ${theirs.has(key) ? 'has another size' : 'is missing'} in the ` +
-              "workers' model, which they build from the config (createBackbone + headFromConfig): train that model",
+              "workers' model, which they build from the config (createTrainBackbone + headFromConfig): train that model",
           );
       if (mine.size !== theirs.size)
         throw new ArcfaceError(

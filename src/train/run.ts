@@ -5,9 +5,15 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BACKBONE_NAMES, createBackbone, type Backbone, type BackboneName } from '../backbones/index.js';
 import { applySplit, buildValidationPairs, readSplit, splitByIdentity, writeSplit } from '../data/split.js';
 import { decodeCrop, normaliseInto, openFaceDataset, type FaceDataset } from '../data/dataset.js';
+import {
+  applyInit,
+  createTrainBackbone,
+  inputSpecOf,
+  type InputSpec,
+  type TrainBackbone,
+} from './backbone.js';
 import { createLoader } from '../data/loader.js';
 import { ArcfaceError, badInput } from '../errors.js';
 import { evaluateVerification } from '../eval/verification.js';
@@ -41,21 +47,42 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-const SIZE = 112;
+/** A crop of the wrong size: say which crops this backbone takes and how to make them. */
+async function cropFor(file: string, input: InputSpec): Promise<Uint8Array> {
+  try {
+    return await decodeCrop(file, input.size);
+  } catch (e) {
+    if (e instanceof ArcfaceError && e.code === 'BAD_SHAPE')
+      throw new ArcfaceError(
+        'BAD_SHAPE',
+        `${e.message}; this backbone takes ${input.size}x${input.size} ${input.alignment} crops: \`${input.prepare}\``,
+      );
+    throw e;
+  }
+}
 
-/** Embeds the validation pairs' images with the backbone in inference mode, then the 10-fold protocol. */
-export async function verificationValidator(val: FaceDataset, pairsPerClass: number, seed: number) {
+/**
+ * Embeds the validation pairs' images with the backbone in inference mode, then the 10-fold
+ * protocol. `input`: the backbone's crops (default the ArcFace 112x112 ones).
+ */
+export async function verificationValidator(
+  val: FaceDataset,
+  pairsPerClass: number,
+  seed: number,
+  input: InputSpec = inputSpecOf('mobilefacenet'),
+) {
+  const SIZE = input.size;
   const pairs = buildValidationPairs(val, { pairsPerClass, seed });
   const files = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const index = new Map(files.map((f, i) => [f, i]));
-  const crops = await Promise.all(files.map((f) => decodeCrop(f, SIZE)));
+  const crops = await Promise.all(files.map((f) => cropFor(f, input)));
   return async (model: { apply(x: tf.Tensor4D, training: boolean): tf.Tensor2D }): Promise<Validation> => {
     const embs: Float32Array[] = [];
     const batch = 32;
     for (let s = 0; s < crops.length; s += batch) {
       const part = crops.slice(s, s + batch);
       const data = new Float32Array(part.length * SIZE * SIZE * 3);
-      part.forEach((c, i) => normaliseInto(data, i * SIZE * SIZE * 3, c, SIZE, false));
+      part.forEach((c, i) => normaliseInto(data, i * SIZE * SIZE * 3, c, SIZE, false, input));
       const out = tf.tidy(() => {
         const e = model.apply(tf.tensor4d(data, [part.length, SIZE, SIZE, 3]), false);
         return tf.div(e, tf.norm(e, 'euclidean', 1, true)) as tf.Tensor2D;
@@ -82,14 +109,10 @@ export async function verificationValidator(val: FaceDataset, pairsPerClass: num
   };
 }
 
-export async function runTraining(o: RunOptions): Promise<TrainResult & { backbone: Backbone }> {
+export async function runTraining(o: RunOptions): Promise<TrainResult & { backbone: TrainBackbone }> {
   const cfg = o.config;
   // The trainer takes any model; this runner builds one of ours, so the name is checked first.
-  if (!BACKBONE_NAMES.includes(cfg.backbone as BackboneName))
-    throw new ArcfaceError(
-      'BAD_CONFIG',
-      `"backbone": unknown name "${cfg.backbone}" (use ${BACKBONE_NAMES.join(', ')})`,
-    );
+  const input = inputSpecOf(cfg.backbone);
   const parallel = o.parallel ?? 1;
   checkParallel(parallel, cfg.accumulate);
   await initRuntime();
@@ -109,24 +132,33 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
     valSet = split.val;
   }
   if (trainSet.numClasses < 2) throw badInput(`${cfg.data.train}: training needs at least 2 identities`);
-  const validate = await verificationValidator(valSet, o.valPairsPerClass ?? 20, cfg.seed);
+  // One crop checked before anything starts: a folder of the wrong crops fails here, with the remedy.
+  await cropFor(trainSet.items[0]!.file, input);
+  const validate = await verificationValidator(valSet, o.valPairsPerClass ?? 20, cfg.seed, input);
+  const backbone = createTrainBackbone(cfg);
+  // The starting weights; a resumed run's checkpoint then replaces them (train() loads it).
+  if (cfg.init !== null) {
+    try {
+      await applyInit(backbone, cfg.init, cfg.backbone);
+    } catch (e) {
+      backbone.dispose();
+      throw e;
+    }
+  }
   const loader = createLoader(trainSet, {
     batchSize: cfg.batchSize,
     seed: cfg.seed,
     flip: cfg.data.flip,
     workers: o.workers,
+    size: input.size,
+    norm: input,
     onSkip: o.onSkip,
   });
   const data: BatchSource = {
     batchesPerEpoch: loader.batchesPerEpoch,
-    imageShape: [SIZE, SIZE, 3],
+    imageShape: [input.size, input.size, 3],
     epoch: (e, opts) => loader.epoch(e, opts),
   };
-  const backbone = createBackbone({
-    name: cfg.backbone as BackboneName,
-    embeddingSize: cfg.embeddingSize,
-    seed: cfg.seed,
-  });
   const head = headFromConfig(cfg, trainSet.numClasses);
   let pool: GradientPool | undefined;
   try {
@@ -163,7 +195,7 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
  */
 export async function loadTrainedBackbone(
   runOrCheckpoint: string,
-): Promise<{ backbone: Backbone; config: TrainConfig; checkpoint: string; step: number }> {
+): Promise<{ backbone: TrainBackbone; config: TrainConfig; checkpoint: string; step: number }> {
   await initRuntime();
   const isCheckpoint = existsSync(join(runOrCheckpoint, 'index.json'));
   const latest = isCheckpoint ? null : latestCheckpoint(runOrCheckpoint);
@@ -175,12 +207,15 @@ export async function loadTrainedBackbone(
   const path = isCheckpoint ? runOrCheckpoint : latest!.path;
   const { index, values } = readCheckpoint(path);
   const cfg = index.config;
-  if (!BACKBONE_NAMES.includes(cfg.backbone as BackboneName))
+  let backbone: TrainBackbone;
+  try {
+    backbone = createTrainBackbone(cfg);
+  } catch (e) {
     throw new ArcfaceError(
       'BAD_CONFIG',
-      `checkpoint ${path}: backbone "${cfg.backbone}" is not one this package builds`,
+      `checkpoint ${path}: backbone "${cfg.backbone}" is not one this package builds (${(e as Error).message})`,
     );
-  const backbone = createBackbone({ name: cfg.backbone as BackboneName, embeddingSize: cfg.embeddingSize });
+  }
   const weights = backbone.namedWeights();
   for (const [name, v] of weights) {
     const saved = values.model.get(name);

@@ -12,6 +12,12 @@ export interface SgdOptions {
   weightDecay: number;
   /** Which parameters get weight decay (by name); default all, as arcface_torch. */
   decays?: (name: string, v: tf.Variable) => boolean;
+  /**
+   * A parameter's learning rate as a multiple of the step's (default 1): PyTorch's param groups
+   * with their own lr, e.g. a pretrained backbone at 0.1x its new head. The momentum buffer is lr-free
+   * (as torch.optim.SGD), so changing a scale never rescales the past.
+   */
+  lrScale?: (name: string) => number;
 }
 
 export interface SgdState {
@@ -23,12 +29,14 @@ export class Sgd {
   private readonly momentum: number;
   private readonly weightDecay: number;
   private readonly decays: (name: string, v: tf.Variable) => boolean;
+  private readonly lrScale: (name: string) => number;
   private readonly bufs = new Map<string, tf.Tensor>();
 
   constructor(opts: SgdOptions) {
     this.momentum = opts.momentum;
     this.weightDecay = opts.weightDecay;
     this.decays = opts.decays ?? (() => true);
+    this.lrScale = opts.lrScale ?? (() => 1);
   }
 
   /** One update of each named parameter by its gradient (same order and shapes); grads are not disposed. */
@@ -43,7 +51,7 @@ export class Sgd {
         const wd = this.weightDecay !== 0 && this.decays(name, p) ? this.weightDecay : 0;
         const d = wd === 0 ? g : tf.add(g, tf.mul(p, wd));
         const b = old && this.momentum !== 0 ? tf.add(tf.mul(old, this.momentum), d) : tf.clone(d);
-        return [b, tf.sub(p, tf.mul(b, lr))];
+        return [b, tf.sub(p, tf.mul(b, lr * this.lrScale(name)))];
       });
       p.assign(next);
       next.dispose();

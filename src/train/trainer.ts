@@ -94,17 +94,24 @@ export interface GradientResult {
  * sequential forward passes would have: GradientPool in src/train/parallel.ts.
  */
 export interface GradientSource {
+  /**
+   * `frozen`: a head-only step (freezeBackboneSteps): the backbone runs in inference mode, `state`
+   * stays as it is, and only the head's parameters get gradients.
+   */
   compute(
     params: Map<string, tf.Variable>,
     state: Map<string, tf.Variable>,
     micro: MicroBatch[],
     imageShape: readonly [number, number, number],
+    frozen?: boolean,
   ): Promise<GradientResult>;
 }
 
 /**
  * One micro-batch's loss and gradients (by variable name): what the trainer's loop and a
- * gradient worker (grad_worker.ts) both run, so the two compute the same thing.
+ * gradient worker (grad_worker.ts) both run, so the two compute the same thing. `training` false
+ * (a frozen backbone): the model runs in inference mode (BN running statistics, no dropout) and
+ * only `varList`'s gradients are taken, so the tape never goes back through a backbone not in it.
  */
 export function microBatchGradients(
   model: TrainableModel,
@@ -114,6 +121,7 @@ export function microBatchGradients(
   labels: Int32Array,
   shape: readonly [number, number, number],
   seed: number,
+  training = true,
 ): { loss: number; grads: tf.NamedTensorMap } {
   const n = labels.length;
   const x = tf.tensor4d(images, [n, ...shape]);
@@ -121,7 +129,7 @@ export function microBatchGradients(
   let out: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {
     out = tf.variableGrads(() => {
-      const r = head.forward(model.apply(x, true, seed), y);
+      const r = head.forward(model.apply(x, training, seed), y);
       r.logits.dispose();
       r.cos.dispose();
       return r.loss;
@@ -202,7 +210,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     momentum: cfg.momentum,
     weightDecay: cfg.weightDecay,
     decays: cfg.weightDecayOn === 'all' ? undefined : (_n, v) => v.rank > 1,
+    lrScale:
+      cfg.backboneLrScale === 1 ? undefined : (k) => (k.startsWith('backbone/') ? cfg.backboneLrScale : 1),
   });
+  // The head-only warm-up (freezeBackboneSteps): these alone get gradients and updates.
+  const headParams = new Map([...params].filter(([k]) => k.startsWith('head/')));
   const rng = new TrainRng(cfg.seed);
   const iter = lossIteration(head);
   let pos: TrainPosition = {
@@ -280,6 +292,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const [h, w, c] = data.imageShape;
   const varList = [...params.values()];
+  const headVarList = [...headParams.values()];
   const keyOf = new Map(varList.map((v, i) => [v.name, [...params.keys()][i]]));
   // The model's other variables (BN running statistics): a GradientSource keeps them in step.
   const state = new Map<string, tf.Variable>();
@@ -297,6 +310,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       await new Promise<void>((r) => setImmediate(r));
       if (stopRequested) break;
       const stepStart = Date.now();
+      // A function of the step alone, so a resumed or parallel run freezes the same steps.
+      const frozen = pos.step < cfg.freezeBackboneSteps;
       let sums = new Map<string, tf.Tensor>();
       let lossSum = 0;
       let samples = 0;
@@ -336,7 +351,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           }
           let out: { loss: number; grads: tf.NamedTensorMap };
           try {
-            out = microBatchGradients(model, head, varList, batch.images, batch.labels, [h, w, c], seed);
+            out = microBatchGradients(
+              model,
+              head,
+              frozen ? headVarList : varList,
+              batch.images,
+              batch.labels,
+              [h, w, c],
+              seed,
+              !frozen,
+            );
           } catch (e) {
             throw e instanceof ArcfaceError
               ? diverged(pos.step + 1, epoch, index, e.message, lastCheckpoint)
@@ -356,7 +380,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           pending.forEach((m, k) => (m.lossIteration = first === null ? null : first + k));
           let r: GradientResult;
           try {
-            r = await o.gradients.compute(params, state, pending, data.imageShape);
+            r = await o.gradients.compute(params, state, pending, data.imageShape, frozen);
           } catch (e) {
             // A worker's ArcfaceError from a forward pass (bad labels...) names its micro-batch.
             const k = e instanceof ArcfaceError ? (e as { microBatch?: number }).microBatch : undefined;
@@ -387,12 +411,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (!Number.isFinite(norm))
           throw diverged(pos.step + 1, at.epoch, at.index, `the gradient norm is ${norm}`, lastCheckpoint);
         if (cfg.clipNorm !== null) {
+          const keys = clipped.filter((k) => sums.has(k)); // a frozen step has no backbone gradients
           const r = clipByGlobalNorm(
-            clipped.map((k) => sums.get(k)!),
+            keys.map((k) => sums.get(k)!),
             cfg.clipNorm,
           );
           if (r.scale !== 1) {
-            clipped.forEach((k, i) => {
+            keys.forEach((k, i) => {
               sums.get(k)!.dispose();
               sums.set(k, r.grads[i]);
             });
@@ -404,7 +429,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           totalSteps: total,
           schedule: cfg.schedule,
         });
-        sgd.step(params, sums, lr);
+        sgd.step(frozen ? headParams : params, sums, lr);
         lastLoss = lossSum / cfg.accumulate;
         pos.step += 1;
         pos.samplesSeen += samples;

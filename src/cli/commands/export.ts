@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeModelPackage } from '../../export/backbone.js';
+import { describeInit } from '../../train/backbone.js';
 import { loadTrainedBackbone } from '../../train/run.js';
 import { UsageError, type Command } from '../command.js';
 
@@ -43,12 +44,16 @@ by the pipeline, not the graph).`,
     const { backbone, config, checkpoint, step } = await loadTrainedBackbone(src);
     try {
       const name = values.name ?? src.split('/').filter(Boolean).pop()!;
-      const manifest = await writeModelPackage(backbone, resolve(values.out), {
+      const base = config.init ? describeInit(config.init) : undefined;
+      if (base)
+        process.stderr.write(`base model: ${base.name} (${base.licence}; trained on ${base.trainingData})\n`);
+      const manifest = await writeModelPackage(backbone.net, resolve(values.out), {
+        ...(base ? { base } : {}),
         name,
         licence: values.licence,
         trainingData: values['training-data'],
         researchOnly: Boolean(values['research-only']),
-        description: `${config.backbone} trained with ${config.loss.name} by arcface train (${checkpoint}, step ${step})`,
+        description: `${config.backbone} ${base ? `fine-tuned from ${base.name}` : 'trained'} with ${config.loss.name} by arcface train (${checkpoint}, step ${step})`,
         ...(threshold !== undefined
           ? { thresholds: { verify: threshold }, thresholdsSource: 'given to arcface export' }
           : {}),

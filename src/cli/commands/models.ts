@@ -237,6 +237,11 @@ async function info(spec: string, json: boolean, o: PreprocessOverrides): Promis
     ...(m.output ? [`embedding:     ${m.output.dim}-d, flip-sum ${m.flip ? 'on' : 'off'} by default`] : []),
     `licence:       ${m.licence}`,
     `training data: ${m.trainingData}`,
+    ...(m.base
+      ? [
+          `fine-tuned from: ${m.base.name} (${m.base.licence}; trained on ${m.base.trainingData}${m.base.researchOnly ? '; NON-COMMERCIAL RESEARCH ONLY' : ''})`,
+        ]
+      : []),
     `use:           ${use(m)}`,
     ...(m.accuracy
       ? [

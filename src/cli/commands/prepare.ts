@@ -1,20 +1,25 @@
 import { parseArgs } from 'node:util';
 import { prepareDataset, summarize } from '../../data/prepare.js';
 import { openDetector } from '../../pipeline/detector_path.js';
-import { DEFAULT_DETECTOR } from '../../pipeline/recognizer.js';
+import { DEFAULT_DETECTOR, DEFAULT_MODEL } from '../../pipeline/recognizer.js';
+import { resolveModel } from '../../models/resolve.js';
+import type { Alignment } from '../../models/manifest.js';
 import { UsageError, parseNumber, type Command } from '../command.js';
 import { Progress } from '../progress.js';
 import { detectOptionsFromArgs, detectorOptions, singleFaceKeep } from '../recognition_options.js';
 
 export const prepareCommand: Command = {
   name: 'prepare',
-  summary: 'detect and align a folder of labelled photos into 112x112 training crops (resumable)',
+  summary:
+    "detect and align a folder of labelled photos into training crops, 112x112 or a model's own (resumable)",
   usage: `arcface prepare RAW_DIR OUT_DIR [options]
 
   RAW_DIR                RAW/<identity>/*.jpg (one folder per person), or any tree with --labels
   OUT_DIR                crops go to OUT/<identity>/<name>.png; OUT/prepare-report.json lists what failed
   --labels CSV           'file,identity' lines, files relative to RAW_DIR
-  --size N               crop side (default 112)
+  --size N               crop side (default 112, or the model's input with --model)
+  -m, --model M          make the crops M was trained on: its alignment and input size. 'default' (the
+                         default recogniser, dlib-resnet-v1): 150x150 dlib chips, what train --init default takes
   --keep largest|center  the face kept from a photo with several (default largest)
   --retry-failed         detect again the photos an earlier run found no face in or could not read
   -d, --detector K[:P]   ${DEFAULT_DETECTOR} (default, offline), yunet, scrfd or retinaface, P = its .onnx file
@@ -31,6 +36,7 @@ or unreadable photos (listed).`,
       options: {
         labels: { type: 'string' },
         size: { type: 'string' },
+        model: { type: 'string', short: 'm' },
         'retry-failed': { type: 'boolean' },
         ...detectorOptions,
       },
@@ -41,6 +47,23 @@ or unreadable photos (listed).`,
     const size = parseNumber(values.size, 'size', (v) => Number.isInteger(v) && v > 0);
     const keep = singleFaceKeep(values.keep);
     const { keep: _keep, maxPixels, ...detect } = detectOptionsFromArgs(values);
+    let alignment: Alignment | undefined;
+    let modelSize: number | undefined;
+    if (values.model !== undefined) {
+      const { manifest } = await resolveModel(values.model === 'default' ? DEFAULT_MODEL : values.model);
+      if (manifest.task !== 'recognition')
+        throw new UsageError(`--model ${values.model} is not a recogniser`);
+      if (manifest.input.width !== manifest.input.height)
+        throw new UsageError(
+          `--model ${values.model} takes ${manifest.input.width}x${manifest.input.height} crops; training crops are square`,
+        );
+      alignment = manifest.alignment ?? { template: 'arcface' };
+      modelSize = manifest.input.width;
+      if (!values.json)
+        process.stderr.write(
+          `crops for ${manifest.name}: ${alignment.template} alignment, ${modelSize}x${modelSize}\n`,
+        );
+    }
     const { detector, notice } = await openDetector(values.detector);
     if (!values.json) process.stderr.write(`${notice}\n`);
     let progress: Progress | undefined;
@@ -50,7 +73,8 @@ or unreadable photos (listed).`,
         out,
         labels: values.labels,
         detector,
-        size,
+        size: size ?? modelSize,
+        alignment,
         keep,
         detect,
         maxPixels,

@@ -2,21 +2,29 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ArcfaceError } from '../../errors.js';
-import { parseTrainConfig } from '../../train/config.js';
+import { checkpointPath } from '../../train/backbone.js';
+import { readCheckpoint } from '../../train/checkpoint.js';
+import { DEFAULT_INITS, parseTrainConfig } from '../../train/config.js';
 import { runTraining } from '../../train/run.js';
 import { UsageError, parseNumber, type Command } from '../command.js';
 import { Progress } from '../progress.js';
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'train a face embedder with ArcFace (or another margin loss) on aligned 112x112 crops',
+  summary:
+    'train a face embedder with ArcFace (or another margin loss), from scratch or fine-tuning the default',
   usage: `arcface train --out RUN [--config FILE.json] [--data DIR] [options]
 
   --out RUN            the run folder: config.json, split.json, checkpoints/, log.jsonl
   --config FILE.json   every hyper-parameter as plain JSON (keys of DEFAULT_TRAIN_CONFIG; unknown keys refused)
   --data DIR           training crops, one folder per identity (make them with arcface prepare)
-  --backbone NAME      mobilefacenet (default), iresnet18, iresnet34, iresnet50, iresnet100
+  --backbone NAME      mobilefacenet (default), iresnet18, iresnet34, iresnet50, iresnet100, dlib-resnet
   --loss NAME          arcface (default), cosface, sphereface, norm-softmax, cm1, cm2 ...
+  --init default|RUN   start the backbone from the default recogniser's weights (dlib-resnet, public domain;
+                       crops from arcface prepare --model default) or from one of our runs / checkpoints,
+                       with a new margin head for this data's people
+  --freeze-backbone-steps N   train the new head alone for the first N steps (backbone frozen)
+  --backbone-lr-scale X       the backbone's learning rate as a multiple of --lr (e.g. 0.1 when fine-tuning)
   --batch-size N, --accumulate N, --epochs N | --steps N, --lr X, --warmup N, --seed N
   --val-fraction F     share of the identities held out for validation (default 0.1; never trained on)
   --val-pairs N        same pairs (and as many different) per validation identity (default 20)
@@ -51,6 +59,9 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
         workers: { type: 'string' },
         parallel: { type: 'string' },
         resume: { type: 'boolean' },
+        init: { type: 'string' },
+        'freeze-backbone-steps': { type: 'string' },
+        'backbone-lr-scale': { type: 'string' },
       },
       strict: true,
     });
@@ -73,6 +84,20 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
     };
     if (values.data) json.data = { ...(json.data as object), train: resolve(values.data) };
     set('backbone', values.backbone);
+    if (values.init !== undefined) {
+      json.init = DEFAULT_INITS.includes(values.init) ? values.init : resolve(values.init);
+      // One of our checkpoints implies its backbone and embedding size, unless the config says otherwise.
+      if (!DEFAULT_INITS.includes(values.init) && json.backbone === undefined) {
+        const c = readCheckpoint(checkpointPath(json.init as string)).index.config;
+        json.backbone = c.backbone;
+        json.embeddingSize ??= c.embeddingSize;
+      }
+    }
+    set('freezeBackboneSteps', int(values['freeze-backbone-steps'], 'freeze-backbone-steps'));
+    set(
+      'backboneLrScale',
+      parseNumber(values['backbone-lr-scale'], 'backbone-lr-scale', (x) => x > 0),
+    );
     if (values.loss) json.loss = { ...(json.loss as object), name: values.loss };
     set('batchSize', int(values['batch-size'], 'batch-size'));
     set('accumulate', int(values.accumulate, 'accumulate'));
