@@ -15,6 +15,7 @@ import { decodeCrop, normaliseInto, openFaceDataset } from '../src/data/dataset.
 import { prepareDataset } from '../src/data/prepare.js';
 import { ArcfaceError } from '../src/errors.js';
 import { writeModelPackage } from '../src/export/backbone.js';
+import { calibrateFromRun } from '../src/export/calibrate_run.js';
 import { Embedder } from '../src/models/embedder.js';
 import { resolveModel } from '../src/models/resolve.js';
 import { getModel } from '../src/models/zoo.js';
@@ -234,6 +235,20 @@ describe('fine-tuning the default recogniser', { skip: SKIP }, () => {
       assert.match(manifest.base!.licence, /public domain/);
       const written = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
       assert.equal(written.base.trainingData, getModel('dlib-resnet-v1').trainingData);
+      // Thresholds from the run's own validation people (3 of deepface's 13, never trained on).
+      const cal = await calibrateFromRun(runDir, loaded.config, out);
+      assert.ok(cal);
+      assert.equal(cal.people, 3);
+      assert.ok(
+        cal.verify > -1 && cal.verify < 1 && cal.accuracy > 0.5,
+        `verify ${cal.verify}, accuracy ${cal.accuracy}`,
+      );
+      assert.equal(cal.farTable, false, `${cal.impostor} impostor pairs are too few for a FAR table`);
+      assert.match(cal.manifest.thresholdsSource!, /3 validation people, never trained on/);
+      assert.equal(
+        JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).thresholds.verify,
+        cal.verify,
+      );
       const resolved = await resolveModel(join(out, 'manifest.json'));
       const embedder = await Embedder.load(resolved);
       try {

@@ -1,4 +1,7 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { calibrateFromRun } from '../../export/calibrate_run.js';
+import { Progress } from '../progress.js';
 import { parseArgs } from 'node:util';
 import { writeModelPackage } from '../../export/backbone.js';
 import { describeInit } from '../../train/backbone.js';
@@ -15,10 +18,15 @@ export const exportCommand: Command = {
   --licence TEXT         the weights' licence, shown wherever the model is loaded (required)
   --training-data TEXT   the training set and its terms (required: a model carries its data's terms)
   --research-only        the data or licence forbids commercial use (say it when true)
-  --threshold T          a verification threshold calibrated for it (or run arcface calibrate later)
+  --threshold T          a verification threshold calibrated for it (default: calibrated here, see below)
+  --no-calibrate         write no thresholds (calibrate later with arcface calibrate)
 
-Opset 13, input NCHW [N, 3, 112, 112] RGB (x - 127.5) / 127.5, output the embedding (L2-normalised
-by the pipeline, not the graph).`,
+Opset 13, input NCHW [N, 3, 112, 112] RGB (x - 127.5) / 127.5 (a fine-tuned dlib-resnet: [N, 3, 150, 150],
+the default recogniser's dlib chip and means), output the embedding (L2-normalised by the pipeline, not the graph).
+
+Unless --threshold or --no-calibrate, the model is calibrated on the run's validation people (never trained
+on): the max-accuracy verify threshold and, from their impostor pairs, the FAR table identify reads its
+gallery-sized threshold from.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -30,6 +38,7 @@ by the pipeline, not the graph).`,
         'training-data': { type: 'string' },
         'research-only': { type: 'boolean' },
         threshold: { type: 'string' },
+        'no-calibrate': { type: 'boolean' },
       },
       strict: true,
     });
@@ -62,6 +71,24 @@ by the pipeline, not the graph).`,
         `wrote ${resolve(values.out)}/model.onnx and manifest.json: ${manifest.name}, ${config.backbone}, ` +
           `${manifest.output!.dim}-d, step ${step}\n`,
       );
+      if (threshold === undefined && !values['no-calibrate']) {
+        // The run folder: given, or two levels above a checkpoint (RUN/checkpoints/step-N).
+        const runDir = existsSync(join(src, 'index.json')) ? dirname(dirname(src)) : src;
+        let progress: Progress | undefined;
+        let seen = 0;
+        const c = await calibrateFromRun(runDir, config, resolve(values.out), (done, total) => {
+          progress ??= new Progress({ label: 'calibrate', total, unit: 'img', quiet: total < 20 });
+          progress.tick(done - seen);
+          seen = done;
+        });
+        progress?.finish();
+        process.stdout.write(
+          c
+            ? `calibrated on ${c.people} validation people (${c.photos} crops, ${c.genuine} genuine / ${c.impostor} impostor pairs): ` +
+                `verify ${c.verify} (accuracy ${(c.accuracy * 100).toFixed(2)}%)${c.farTable ? ', FAR table written' : ', too few pairs for a FAR table'}\n`
+            : `not calibrated: ${runDir} kept no validation people (run arcface calibrate on your own pairs)\n`,
+        );
+      }
       return 0;
     } finally {
       backbone.dispose();
