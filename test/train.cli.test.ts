@@ -153,3 +153,53 @@ test('bad configs and data are refused before training starts', async () => {
   assert.match(single.err, /identit/);
   assert.equal(existsSync(join(tmp, 'r4', 'checkpoints')), false);
 });
+
+test('fine-tuning flags: a missing init, 112x112 crops for the dlib ResNet and a warm-up as long as the run are refused', async () => {
+  const data = join(tmp, 'four');
+  await crops(data, 4, 3);
+  const missing = arcface(
+    'train',
+    '--out',
+    join(tmp, 'f1'),
+    '--data',
+    data,
+    '--init',
+    join(tmp, 'no-such-run'),
+  );
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.err, /no-such-run.*not a model this package can train from/);
+  const wrongCrops = arcface(
+    'train',
+    '--out',
+    join(tmp, 'f2'),
+    '--data',
+    data,
+    '--init',
+    'default',
+    '--val-fraction',
+    '0.5',
+    '--steps',
+    '2',
+    '--batch-size',
+    '2',
+  );
+  assert.equal(wrongCrops.code, 2);
+  assert.match(wrongCrops.err, /expected an aligned 150x150 crop.*arcface prepare RAW CROPS --model default/);
+  const frozen = arcface(
+    'train',
+    '--out',
+    join(tmp, 'f3'),
+    '--data',
+    data,
+    '--steps',
+    '3',
+    '--freeze-backbone-steps',
+    '3',
+  );
+  assert.equal(frozen.code, 2);
+  assert.match(frozen.err, /"freezeBackboneSteps" \(3\) must be below the 3 training steps/);
+  const scale = arcface('train', '--out', join(tmp, 'f4'), '--data', data, '--backbone-lr-scale', '-1');
+  assert.equal(scale.code, 2);
+  assert.match(scale.err, /backbone-lr-scale/);
+  assert.equal(existsSync(join(tmp, 'f2', 'checkpoints')), false);
+});
