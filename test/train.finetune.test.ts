@@ -202,6 +202,12 @@ describe('fine-tuning the default recogniser', { skip: SKIP }, () => {
         .filter((l) => l.type === 'step')
         .map((l) => (l as { loss: number }).loss);
       assert.equal(losses.length, 8);
+      // The starting point is validated too, so the run's log shows what fine-tuning changed.
+      const vals = readLog(join(runDir, 'log.jsonl')).filter((l) => l.type === 'val');
+      assert.deepEqual(
+        vals.map((v) => v.step),
+        [0, 8],
+      );
       const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
       // A new head starts near chance over the classes at s = 32; the warm-up alone teaches it.
       assert.ok(

@@ -174,6 +174,8 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
       signal: o.signal,
       onProgress: o.onProgress,
       gradients: pool,
+      // A fine-tune's starting accuracy on the same pairs, so its gain (or loss) is visible.
+      validateFirst: cfg.init !== null,
       validate: async (m) => {
         const v = await validate(m);
         o.onValidation?.(v);

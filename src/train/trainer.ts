@@ -53,6 +53,11 @@ export interface TrainOptions {
   head: TrainableHead;
   data: BatchSource;
   validate?: (model: TrainableModel) => Promise<Validation>;
+  /**
+   * Validate once before the first step of a fresh run (logged at step 0): the starting point of a
+   * fine-tune, which every later validation is read against.
+   */
+  validateFirst?: boolean;
   onProgress?: (p: TrainProgress) => void;
   /** Continue from the newest checkpoint in runDir (a fresh start when there is none). */
   resume?: boolean;
@@ -304,6 +309,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let stepsThisSession = 0;
 
   try {
+    if (o.validateFirst && pos.step === 0) validation = await runValidation();
     while (pos.step < total && !stopRequested) {
       // One turn of the event loop per step: prefetched batches resolve as microtasks, and a loop
       // of them alone never reaches the poll phase where SIGINT / SIGTERM are delivered.
