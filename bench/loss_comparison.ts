@@ -15,11 +15,14 @@
  * JSONL; runs already there (same settings key) are skipped, so an interrupted bench continues
  * where it stopped. `--report-only` renders the Markdown and SVG from the JSONL without training.
  *
- * Settings: `scratch` (a 5-conv net from random weights, bench/loss_comparison_net.ts). A
- * `finetune` setting (the pretrained dlib ResNet as the starting point) plugs into SETTINGS.
+ * Settings: `scratch` (a 5-conv net from random weights, bench/loss_comparison_net.ts) and
+ * `finetune` (the default recogniser, dlib's ResNet, from its published weights: `arcface train
+ * --init default`, with the head-only warm-up and a 0.1x backbone lr).
  *
- * CROPS: 112x112 aligned crops, one folder per identity (arcface prepare
- * ../shared/data/train/celeba-subset CROPS --labels .../identity.csv).
+ * CROPS: one folder per identity of ../shared's CelebA subset: 112x112 ArcFace crops for scratch
+ * (arcface prepare ../shared/data/train/celeba-subset CROPS --labels .../identity.csv), 150x150
+ * dlib chips for finetune (the same with --model default). The split is by identity name, so both
+ * settings hold out the same people.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,13 @@ import {
   type TrainableModel,
 } from '../src/train/index.js';
 import { smallFaceNet } from './loss_comparison_net.js';
+import {
+  applyInit,
+  ARCFACE_INPUT,
+  createTrainBackbone,
+  DLIB_INPUT,
+  type InputSpec,
+} from '../src/train/backbone.js';
 import {
   appendRecord,
   chooseScale,
@@ -84,7 +94,11 @@ interface Setting {
   embeddingSize: number;
   imageShape: readonly [number, number, number];
   defaults: { steps: number; batch: number; lr: number };
-  model(seed: number): TrainableModel & { paramCount: number };
+  /** Crop size and normalisation the network takes (src/train/backbone.ts). */
+  input: InputSpec;
+  /** Config keys of the setting (fine-tuning: init, warm-up, backbone lr scale). */
+  extraConfig: Record<string, unknown>;
+  model(seed: number): Promise<TrainableModel & { paramCount: number }>;
   /** Lines of the report that describe the setting. */
   describe(c: BenchConfig, paramCount: number, trainCrops: number): string[];
 }
@@ -96,15 +110,38 @@ const SETTINGS: Record<string, Setting | string> = {
     embeddingSize: 128,
     imageShape: [112, 112, 3],
     defaults: { steps: 300, batch: 64, lr: 0.1 },
-    model: (seed) => smallFaceNet(128, seed),
+    input: ARCFACE_INPUT,
+    extraConfig: {},
+    model: async (seed) => smallFaceNet(128, seed),
     describe: (c, params, crops) => [
       `Setting (a), from scratch: bench/loss_comparison_net.ts (5 convs on 56x56, ${params} parameters, 128-d) from random`,
       `weights, SGD momentum 0.9, lr ${c.lr} with ${Math.round(c.steps / 20)} warmup steps then poly decay, weight decay 5e-4,`,
       `${c.steps} steps of ${c.batch} (${((c.steps * c.batch) / crops).toFixed(1)} passes over the training crops), random flips.`,
     ],
   },
-  finetune:
-    'setting "finetune" (the pretrained dlib ResNet, `arcface train --init default`) is not wired into this bench yet',
+  finetune: {
+    name: 'finetune',
+    backbone: 'dlib-resnet',
+    embeddingSize: 128,
+    imageShape: [150, 150, 3],
+    // 4,800 samples (1.6 passes): what 2 cores fine-tune in minutes, 30 runs in an afternoon.
+    defaults: { steps: 150, batch: 32, lr: 0.1 },
+    input: DLIB_INPUT,
+    extraConfig: { init: 'default', freezeBackboneSteps: 20, backboneLrScale: 0.1 },
+    async model(seed) {
+      const b = createTrainBackbone({ backbone: 'dlib-resnet', embeddingSize: 128, seed });
+      await applyInit(b, 'default', 'dlib-resnet');
+      return Object.assign(b, { paramCount: b.paramCount() }) as unknown as TrainableModel & {
+        paramCount: number;
+      };
+    },
+    describe: (c, params, crops) => [
+      `Setting (b), fine-tuning: the default recogniser (dlib's ResNet, ${params} parameters, 128-d, 150x150 dlib chips from`,
+      '`arcface prepare --model default`) from its published weights with a new head, the head alone for 20 steps, then',
+      `everything with the backbone at 0.1x the head's lr; SGD momentum 0.9, lr ${c.lr}, ${Math.round(c.steps / 20)} warmup steps then poly decay,`,
+      `weight decay 5e-4, ${c.steps} steps of ${c.batch} (${((c.steps * c.batch) / crops).toFixed(1)} passes over the training chips), random flips.`,
+    ],
+  },
 };
 
 // The same people and pairs for every run: 20% of identities for test (seed 7 holds out the
@@ -160,6 +197,7 @@ async function embed(
   model: TrainableModel,
   files: string[],
   shape: readonly number[],
+  input: InputSpec,
 ): Promise<Float32Array[]> {
   const [h, w, c] = shape as [number, number, number];
   const out: Float32Array[] = [];
@@ -168,7 +206,7 @@ async function embed(
     const part = files.slice(s, s + B);
     const crops = await Promise.all(part.map((f) => decodeCrop(f, h)));
     const data = new Float32Array(part.length * h * w * c);
-    crops.forEach((crop, i) => normaliseInto(data, i * h * w * c, crop, h, false));
+    crops.forEach((crop, i) => normaliseInto(data, i * h * w * c, crop, h, false, input));
     const e = tf.tidy(() => {
       const x = model.apply(tf.tensor4d(data, [part.length, h, w, c]), false);
       return tf.div(x, tf.norm(x, 'euclidean', 1, true)) as tf.Tensor2D;
@@ -191,6 +229,7 @@ async function child(job: Job): Promise<void> {
     {
       backbone: setting.backbone,
       embeddingSize: setting.embeddingSize,
+      ...setting.extraConfig,
       loss: row.unscaled ? row.loss : { ...row.loss, s: job.s },
       batchSize: job.batch,
       steps: job.steps,
@@ -205,8 +244,15 @@ async function child(job: Job): Promise<void> {
     },
     'bench/loss_comparison',
   );
-  const loader = createLoader(split.train, { batchSize: job.batch, seed: job.seed, flip: true, workers: 1 });
-  const model = setting.model(job.seed);
+  const loader = createLoader(split.train, {
+    batchSize: job.batch,
+    seed: job.seed,
+    flip: true,
+    workers: 1,
+    size: setting.input.size,
+    norm: setting.input,
+  });
+  const model = await setting.model(job.seed);
   const head = headFromConfig(config, split.train.numClasses);
   const runDir = mkdtempSync(join(tmpdir(), 'arcface-losscmp-'));
   const t0 = Date.now();
@@ -230,6 +276,7 @@ async function child(job: Job): Promise<void> {
       model,
       all.map((i) => i.file),
       setting.imageShape,
+      setting.input,
     );
     const byFile = new Map(all.map((it, k) => [it.file, vecs[k]!]));
     const pairsOf = (side: FaceDataset) => {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPairs } from '../src/eval/pairs.js';
@@ -186,6 +186,22 @@ test('labelled images from identity folders: sorted, one level of subfolders, no
     /labels4\.csv:2: bob\/b2\.jpg is labelled 'alice' here but 'bob' on line 1/,
   );
   await assert.rejects(readLabelledImages(join(tmp, 'none')), /none: no such folder/);
+});
+
+test('identity folders and photos given as symbolic links are followed; broken links are skipped', async () => {
+  const real = join(tmp, 'real');
+  mkdirSync(join(real, 'carol'), { recursive: true });
+  writeFileSync(join(real, 'carol/c1.jpg'), 'x');
+  writeFileSync(join(real, 'd.jpg'), 'x');
+  const root = join(tmp, 'linked');
+  mkdirSync(join(root, 'dave'), { recursive: true });
+  symlinkSync(join(real, 'carol'), join(root, 'carol'));
+  symlinkSync(join(real, 'd.jpg'), join(root, 'dave/d.jpg'));
+  symlinkSync(join(real, 'gone.jpg'), join(root, 'dave/gone.jpg'));
+  assert.deepEqual(await readLabelledImages(root), [
+    { file: join(root, 'carol/c1.jpg'), identity: 'carol' },
+    { file: join(root, 'dave/d.jpg'), identity: 'dave' },
+  ]);
 });
 
 test('splitGallery: first K in sorted order or seeded, identities below K skipped', () => {

@@ -4,7 +4,8 @@
  * `file,identity` CSV with paths relative to ROOT. Sorted by file path (code-point order, not
  * locale), so every run enrols and probes the same images.
  */
-import { access, readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ArcfaceError, badInput } from '../errors.js';
 import { csvFields, readText, textLines, under } from './pairs.js';
@@ -52,16 +53,34 @@ async function list(dir: string) {
 
 const isImage = (name: string) => !name.startsWith('.') && IMAGE_EXTENSIONS.has(extname(name).toLowerCase());
 
+/**
+ * A directory entry's kind, following a symbolic link to what it points at (a tree of links to
+ * identity folders or photos elsewhere is a common way to assemble a data set); a broken link is
+ * neither. The tree is read two levels deep at most, so a link loop cannot recurse.
+ */
+async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | null> {
+  if (e.isDirectory()) return 'dir';
+  if (e.isFile()) return 'file';
+  if (!e.isSymbolicLink()) return null;
+  try {
+    const s = await stat(join(dir, e.name));
+    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : null;
+  } catch {
+    return null;
+  }
+}
+
 async function fromTree(root: string): Promise<LabelledImage[]> {
   const out: LabelledImage[] = [];
   for (const idDir of await list(root)) {
-    if (!idDir.isDirectory() || idDir.name.startsWith('.')) continue;
+    if (idDir.name.startsWith('.') || (await kindOf(root, idDir)) !== 'dir') continue;
     const dir = join(root, idDir.name);
     for (const e of await list(dir)) {
-      if (e.isFile() && isImage(e.name)) out.push({ file: join(dir, e.name), identity: idDir.name });
-      else if (e.isDirectory() && !e.name.startsWith('.'))
+      const kind = await kindOf(dir, e);
+      if (kind === 'file' && isImage(e.name)) out.push({ file: join(dir, e.name), identity: idDir.name });
+      else if (kind === 'dir' && !e.name.startsWith('.'))
         for (const f of await list(join(dir, e.name)))
-          if (f.isFile() && isImage(f.name))
+          if ((await kindOf(join(dir, e.name), f)) === 'file' && isImage(f.name))
             out.push({ file: join(dir, e.name, f.name), identity: idDir.name });
     }
   }
