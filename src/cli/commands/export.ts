@@ -5,8 +5,27 @@ import { Progress } from '../progress.js';
 import { parseArgs } from 'node:util';
 import { writeModelPackage } from '../../export/backbone.js';
 import { describeInit } from '../../train/backbone.js';
+import { readLog, type LogEntry } from '../../train/log.js';
 import { loadTrainedBackbone } from '../../train/run.js';
 import { UsageError, type Command } from '../command.js';
+
+/**
+ * A fine-tune's validation at its start (step 0, the base model) against the exported step's: a
+ * small data set can make a good base worse for new people, and the user should hear it here.
+ */
+function fineTuneNote(runDir: string, step: number): string | null {
+  const vals = readLog(join(runDir, 'log.jsonl')).filter(
+    (l): l is Extract<LogEntry, { type: 'val' }> => l.type === 'val',
+  );
+  const start = vals.find((v) => v.step === 0);
+  const at = vals.filter((v) => v.step <= step).pop();
+  if (!start || !at || at.step === 0) return null;
+  const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const line = `validation on the run's held-out people: ${pct(start.accuracy)} at the start (the base model), ${pct(at.accuracy)} at step ${at.step}`;
+  return at.accuracy < start.accuracy
+    ? `${line}. WARNING: fine-tuning lowered accuracy for people it did not train on; the base model may serve you better (or try a lower --backbone-lr-scale, a longer --freeze-backbone-steps, fewer steps)`
+    : line;
+}
 
 export const exportCommand: Command = {
   name: 'export',
@@ -71,9 +90,11 @@ gallery-sized threshold from.`,
         `wrote ${resolve(values.out)}/model.onnx and manifest.json: ${manifest.name}, ${config.backbone}, ` +
           `${manifest.output!.dim}-d, step ${step}\n`,
       );
+      // The run folder: given, or two levels above a checkpoint (RUN/checkpoints/step-N).
+      const runDir = existsSync(join(src, 'index.json')) ? dirname(dirname(src)) : src;
+      const note = fineTuneNote(runDir, step);
+      if (note) process.stderr.write(`${note}\n`);
       if (threshold === undefined && !values['no-calibrate']) {
-        // The run folder: given, or two levels above a checkpoint (RUN/checkpoints/step-N).
-        const runDir = existsSync(join(src, 'index.json')) ? dirname(dirname(src)) : src;
         let progress: Progress | undefined;
         let seen = 0;
         const c = await calibrateFromRun(runDir, config, resolve(values.out), (done, total) => {
