@@ -269,3 +269,27 @@ test('user config: thresholds per model, atomic writes keep other entries, corru
     models: { m: { thresholds: { verify: 0.5 } } },
   });
 });
+
+test('validateManifest: a fine-tuned model carries its base and is at least as restricted', () => {
+  const base = {
+    name: 'dlib-resnet-v1',
+    licence: 'public domain',
+    trainingData: 'FaceScrub, VGG Face',
+    researchOnly: false,
+  };
+  assert.deepEqual(validateManifest({ ...good(), base }, 'my.json').base, base);
+  assert.throws(
+    () => validateManifest({ ...good(), base: { ...base, researchOnly: true } }, 'my.json'),
+    /"researchOnly": expected true: its base model is for non-commercial research only/,
+  );
+  assert.equal(
+    validateManifest({ ...good(), researchOnly: true, base: { ...base, researchOnly: true } }, 'my.json').base
+      ?.researchOnly,
+    true,
+  );
+  assert.throws(() => validateManifest({ ...good(), base: { ...base, url: 'x' } }, 'my.json'), /base\.url/);
+  assert.throws(
+    () => validateManifest({ ...good(), base: { ...base, licence: '' } }, 'my.json'),
+    /"base\.licence"/,
+  );
+});

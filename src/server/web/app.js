@@ -59,6 +59,8 @@ async function showModel() {
       parts.push(p('Research use only: this model may not be used commercially.', 'notice'));
     parts.push(p(`Licence: ${m.licence}.`));
     if (m.trainingData) parts.push(p(`Training data: ${m.trainingData}.`));
+    if (m.base)
+      parts.push(p(`Fine-tuned from ${m.base.name}: ${m.base.licence}; trained on ${m.base.trainingData}.`));
     parts.push(
       p('Enrolled faces are biometric data: deleting a person erases their faces and crops for good.'),
     );
