@@ -203,13 +203,30 @@ export async function applyInit(model: TrainBackbone, init: string, backbone: st
       'BAD_CONFIG',
       `init ${path} holds a ${index.config.backbone}; the config's backbone is "${backbone}"`,
     );
-  for (const [name, v] of model.namedWeights()) {
-    const saved = values.model.get(name);
-    if (!saved || saved.shape.join() !== v.shape.join())
+  assignCheckpointWeights(model, values.model, `init ${path}`, backbone);
+}
+
+/**
+ * A checkpoint's backbone tensors into `model`'s variables, every name and shape checked first
+ * (BAD_CONFIG naming the first that does not fit), so a mismatch changes nothing.
+ */
+export function assignCheckpointWeights(
+  model: Pick<TrainBackbone, 'namedWeights'>,
+  saved: ReadonlyMap<string, { shape: number[]; values: Float32Array }>,
+  what: string,
+  backbone: string,
+): void {
+  const vars = [...model.namedWeights()];
+  for (const [name, v] of vars) {
+    const t = saved.get(name);
+    if (!t || t.shape.join() !== v.shape.join())
       throw new ArcfaceError(
         'BAD_CONFIG',
-        `init ${path} does not fit ${backbone}: "${name}" ${saved ? `is [${saved.shape}] there, [${v.shape}] here` : 'is missing'}`,
+        `${what} does not fit ${backbone}: "${name}" ${t ? `is [${t.shape}] there, [${v.shape}] here` : 'is missing'}`,
       );
-    tf.tidy(() => v.assign(tf.tensor(saved.values, saved.shape)));
+  }
+  for (const [name, v] of vars) {
+    const t = saved.get(name)!;
+    tf.tidy(() => v.assign(tf.tensor(t.values, t.shape)));
   }
 }

@@ -9,6 +9,7 @@ import { applySplit, buildValidationPairs, readSplit, splitByIdentity, writeSpli
 import { decodeCrop, normaliseInto, openFaceDataset, type FaceDataset } from '../data/dataset.js';
 import {
   applyInit,
+  assignCheckpointWeights,
   createTrainBackbone,
   inputSpecOf,
   type InputSpec,
@@ -218,17 +219,11 @@ export async function loadTrainedBackbone(
       `checkpoint ${path}: backbone "${cfg.backbone}" is not one this package builds (${(e as Error).message})`,
     );
   }
-  const weights = backbone.namedWeights();
-  for (const [name, v] of weights) {
-    const saved = values.model.get(name);
-    if (!saved || saved.shape.join() !== v.shape.join()) {
-      backbone.dispose();
-      throw new ArcfaceError(
-        'BAD_CONFIG',
-        `checkpoint ${path} does not fit ${cfg.backbone}: "${name}" ${saved ? `is [${saved.shape}] there, [${v.shape}] here` : 'is missing'}`,
-      );
-    }
-    tf.tidy(() => v.assign(tf.tensor(saved.values, saved.shape)));
+  try {
+    assignCheckpointWeights(backbone, values.model, `checkpoint ${path}`, cfg.backbone);
+  } catch (e) {
+    backbone.dispose();
+    throw e;
   }
   return { backbone, config: cfg, checkpoint: path, step: index.step };
 }
