@@ -268,6 +268,22 @@ describe('fine-tuning the default recogniser', { skip: SKIP }, () => {
       } finally {
         await embedder.dispose();
       }
+      // --init RUN: another run starts from this one's backbone, its terms followed back to the base.
+      const next = createTrainBackbone({ backbone: 'dlib-resnet', embeddingSize: 128, seed: 9 });
+      await applyInit(next, runDir, 'dlib-resnet');
+      for (const [name, v] of next.namedWeights())
+        assert.deepEqual(v.dataSync(), r.backbone.namedWeights().get(name)!.dataSync(), name);
+      next.dispose();
+      const chain = describeInit(runDir);
+      assert.match(chain.name, /step-000008 \(step 8\)/);
+      assert.match(chain.licence, /^as dlib-resnet-v1: public domain/);
+      assert.ok(chain.trainingData.startsWith(trainCrops) && chain.trainingData.includes('FaceScrub'));
+      const mfn = createTrainBackbone({ backbone: 'mobilefacenet', embeddingSize: 128, seed: 1 });
+      await assert.rejects(
+        applyInit(mfn, runDir, 'mobilefacenet'),
+        /holds a dlib-resnet; the config's backbone is "mobilefacenet"/,
+      );
+      mfn.dispose();
       // The fine-tune moved the weights (the comparison is not of the published net with itself).
       const published = createDlibResnet();
       await loadPretrainedDlibResnet(published);
