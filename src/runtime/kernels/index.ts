@@ -1,7 +1,9 @@
 /**
  * Training kernels tfjs-backend-wasm 4.22 lacks or runs slowly: it registers no
  * Conv2DBackpropFilter and no depthwise-conv gradients, and its Conv2DBackpropInput is a
- * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones.
+ * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones; training-mode
+ * batch norm as tf ops spends most of a MobileFaceNet step in reductions (batch_norm.ts); and its
+ * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -10,12 +12,17 @@ import { Conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { DepthwiseConv2dNativeBackpropInputConfig } from './depthwise_backprop_input.js';
 import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { plainOperandMatMul } from './batch_matmul.js';
+import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js';
+import { IdentityConfig } from './identity.js';
 
 export const trainingKernels: KernelConfig[] = [
   Conv2DBackpropInputConfig,
   Conv2DBackpropFilterConfig,
   DepthwiseConv2dNativeBackpropInputConfig,
   DepthwiseConv2dNativeBackpropFilterConfig,
+  BatchNormTrainConfig,
+  BatchNormTrainGradConfig,
+  IdentityConfig,
 ];
 
 let registered = false;
