@@ -205,6 +205,9 @@ test('dimRoundingMode, asymmetric explicit padding, channel multiplier 2', async
   ];
   await compare({ n: 2, size: 10, c: 12, k: 3, stride: 2, pad: asym }, 23);
   await compare({ n: 2, size: 9, c: 6, k: 3, stride: 1, pad: 'same', m: 2 }, 24);
+  await compare({ n: 1, size: 7, c: 5, k: 3, stride: 2, pad: 1, m: 2 }, 26); // 4 + 1 channel pairs
+  // MobileFaceNet's 64-group conv (2 in, 2 out per group) runs as this, at 56x56.
+  await compare({ n: 2, size: 28, c: 128, k: 3, stride: 1, pad: 1, m: 2 }, 27);
   await compare({ n: 1, size: 10, c: 4, k: 5, stride: 2, pad: 'valid', m: 3 }, 25);
 });
 
