@@ -7,19 +7,19 @@
  *   Z[a, r] = sum_{j<J} dy[a - j] W[r + s*j],  J = ceil(K / s),
  * a stride-1 correlation of dy with the J-tap filter G[j'] = W[r + s*(J-1-j')] (rotated 180°,
  * in/out channels swapped), computed for all s*s phases at once as s*s*Ci output channels.
- * A depth-to-space shuffle (done as a transpose) puts phase r at u = s*a + r, and a slice keeps
- * u in [padTop, padTop + H). No work is spent on the zeros a dilated dy would hold; for s = 2
+ * A depth-to-space shuffle puts phase r at u = s*a + r, keeping u in [padTop, padTop + H) (one
+ * pass of wasm/conv.c). No work is spent on the zeros a dilated dy would hold; for s = 2
  * and K = 3 the combined filter is 2x2 with 16 taps per phase quad instead of 9 (zero taps).
  */
 import { backend_util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   allocate,
   convGeometry,
+  convWasm,
   disposeInfos,
   heapF32,
+  heapOffset,
   runWasmKernel,
-  slice,
-  transpose,
   viewAs,
   type BackendWasm,
 } from './util.js';
@@ -95,22 +95,32 @@ export function conv2dBackpropInputWasm(
       [w.padBefore, w.padAfter],
       [0, 0],
     ];
-    let z = runWasmKernel(
+    const z = runWasmKernel(
       backend,
       'Conv2D',
       { x: dy, filter: g },
       { strides: 1, dilations: 1, pad, dataFormat: 'NHWC' },
     );
-    // Depth-to-space: [N*rows, cols, sh, sw*Ci] -> [N*rows, sh, cols, sw*Ci] = [N, rows*sh, cols*sw, Ci].
-    // (sw > 1 alone needs no move: [.., cols, sw*Ci] already is [.., cols*sw, Ci].)
-    if (h.s > 1) {
-      temps.push(z);
-      z = transpose(backend, viewAs(z, [n * h.rows, w.rows, h.s, w.s * ci]), [0, 2, 1, 3]);
-    }
-    if (h.crop === 0 && w.crop === 0 && h.rows * h.s === inH && w.rows * w.s === inW)
+    if (h.s === 1 && w.s === 1 && h.crop === 0 && w.crop === 0 && h.rows === inH && w.rows === inW)
       return viewAs(z, inputShape);
+    // Phase r of block a goes to u = s*a + r, then the crop: one pass (wasm/conv.c).
     temps.push(z);
-    return slice(backend, viewAs(z, [n, h.rows * h.s, w.rows * w.s, ci]), [0, h.crop, w.crop, 0], inputShape);
+    const dx = allocate(backend, inputShape);
+    convWasm(backend).depth_to_space_crop(
+      heapOffset(backend, z),
+      heapOffset(backend, dx),
+      n,
+      h.rows,
+      w.rows,
+      h.s,
+      w.s,
+      ci,
+      inH,
+      inW,
+      h.crop,
+      w.crop,
+    );
+    return dx;
   } finally {
     disposeInfos(backend, ...temps);
   }

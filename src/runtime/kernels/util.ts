@@ -104,7 +104,8 @@ export interface ConvWasm {
   im2col_t(
     x: number,
     out: number,
-    n: number,
+    r0: number,
+    r1: number,
     h: number,
     w: number,
     c: number,
@@ -118,6 +119,7 @@ export interface ConvWasm {
     pl: number,
   ): void;
   transpose_last2(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  depth_to_space_crop(z: number, dx: number, ...dims: number[]): void;
 }
 
 const SHADOW_STACK_BYTES = 64 * 1024;
