@@ -3,7 +3,8 @@
  * Conv2DBackpropFilter and no depthwise-conv gradients, and its Conv2DBackpropInput is a
  * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones; training-mode
  * batch norm as tf ops spends most of a MobileFaceNet step in reductions (batch_norm.ts); and its
- * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts).
+ * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts); its Sum
+ * over leading axes (every bias gradient) transposes the whole tensor first (sum.ts).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -14,6 +15,7 @@ import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_
 import { plainOperandMatMul } from './batch_matmul.js';
 import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js';
 import { IdentityConfig } from './identity.js';
+import { leadingAxesSum } from './sum.js';
 
 export const trainingKernels: KernelConfig[] = [
   Conv2DBackpropInputConfig,
@@ -30,9 +32,11 @@ let registered = false;
 export function registerTrainingKernels(): void {
   if (registered) return;
   // Wrappers of the backend's own kernels: built now, while the originals are still registered.
-  const wrapped = [plainOperandMatMul('BatchMatMul'), plainOperandMatMul('_FusedMatMul')].filter(
-    (k): k is KernelConfig => k !== undefined,
-  );
+  const wrapped = [
+    plainOperandMatMul('BatchMatMul'),
+    plainOperandMatMul('_FusedMatMul'),
+    leadingAxesSum(),
+  ].filter((k): k is KernelConfig => k !== undefined);
   for (const k of [...trainingKernels, ...wrapped]) {
     if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
     registerKernel(k);

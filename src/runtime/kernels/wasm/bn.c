@@ -190,3 +190,10 @@ void bn_backward(const float *dz, const float *xhat, const float *gamma, const f
     }
   }
 }
+
+/* out[ch] = sum_r x[r, ch] (the Sum kernel over leading axes, sum.ts). acc: c doubles. */
+EXPORT("column_sum")
+void column_sum(const float *x, float *out, double *acc, int m, int c) {
+  column_sums(x, 0, acc, m, c, 0);
+  for (int ch = 0; ch < c; ch++) out[ch] = (float)acc[ch];
+}
