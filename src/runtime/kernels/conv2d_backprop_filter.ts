@@ -96,9 +96,9 @@ export function conv2dBackpropFilterWasm(
       disposeInfos(backend, ...temps.splice(0));
       if (!acc) acc = part;
       else {
-        const sum = runWasmKernel(backend, 'Add', { a: acc, b: part });
-        disposeInfos(backend, acc, part);
-        acc = sum;
+        // acc is this kernel's own tensor until it returns: summing in place is safe.
+        wasm.add_into(heapOffset(backend, acc), heapOffset(backend, part), rows * co);
+        disposeInfos(backend, part);
       }
     }
     if (!acc) throw new Error('Conv2DBackpropFilter: empty batch');

@@ -120,6 +120,7 @@ export interface ConvWasm {
   ): void;
   transpose_last2(src: number, dst: number, batch: number, rows: number, cols: number): void;
   depth_to_space_crop(z: number, dx: number, ...dims: number[]): void;
+  add_into(acc: number, part: number, count: number): void;
 }
 
 const SHADOW_STACK_BYTES = 64 * 1024;

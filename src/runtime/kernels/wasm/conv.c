@@ -118,3 +118,12 @@ void depth_to_space_crop(const float *z, float *dx, int n, int rows, int cols, i
     }
   }
 }
+
+/* acc[i] += part[i]: dW's chunk sums, in place in the kernel's own accumulator. */
+__attribute__((export_name("add_into")))
+void add_into(float *acc, const float *part, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4)
+    wasm_v128_store(acc + i, wasm_f32x4_add(wasm_v128_load(acc + i), wasm_v128_load(part + i)));
+  for (; i < count; i++) acc[i] += part[i];
+}
