@@ -119,7 +119,7 @@ export interface ConvWasm {
     pl: number,
   ): void;
   transpose_last2(src: number, dst: number, batch: number, rows: number, cols: number): void;
-  depth_to_space_crop(z: number, dx: number, ...dims: number[]): void;
+  scatter_phase(z: number, dx: number, ...dims: number[]): void;
   add_into(acc: number, part: number, count: number): void;
 }
 

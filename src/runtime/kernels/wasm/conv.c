@@ -97,24 +97,21 @@ void transpose_last2(const float *src, float *dst, int batch, int rows, int cols
 }
 
 /*
- * Depth-to-space and crop in one pass, for Conv2DBackpropInput's phase outputs:
- *   dx[b, y, x, :] = z[b, a, q, rh, rw, :] with y + ct = a*sh + rh, x + cl = q*sw + rw,
- * z: [n, rows, cols, sh, sw, c] (the phase-combined conv's output), dx: [n, hh, ww, c]. Each pixel
- * is one run of c floats (memory.copy). The backend's Transpose and Slice took longer than the
- * conv they followed on IResNet's stride-2 layers.
+ * One phase of Conv2DBackpropInput's output into dx:
+ *   dx[b, y0 + sh*i, x0 + sw*j, :] = z[b, zr0 + i, zc0 + j, :],  i < cy, j < cx,
+ * z: [n, zrows, zcols, c] (the phase's conv output), dx: [n, hh, ww, c]. Each pixel is one run
+ * of c floats (memory.copy). The backend's Transpose and Slice, which did this before, took
+ * longer than the conv they followed on IResNet's stride-2 layers.
  */
-__attribute__((export_name("depth_to_space_crop")))
-void depth_to_space_crop(const float *z, float *dx, int n, int rows, int cols, int sh, int sw, int c,
-                         int hh, int ww, int ct, int cl) {
+__attribute__((export_name("scatter_phase")))
+void scatter_phase(const float *z, float *dx, int n, int zrows, int zcols, int c, int hh, int ww,
+                   int sh, int sw, int y0, int x0, int cy, int cx, int zr0, int zc0) {
   for (int b = 0; b < n; b++) {
-    for (int y = 0; y < hh; y++) {
-      const int a = (y + ct) / sh, rh = (y + ct) % sh;
-      const float *zr = z + (((u32)b * rows + a) * cols * sh + rh) * (u32)sw * c;
-      float *d = dx + ((u32)b * hh + y) * (u32)ww * c;
-      for (int x = 0; x < ww; x++, d += c) {
-        const int q = (x + cl) / sw, rw = (x + cl) % sw;
-        __builtin_memcpy(d, zr + ((u32)q * sh * sw + rw) * c, (u32)c * sizeof(float));
-      }
+    for (int i = 0; i < cy; i++) {
+      const float *zr = z + (((u32)b * zrows + zr0 + i) * zcols + zc0) * (u32)c;
+      float *d = dx + (((u32)b * hh + y0 + sh * i) * ww + x0) * (u32)c;
+      for (int j = 0; j < cx; j++, zr += c, d += sw * c)
+        __builtin_memcpy(d, zr, (u32)c * sizeof(float));
     }
   }
 }
