@@ -1,0 +1,103 @@
+/**
+ * The wasm Conv2D's Winograd F(2x2, 3x3) path (runtime/kernels/winograd.ts, wasm/winograd.c)
+ * against the cpu backend's direct conv: odd sizes (odd output rows and columns leave half tiles),
+ * 'same' / 'valid' / explicit and asymmetric padding, batch 1, channel counts not a multiple of
+ * 4, several image chunks; and the convs it must leave to the backend.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerTrainingKernels } from '../src/runtime/kernels/index.js';
+import { setWinogradBudget, winogradPlan } from '../src/runtime/kernels/winograd.js';
+import { relErr, seededUniform } from './helpers.js';
+
+/*
+ * Winograd's transforms add and subtract up to 4 inputs before and after the products, so its
+ * float32 rounding differs from the direct sum's by a few ulps per term. Measured: at most
+ * 2.5e-6 relative to the largest output (512 channels); 1e-5 is the other conv kernels' bound.
+ * A wrong transform coefficient or a misplaced tile moves outputs by 1e-1 or more.
+ */
+const TOL = 1e-5;
+
+type Pad =
+  'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+function conv(xs: number[], ws: number[], pad: Pad, seed: number, stride = 1): Float32Array {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(
+      seededUniform(
+        seed,
+        xs.reduce((a, b) => a * b),
+      ),
+      xs as [number, number, number, number],
+    );
+    const w = tf.tensor4d(
+      seededUniform(
+        seed + 1,
+        ws.reduce((a, b) => a * b),
+      ),
+      ws as [number, number, number, number],
+    );
+    return tf.conv2d(x, w, stride, pad).dataSync() as Float32Array;
+  });
+}
+
+async function check(xs: number[], ws: number[], pad: Pad, seed: number, stride = 1): Promise<void> {
+  await tf.setBackend('cpu');
+  const want = conv(xs, ws, pad, seed, stride);
+  await tf.setBackend('wasm');
+  const got = conv(xs, ws, pad, seed, stride);
+  const e = relErr(got, want);
+  assert.ok(e <= TOL, `[${xs}] * [${ws}] pad ${JSON.stringify(pad)} stride ${stride}: rel err ${e}`);
+}
+
+before(async () => {
+  registerTrainingKernels();
+  await tf.setBackend('wasm');
+  await tf.ready();
+});
+
+test('Winograd applies to stride-1 3x3 NHWC float32 convs with >= 16 channels only', () => {
+  const t = (shape: number[], dtype: 'float32' | 'int32' = 'float32') => ({ dataId: {}, shape, dtype });
+  const x = t([2, 9, 9, 16]);
+  const w = t([3, 3, 16, 16]);
+  assert.ok(winogradPlan(x, w, { strides: 1, pad: 'same', dilations: 1 }));
+  assert.ok(winogradPlan(x, w, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC' }));
+  assert.equal(winogradPlan(x, w, { strides: 2, pad: 'same' }), undefined);
+  assert.equal(winogradPlan(x, w, { strides: 1, pad: 'same', dilations: 2 }), undefined);
+  assert.equal(winogradPlan(x, w, { strides: 1, pad: 'same', dataFormat: 'NCHW' }), undefined);
+  assert.equal(winogradPlan(x, t([5, 5, 16, 16]), { strides: 1, pad: 'same' }), undefined);
+  assert.equal(winogradPlan(t([2, 9, 9, 8]), t([3, 3, 8, 16]), { strides: 1, pad: 'same' }), undefined);
+  assert.equal(winogradPlan(t([2, 9, 9, 16], 'int32'), w, { strides: 1, pad: 'same' }), undefined);
+});
+
+test('Winograd conv matches cpu: odd sizes, same / valid / explicit / asymmetric padding, batch 1, channel tails', async () => {
+  await check([2, 9, 11, 16], [3, 3, 16, 18], 'same', 1); // odd rows and columns: half tiles
+  await check([1, 8, 8, 21], [3, 3, 21, 16], 'valid', 2); // 6x6 output, 21 = 5 x 4 + 1 channels
+  await check([3, 7, 7, 16], [3, 3, 16, 17], 1, 3);
+  const asym: Pad = [
+    [0, 0],
+    [0, 2],
+    [2, 1],
+    [0, 0],
+  ];
+  await check([2, 10, 9, 19], [3, 3, 19, 16], asym, 4);
+  await check([1, 3, 3, 16], [3, 3, 16, 16], 'valid', 5); // one output pixel
+  await check([2, 14, 14, 64], [3, 3, 64, 64], 'same', 6); // an IResNet / dlib layer, scaled down
+});
+
+test('several image chunks give the one-shot result', async () => {
+  const old = setWinogradBudget(16 * 1024); // under one image's planes: one image per chunk
+  try {
+    await check([3, 9, 9, 16], [3, 3, 16, 16], 'same', 7);
+  } finally {
+    setWinogradBudget(old);
+  }
+});
+
+test('convs Winograd does not take still match cpu (stride 2, few channels)', async () => {
+  await check([2, 9, 9, 16], [3, 3, 16, 16], 'same', 8, 2);
+  await check([2, 9, 9, 3], [3, 3, 3, 16], 'same', 9);
+});
