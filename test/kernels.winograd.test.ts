@@ -101,3 +101,62 @@ test('convs Winograd does not take still match cpu (stride 2, few channels)', as
   await check([2, 9, 9, 16], [3, 3, 16, 16], 'same', 8, 2);
   await check([2, 9, 9, 3], [3, 3, 3, 16], 'same', 9);
 });
+
+/** dW of a conv through the kernel, on the current backend. */
+function filterGrad(xs: number[], co: number, pad: Pad, seed: number): Float32Array {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(
+      seededUniform(
+        seed,
+        xs.reduce((a, b) => a * b),
+      ),
+      xs as [number, number, number, number],
+    );
+    const w = tf.zeros([3, 3, xs[3], co]) as tf.Tensor4D;
+    const yShape = tf.conv2d(x, w, 1, pad).shape;
+    const dy = tf.tensor(
+      seededUniform(
+        seed + 1,
+        yShape.reduce((a, b) => a * b),
+      ),
+      yShape,
+    );
+    const attrs = { strides: 1, pad, dataFormat: 'NHWC', dilations: 1, filterShape: [3, 3, xs[3], co] };
+    return (
+      tf
+        .engine()
+        .runKernel('Conv2DBackpropFilter', { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor
+    ).dataSync() as Float32Array;
+  });
+}
+
+test('Winograd weight gradient matches cpu: odd sizes, padding kinds, channel tails, image chunks', async () => {
+  const cases: [number[], number, Pad][] = [
+    [[2, 9, 11, 16], 18, 'same'],
+    [[1, 8, 8, 21], 16, 'valid'],
+    [
+      [3, 10, 9, 17],
+      16,
+      [
+        [0, 0],
+        [0, 2],
+        [2, 1],
+        [0, 0],
+      ],
+    ],
+    [[4, 17, 17, 64], 64, 'same'], // the dlib ResNet's 17x17 layers, batch 4
+  ];
+  const old = setWinogradBudget(64 * 1024); // the last case: one image per chunk, sums across chunks
+  try {
+    for (const [i, [xs, co, pad]] of cases.entries()) {
+      await tf.setBackend('cpu');
+      const want = filterGrad(xs, co, pad, 20 + i);
+      await tf.setBackend('wasm');
+      const got = filterGrad(xs, co, pad, 20 + i);
+      const e = relErr(got, want);
+      assert.ok(e <= TOL, `dW [${xs}] -> ${co} pad ${JSON.stringify(pad)}: rel err ${e}`);
+    }
+  } finally {
+    setWinogradBudget(old);
+  }
+});

@@ -17,13 +17,23 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { allocate, disposeInfos, heapOffset, runWasmKernel, wasmOnHeap, type BackendWasm } from './util.js';
+import {
+  allocate,
+  convWasm,
+  disposeInfos,
+  heapOffset,
+  runWasmKernel,
+  wasmOnHeap,
+  type BackendWasm,
+} from './util.js';
 import { winogradWasmBase64 } from './winograd_wasm.js';
 
 interface WinogradWasm {
   wino_filter(w: number, u: number, c: number, co: number): void;
   wino_input(x: number, v: number, ...dims: number[]): void;
   wino_output(m: number, y: number, ...dims: number[]): void;
+  wino_dy(dy: number, e: number, ...dims: number[]): void;
+  wino_filter_grad(p: number, dw: number, c: number, co: number): void;
 }
 
 /** Channels below which the direct conv is as fast (transforms dominate). */
@@ -62,6 +72,76 @@ export function winogradPlan(
   if (info.padInfo.top < 0 || info.padInfo.left < 0 || info.outHeight < 1 || info.outWidth < 1)
     return undefined;
   return info;
+}
+
+/** GEMM depth (tiles) of one dW chunk: about this many bytes of a dy plane, as in conv2d_backprop_filter.ts. */
+const DW_CHUNK_BYTES = 512 * 1024;
+
+/**
+ * dW of a conv winogradPlan accepts (wasm/winograd.c's wino_dy, wino_filter_grad): per chunk of
+ * images, the 16 products V_xi^T E_xi (the transposed operand is materialised by batch_matmul.ts's
+ * wrapper) are summed into P, then dW = G^T P G.
+ */
+export function winogradBackpropFilter(
+  backend: BackendWasm,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const [n, h, w, ci] = x.shape;
+  const co = dy.shape[3];
+  const { outHeight: oh, outWidth: ow } = info;
+  const th = Math.ceil(oh / 2);
+  const tw = Math.ceil(ow / 2);
+  const byDepth = Math.floor(DW_CHUNK_BYTES / (4 * co * th * tw));
+  const byPlanes = Math.floor(planeBytes / (16 * th * tw * Math.max(ci, co) * 4));
+  const chunk = Math.max(1, Math.min(n, byDepth, byPlanes));
+  const k = wasmOnHeap<WinogradWasm>(backend, 'winograd', winogradWasmBase64);
+  const acc: TensorInfo[] = [];
+  const temps: TensorInfo[] = [];
+  try {
+    for (let b0 = 0; b0 < n; b0 += chunk) {
+      const nb = Math.min(chunk, n - b0);
+      const tiles = nb * th * tw;
+      const v = planes(backend, [tiles, ci]);
+      const e = planes(backend, [tiles, co]);
+      temps.push(...v.planes, v.table, ...e.planes, e.table);
+      const dims = [nb, h, w, ci, th, tw, info.padInfo.top, info.padInfo.left];
+      k.wino_input(heapOffset(backend, x) + 4 * b0 * h * w * ci, heapOffset(backend, v.table), ...dims);
+      k.wino_dy(
+        heapOffset(backend, dy) + 4 * b0 * oh * ow * co,
+        heapOffset(backend, e.table),
+        nb,
+        oh,
+        ow,
+        co,
+        th,
+        tw,
+      );
+      for (let i = 0; i < 16; i++) {
+        const part = runWasmKernel(
+          backend,
+          'BatchMatMul',
+          { a: v.planes[i], b: e.planes[i] },
+          { transposeA: true, transposeB: false },
+        );
+        if (!acc[i]) acc[i] = part;
+        else {
+          // acc[i] is this kernel's own tensor: summing in place is safe.
+          convWasm(backend).add_into(heapOffset(backend, acc[i]), heapOffset(backend, part), ci * co);
+          disposeInfos(backend, part);
+        }
+      }
+      disposeInfos(backend, ...temps.splice(0));
+    }
+    const table = pointerTable(backend, acc);
+    temps.push(table);
+    const dw = allocate(backend, [3, 3, ci, co]);
+    k.wino_filter_grad(heapOffset(backend, table), heapOffset(backend, dw), ci, co);
+    return dw;
+  } finally {
+    disposeInfos(backend, ...acc, ...temps);
+  }
 }
 
 /** Allocates 16 tensors of `shape` and a table of their heap offsets (an int32 tensor). */

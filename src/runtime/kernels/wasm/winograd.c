@@ -159,3 +159,72 @@ void wino_output(float *const *m, float *y, int n, int oh, int ow, int co, int t
         }
       }
 }
+
+/*
+ * Weight gradient of the same F(2x2, 3x3) conv. With y = A^T [U .* V] A per tile and loss
+ * gradient e (a 2x2 tile of dy): dL/dU = (A e A^T) .* V, so
+ *   dW = G^T P G,  P_xi[ci, co] = sum_t V_xi[t, ci] E_xi[t, co],  E = A e A^T,
+ * with V the forward's input transform (wino_input). 16 multiplies per tile and channel pair
+ * against 36 direct.
+ */
+
+/* e[xi][t*co + ch] = (A e_t A^T)[xi], e_t the 2x2 tile of dy at (2ty, 2tx), zeros outside dy. */
+EXPORT("wino_dy")
+void wino_dy(const float *dy, float *const *e, int n, int oh, int ow, int co, int th, int tw) {
+  const V zero = wasm_f32x4_splat(0);
+  u32 t = 0;
+  for (int b = 0; b < n; b++)
+    for (int ty = 0; ty < th; ty++)
+      for (int tx = 0; tx < tw; tx++, t++) {
+        const int oy = 2 * ty, ox = 2 * tx, down = oy + 1 < oh, right = ox + 1 < ow;
+        const float *p00 = dy + (((u32)b * oh + oy) * ow + ox) * co;
+        const float *p10 = p00 + (u32)ow * co;
+        const u32 o = t * (u32)co;
+        int ch = 0;
+        for (; ch + 4 <= co; ch += 4) {
+          const V e00 = wasm_v128_load(p00 + ch), e01 = right ? wasm_v128_load(p00 + co + ch) : zero;
+          const V e10 = down ? wasm_v128_load(p10 + ch) : zero;
+          const V e11 = down && right ? wasm_v128_load(p10 + co + ch) : zero;
+          /* rows of A e: e0, e0 + e1, e0 - e1, -e1 (A = [1 0; 1 1; 1 -1; 0 -1]) */
+          const V r[4][2] = {{e00, e01}, {ADD(e00, e10), ADD(e01, e11)}, {SUB(e00, e10), SUB(e01, e11)},
+                             {SUB(zero, e10), SUB(zero, e11)}};
+          for (int i = 0; i < 4; i++) {
+            wasm_v128_store(e[i * 4 + 0] + o + ch, r[i][0]);
+            wasm_v128_store(e[i * 4 + 1] + o + ch, ADD(r[i][0], r[i][1]));
+            wasm_v128_store(e[i * 4 + 2] + o + ch, SUB(r[i][0], r[i][1]));
+            wasm_v128_store(e[i * 4 + 3] + o + ch, SUB(zero, r[i][1]));
+          }
+        }
+        for (; ch < co; ch++) {
+          const float e00 = p00[ch], e01 = right ? p00[co + ch] : 0.0f;
+          const float e10 = down ? p10[ch] : 0.0f, e11 = down && right ? p10[co + ch] : 0.0f;
+          const float r[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
+          for (int i = 0; i < 4; i++) {
+            e[i * 4 + 0][o + ch] = r[i][0];
+            e[i * 4 + 1][o + ch] = r[i][0] + r[i][1];
+            e[i * 4 + 2][o + ch] = r[i][0] - r[i][1];
+            e[i * 4 + 3][o + ch] = -r[i][1];
+          }
+        }
+      }
+}
+
+/* dw[ky][kx][i] = (G^T P G)[ky][kx] for i < c*co, P[xi] = p[xi][i]; G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]. */
+EXPORT("wino_filter_grad")
+void wino_filter_grad(float *const *p, float *dw, int c, int co) {
+  const u32 plane = (u32)c * co;
+  for (u32 i = 0; i < plane; i++) {
+    float q[4][4], s[3][4];
+    for (int k = 0; k < 16; k++) q[k / 4][k % 4] = p[k][i];
+    for (int j = 0; j < 4; j++) {
+      s[0][j] = q[0][j] + 0.5f * (q[1][j] + q[2][j]);
+      s[1][j] = 0.5f * (q[1][j] - q[2][j]);
+      s[2][j] = 0.5f * (q[1][j] + q[2][j]) + q[3][j];
+    }
+    for (int r = 0; r < 3; r++) {
+      dw[(u32)(r * 3 + 0) * plane + i] = s[r][0] + 0.5f * (s[r][1] + s[r][2]);
+      dw[(u32)(r * 3 + 1) * plane + i] = 0.5f * (s[r][1] - s[r][2]);
+      dw[(u32)(r * 3 + 2) * plane + i] = 0.5f * (s[r][1] + s[r][2]) + s[r][3];
+    }
+  }
+}
