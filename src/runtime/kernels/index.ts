@@ -5,7 +5,8 @@
  * batch norm as tf ops spends most of a MobileFaceNet step in reductions (batch_norm.ts); and its
  * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts); its Sum
  * over leading axes (every bias gradient) transposes the whole tensor first (sum.ts); and its
- * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts).
+ * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts); its
+ * MaxPoolGrad is a slow generic loop (max_pool_grad.ts).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -16,6 +17,7 @@ import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_
 import { plainOperandMatMul } from './batch_matmul.js';
 import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js';
 import { IdentityConfig } from './identity.js';
+import { MaxPoolGradConfig } from './max_pool_grad.js';
 import { leadingAxesSum } from './sum.js';
 import { winogradConv2DKernel } from './winograd.js';
 
@@ -27,6 +29,7 @@ export const trainingKernels: KernelConfig[] = [
   BatchNormTrainConfig,
   BatchNormTrainGradConfig,
   IdentityConfig,
+  MaxPoolGradConfig,
 ];
 
 let registered = false;
