@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from '../src/runtime/kernels/index.js';
-import { setWinogradBudget, winogradPlan } from '../src/runtime/kernels/winograd.js';
+import { MIN_CHANNELS, setWinogradBudget, winogradPlan } from '../src/runtime/kernels/winograd.js';
 import { relErr, seededUniform } from './helpers.js';
 
 /*
@@ -59,47 +59,50 @@ before(async () => {
   await tf.ready();
 });
 
-test('Winograd applies to stride-1 3x3 NHWC float32 convs with >= 16 channels only', () => {
+test('Winograd applies to stride-1 3x3 NHWC float32 convs with enough channels only', () => {
   const t = (shape: number[], dtype: 'float32' | 'int32' = 'float32') => ({ dataId: {}, shape, dtype });
-  const x = t([2, 9, 9, 16]);
-  const w = t([3, 3, 16, 16]);
+  const x = t([2, 9, 9, 64]);
+  const w = t([3, 3, 64, 64]);
   assert.ok(winogradPlan(x, w, { strides: 1, pad: 'same', dilations: 1 }));
   assert.ok(winogradPlan(x, w, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC' }));
   assert.equal(winogradPlan(x, w, { strides: 2, pad: 'same' }), undefined);
   assert.equal(winogradPlan(x, w, { strides: 1, pad: 'same', dilations: 2 }), undefined);
   assert.equal(winogradPlan(x, w, { strides: 1, pad: 'same', dataFormat: 'NCHW' }), undefined);
-  assert.equal(winogradPlan(x, t([5, 5, 16, 16]), { strides: 1, pad: 'same' }), undefined);
-  assert.equal(winogradPlan(t([2, 9, 9, 8]), t([3, 3, 8, 16]), { strides: 1, pad: 'same' }), undefined);
-  assert.equal(winogradPlan(t([2, 9, 9, 16], 'int32'), w, { strides: 1, pad: 'same' }), undefined);
+  assert.equal(winogradPlan(x, t([5, 5, 64, 64]), { strides: 1, pad: 'same' }), undefined);
+  assert.equal(winogradPlan(t([2, 9, 9, 32]), t([3, 3, 32, 64]), { strides: 1, pad: 'same' }), undefined);
+  assert.ok(
+    winogradPlan(t([2, 9, 9, 32]), t([3, 3, 32, 64]), { strides: 1, pad: 'same' }, MIN_CHANNELS.filterGrad),
+  );
+  assert.equal(winogradPlan(t([2, 9, 9, 64], 'int32'), w, { strides: 1, pad: 'same' }), undefined);
 });
 
 test('Winograd conv matches cpu: odd sizes, same / valid / explicit / asymmetric padding, batch 1, channel tails', async () => {
-  await check([2, 9, 11, 16], [3, 3, 16, 18], 'same', 1); // odd rows and columns: half tiles
-  await check([1, 8, 8, 21], [3, 3, 21, 16], 'valid', 2); // 6x6 output, 21 = 5 x 4 + 1 channels
-  await check([3, 7, 7, 16], [3, 3, 16, 17], 1, 3);
+  await check([2, 9, 11, 64], [3, 3, 64, 66], 'same', 1); // odd rows and columns: half tiles
+  await check([1, 8, 8, 67], [3, 3, 67, 64], 'valid', 2); // 6x6 output, 67 = 16 x 4 + 3 channels
+  await check([3, 7, 7, 64], [3, 3, 64, 65], 1, 3);
   const asym: Pad = [
     [0, 0],
     [0, 2],
     [2, 1],
     [0, 0],
   ];
-  await check([2, 10, 9, 19], [3, 3, 19, 16], asym, 4);
-  await check([1, 3, 3, 16], [3, 3, 16, 16], 'valid', 5); // one output pixel
-  await check([2, 14, 14, 64], [3, 3, 64, 64], 'same', 6); // an IResNet / dlib layer, scaled down
+  await check([2, 10, 9, 65], [3, 3, 65, 64], asym, 4);
+  await check([1, 3, 3, 64], [3, 3, 64, 64], 'valid', 5); // one output pixel
+  await check([2, 14, 14, 128], [3, 3, 128, 128], 'same', 6); // an IResNet / dlib layer, scaled down
 });
 
 test('several image chunks give the one-shot result', async () => {
   const old = setWinogradBudget(16 * 1024); // under one image's planes: one image per chunk
   try {
-    await check([3, 9, 9, 16], [3, 3, 16, 16], 'same', 7);
+    await check([3, 9, 9, 64], [3, 3, 64, 64], 'same', 7);
   } finally {
     setWinogradBudget(old);
   }
 });
 
 test('convs Winograd does not take still match cpu (stride 2, few channels)', async () => {
-  await check([2, 9, 9, 16], [3, 3, 16, 16], 'same', 8, 2);
-  await check([2, 9, 9, 3], [3, 3, 3, 16], 'same', 9);
+  await check([2, 9, 9, 64], [3, 3, 64, 64], 'same', 8, 2);
+  await check([2, 9, 9, 32], [3, 3, 32, 32], 'same', 9);
 });
 
 /** dW of a conv through the kernel, on the current backend. */
@@ -130,7 +133,7 @@ function filterGrad(xs: number[], co: number, pad: Pad, seed: number): Float32Ar
   });
 }
 
-test('Winograd weight gradient matches cpu: odd sizes, padding kinds, channel tails, image chunks', async () => {
+test('Winograd weight gradient (from 16 channels) matches cpu: odd sizes, padding kinds, channel tails, image chunks', async () => {
   const cases: [number[], number, Pad][] = [
     [[2, 9, 11, 16], 18, 'same'],
     [[1, 8, 8, 21], 16, 'valid'],

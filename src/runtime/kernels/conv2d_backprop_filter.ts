@@ -24,7 +24,7 @@ import {
   viewAs,
   type BackendWasm,
 } from './util.js';
-import { winogradBackpropFilter, winogradPlan } from './winograd.js';
+import { MIN_CHANNELS, winogradBackpropFilter, winogradPlan } from './winograd.js';
 
 /** dy bytes per GEMM chunk: measured best at 256-512 KiB for the IResNet / MobileFaceNet shapes. */
 const CHUNK_BYTES = 512 * 1024;
@@ -47,7 +47,7 @@ export function conv2dBackpropFilterWasm(
   const filterShape = attrs.filterShape as [number, number, number, number];
   const info = convGeometry('Conv2DBackpropFilter', x.shape, filterShape, attrs);
   // Stride-1 3x3 with enough channels: Winograd (winograd.ts), 16 multiplies per 2x2 tile, not 36.
-  const wino = winogradPlan(x, { ...x, shape: filterShape }, attrs);
+  const wino = winogradPlan(x, { ...x, shape: filterShape }, attrs, MIN_CHANNELS.filterGrad);
   if (wino && dy.shape.join() === wino.outShape.join()) return winogradBackpropFilter(backend, x, dy, wino);
   const [n, h, w, c] = x.shape;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
