@@ -272,3 +272,37 @@ test('no tensor or heap leak over 100 training steps', async () => {
   tf.dispose([loss, x, dwf, pw]);
   opt.dispose();
 });
+
+test('forward depthwise conv with channel multiplier 2 and 3 (m = 1 on repeated channels) matches cpu', async () => {
+  const cases: [number[], number[], number, 'same' | 'valid' | number][] = [
+    [[2, 9, 9, 6], [3, 3, 6, 2], 1, 'same'],
+    [[1, 10, 7, 5], [3, 3, 5, 2], 2, 'valid'], // 4 + 1 channels, stride 2
+    [[2, 8, 8, 4], [5, 5, 4, 3], 1, 2],
+    [[2, 28, 28, 128], [3, 3, 128, 2], 1, 1], // MobileFaceNet's 64-group conv
+  ];
+  for (const [i, [xs, ws, stride, pad]] of cases.entries()) {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(
+          seededUniform(
+            40 + i,
+            xs.reduce((a, b) => a * b),
+          ),
+          xs as [number, number, number, number],
+        );
+        const w = tf.tensor4d(
+          seededUniform(
+            50 + i,
+            ws.reduce((a, b) => a * b),
+          ),
+          ws as [number, number, number, number],
+        );
+        return tf.depthwiseConv2d(x, w, stride, pad).dataSync() as Float32Array;
+      });
+    await tf.setBackend('cpu');
+    const want = run();
+    await tf.setBackend('wasm');
+    const got = run();
+    assert.ok(relErr(got, want) <= TOL, `[${xs}] * [${ws}]: rel err ${relErr(got, want)}`);
+  }
+});

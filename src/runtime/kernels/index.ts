@@ -6,7 +6,8 @@
  * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts); its Sum
  * over leading axes (every bias gradient) transposes the whole tensor first (sum.ts); and its
  * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts); its
- * MaxPoolGrad is a slow generic loop (max_pool_grad.ts).
+ * MaxPoolGrad is a slow generic loop (max_pool_grad.ts), and so is its depthwise conv with a
+ * channel multiplier (depthwise_forward.ts).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -20,6 +21,7 @@ import { IdentityConfig } from './identity.js';
 import { MaxPoolGradConfig } from './max_pool_grad.js';
 import { leadingAxesSum } from './sum.js';
 import { winogradConv2DKernel } from './winograd.js';
+import { multiplierDepthwise } from './depthwise_forward.js';
 
 export const trainingKernels: KernelConfig[] = [
   Conv2DBackpropInputConfig,
@@ -42,6 +44,7 @@ export function registerTrainingKernels(): void {
     plainOperandMatMul('_FusedMatMul'),
     leadingAxesSum(),
     winogradConv2DKernel(),
+    multiplierDepthwise(),
   ].filter((k): k is KernelConfig => k !== undefined);
   for (const k of [...trainingKernels, ...wrapped]) {
     if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
