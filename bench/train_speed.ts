@@ -5,8 +5,11 @@
  * the parity tests use) at the same batch and thread count, rounds alternating so that other load
  * hits both alike. Prints samples/s and ours / PyTorch (the issue's target: >= 0.5).
  *
- *   node --import tsx bench/train_speed.ts [--models mobilefacenet,iresnet18] [--batch 32]
+ *   node --import tsx bench/train_speed.ts [--models mobilefacenet,iresnet18,dlib-resnet] [--batch 32]
  *        [--steps 3] [--rounds 3] [--classes 1000]
+ *
+ * dlib-resnet is the default recogniser's network as the fine-tuning backbone (150x150 input,
+ * 128-d embedding; PyTorch's copy of it is in bench/torch/train_speed.py).
  *
  * Ours is one wasm thread per process; `--threads 1` for PyTorch matches it. `arcface train
  * --parallel 2` runs two such processes' worth of work (see bench/train_parallel.ts); compare it with
@@ -15,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { initRuntime, tf } from '../src/runtime/backend.js';
-import { createBackbone, type BackboneName } from '../src/backbones/index.js';
+import { createBackbone, createDlibResnet, DLIB_RESNET, type BackboneName } from '../src/backbones/index.js';
 import { MarginHead, arcFace } from '../src/losses/index.js';
 import { Sgd } from '../src/train/sgd.js';
 import { clipByGlobalNorm } from '../src/train/clip.js';
@@ -33,12 +36,14 @@ const CLASSES = Number(opt('classes', '1000'));
 const THREADS = Number(opt('threads', '1'));
 
 /** Child process: STEPS timed steps of one model after a warm-up; prints {ms: [...], heapGiB}. */
-async function child(model: BackboneName): Promise<void> {
+async function child(model: BackboneName | typeof DLIB_RESNET): Promise<void> {
   await initRuntime('wasm');
-  const net = createBackbone({ name: model });
+  const dlib = model === DLIB_RESNET;
+  const net = dlib ? createDlibResnet() : createBackbone({ name: model });
+  const size = dlib ? 150 : 112;
   const head = new MarginHead({
     numClasses: CLASSES,
-    embeddingSize: 512,
+    embeddingSize: dlib ? 128 : 512,
     loss: arcFace({ s: 64, m: 0.5 }),
     seed: 1,
   });
@@ -48,7 +53,7 @@ async function child(model: BackboneName): Promise<void> {
   const vars = [...params.values()];
   const key = new Map(vars.map((v, i) => [v.name, [...params.keys()][i]]));
   const sgd = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-  const x = tf.randomUniform([BATCH, 112, 112, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const x = tf.randomUniform([BATCH, size, size, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.tensor1d(
     Array.from({ length: BATCH }, (_, i) => (i * 7919) % CLASSES),
     'int32',
@@ -137,7 +142,7 @@ function parent(): void {
   const models = opt('models', 'mobilefacenet,iresnet18').split(',') as BackboneName[];
   const python = findTorchPython();
   console.log(
-    `ArcFace training step, 112x112, batch ${BATCH}, ${CLASSES} classes, ${STEPS} timed steps x ${ROUNDS} rounds; ` +
+    `ArcFace training step, batch ${BATCH}, ${CLASSES} classes, ${STEPS} timed steps x ${ROUNDS} rounds; ` +
       `ours: tfjs-wasm, 1 thread; PyTorch ${python ? `(${python})` : 'absent'}: ${THREADS} thread(s)`,
   );
   for (const model of models) {
@@ -161,5 +166,5 @@ function parent(): void {
 }
 
 const ci = args.indexOf('--child');
-if (ci >= 0) await child(args[ci + 1] as BackboneName);
+if (ci >= 0) await child(args[ci + 1] as BackboneName | typeof DLIB_RESNET);
 else parent();

@@ -205,6 +205,9 @@ test('dimRoundingMode, asymmetric explicit padding, channel multiplier 2', async
   ];
   await compare({ n: 2, size: 10, c: 12, k: 3, stride: 2, pad: asym }, 23);
   await compare({ n: 2, size: 9, c: 6, k: 3, stride: 1, pad: 'same', m: 2 }, 24);
+  await compare({ n: 1, size: 7, c: 5, k: 3, stride: 2, pad: 1, m: 2 }, 26); // 4 + 1 channel pairs
+  // MobileFaceNet's 64-group conv (2 in, 2 out per group) runs as this, at 56x56.
+  await compare({ n: 2, size: 28, c: 128, k: 3, stride: 1, pad: 1, m: 2 }, 27);
   await compare({ n: 1, size: 10, c: 4, k: 5, stride: 2, pad: 'valid', m: 3 }, 25);
 });
 
@@ -268,4 +271,38 @@ test('no tensor or heap leak over 100 training steps', async () => {
   assert.ok(Number.isFinite(loss.dataSync()[0]));
   tf.dispose([loss, x, dwf, pw]);
   opt.dispose();
+});
+
+test('forward depthwise conv with channel multiplier 2 and 3 (m = 1 on repeated channels) matches cpu', async () => {
+  const cases: [number[], number[], number, 'same' | 'valid' | number][] = [
+    [[2, 9, 9, 6], [3, 3, 6, 2], 1, 'same'],
+    [[1, 10, 7, 5], [3, 3, 5, 2], 2, 'valid'], // 4 + 1 channels, stride 2
+    [[2, 8, 8, 4], [5, 5, 4, 3], 1, 2],
+    [[2, 28, 28, 128], [3, 3, 128, 2], 1, 1], // MobileFaceNet's 64-group conv
+  ];
+  for (const [i, [xs, ws, stride, pad]] of cases.entries()) {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(
+          seededUniform(
+            40 + i,
+            xs.reduce((a, b) => a * b),
+          ),
+          xs as [number, number, number, number],
+        );
+        const w = tf.tensor4d(
+          seededUniform(
+            50 + i,
+            ws.reduce((a, b) => a * b),
+          ),
+          ws as [number, number, number, number],
+        );
+        return tf.depthwiseConv2d(x, w, stride, pad).dataSync() as Float32Array;
+      });
+    await tf.setBackend('cpu');
+    const want = run();
+    await tf.setBackend('wasm');
+    const got = run();
+    assert.ok(relErr(got, want) <= TOL, `[${xs}] * [${ws}]: rel err ${relErr(got, want)}`);
+  }
 });

@@ -6,6 +6,7 @@
  * followed by PReLU (a `runGraph` peephole), run as one custom-gradient op (`fusedBatchNorm`).
  */
 import { tf } from '../runtime/backend.js';
+import { BN_TRAIN, BN_TRAIN_GRAD, hasBatchNormKernels } from '../runtime/kernels/batch_norm.js';
 import { ArcfaceError, badShape } from '../errors.js';
 import type { BackboneGraph, GraphNode, WeightLayout, WeightSpec } from './types.js';
 
@@ -146,12 +147,32 @@ export function fusedBatchNorm(x: tf.Tensor, bn: BatchNormWeights, alpha?: tf.Te
     });
     return dAlpha ? [dx, dGamma, dBeta, dAlpha] : [dx, dGamma, dBeta];
   };
+  // On wasm both directions are one kernel each (runtime/kernels/batch_norm.ts, same formulas).
+  const native = hasBatchNormKernels(tf.getBackend());
+  const nativeForward = (xin: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, a: tf.Tensor | undefined) => {
+    const inputs: tf.NamedTensorMap = { x: xin, gamma, beta, ...(a ? { alpha: a } : {}) };
+    const [y, xhat, mean, variance, invStd] = tf
+      .engine()
+      .runKernel(BN_TRAIN, inputs, { epsilon: bn.eps }) as tf.Tensor[];
+    tf.tidy(() => {
+      bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
+      const unbiased = tf.mul(variance, count / (count - 1));
+      bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
+    });
+    tf.dispose([mean, variance]);
+    return { y, xhat, invStd };
+  };
+  const nativeBackward = (dz: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+    const [xhat, invStd, gamma, beta, a] = saved;
+    const inputs: tf.NamedTensorMap = { dz, xhat, gamma, beta, invStd, ...(a ? { alpha: a } : {}) };
+    return tf.engine().runKernel(BN_TRAIN_GRAD, inputs) as tf.Tensor[];
+  };
   const op = tf.customGrad((...args) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [xin, gamma, beta, a] = args as tf.Tensor[];
-    const { y, xhat, invStd } = forward(xin, gamma, beta, a);
-    save(a ? [xhat, invStd, gamma, beta, a] : [xhat, invStd, gamma]);
-    return { value: y, gradFunc: backward };
+    const { y, xhat, invStd } = (native ? nativeForward : forward)(xin, gamma, beta, a);
+    save(a ? [xhat, invStd, gamma, beta, a] : [xhat, invStd, gamma, beta]);
+    return { value: y, gradFunc: native ? nativeBackward : backward };
   });
   return alpha ? op(x, bn.weight, bn.bias, alpha) : op(x, bn.weight, bn.bias);
 }

@@ -1,12 +1,16 @@
 /**
- * Conv2DBackpropFilter (dW of a conv) for the wasm backend: a transposed im2col plus one GEMM on
+ * Conv2DBackpropFilter (dW of a conv) for the wasm backend: a transposed im2col plus GEMMs on
  * the backend's XNNPACK BatchMatMul.
  *
  *   dW[kh, kw, ci, co] = sum_{n, oh, ow} xpad[n, oh*s + kh, ow*s + kw, ci] dy[n, oh, ow, co]
  *                      = (A * dy)[(kh, kw, ci), co],  A[(kh, kw, ci), p] = xpad[.. p ..],
- * with p = (n, oh, ow) and dy read as [P, Co]: the GEMM output is dW in its own layout. A is
- * built by wasm/conv.c; it holds KH*KW copies of x, so large batches run in chunks of images
- * whose partial products are summed (dW is linear in the batch).
+ * with p = (n, oh, ow) and dy read as [P, Co]: the GEMM output is dW in its own layout.
+ *
+ * The GEMM's depth is P, tens of thousands to millions, and XNNPACK does not block it: every
+ * 4-row strip of A streams the whole packed dy, which at that depth falls out of L2 (measured:
+ * 7 GFLOP/s for IResNet's 112x112 layer against 20 for the forward conv). So P runs in chunks of
+ * whole output rows holding about CHUNK_BYTES of dy, each chunk's product added to the sum (dW
+ * is linear in P); wasm/conv.c builds each chunk's A, so A never holds more than a chunk either.
  */
 import { type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
@@ -15,11 +19,15 @@ import {
   convWasm,
   disposeInfos,
   heapOffset,
+  heapF32,
   runWasmKernel,
-  slice,
   viewAs,
   type BackendWasm,
 } from './util.js';
+import { MIN_CHANNELS, winogradBackpropFilter, winogradPlan } from './winograd.js';
+
+/** dy bytes per GEMM chunk: measured best at 256-512 KiB for the IResNet / MobileFaceNet shapes. */
+const CHUNK_BYTES = 512 * 1024;
 
 /** Upper bound for one chunk's im2col buffer (bytes); tests lower it to exercise chunking. */
 let im2colBytes = 256 * 1024 * 1024;
@@ -38,26 +46,32 @@ export function conv2dBackpropFilterWasm(
 ): TensorInfo {
   const filterShape = attrs.filterShape as [number, number, number, number];
   const info = convGeometry('Conv2DBackpropFilter', x.shape, filterShape, attrs);
+  // Stride-1 3x3 with enough channels: Winograd (winograd.ts), 16 multiplies per 2x2 tile, not 36.
+  const wino = winogradPlan(x, { ...x, shape: filterShape }, attrs, MIN_CHANNELS.filterGrad);
+  if (wino && dy.shape.join() === wino.outShape.join()) return winogradBackpropFilter(backend, x, dy, wino);
   const [n, h, w, c] = x.shape;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const co = filterShape[3];
   const rows = kh * kw * c;
-  const perImage = oh * ow;
-  const chunk = Math.max(1, Math.min(n, Math.floor(im2colBytes / (4 * rows * perImage))));
+  const totalRows = n * oh; // output rows over the whole batch
+  const byDepth = Math.floor(CHUNK_BYTES / (4 * co * ow));
+  const byBuffer = Math.floor(im2colBytes / (4 * rows * ow));
+  const chunk = Math.max(1, Math.min(totalRows, byDepth, byBuffer));
   const wasm = convWasm(backend);
 
   let acc: TensorInfo | undefined;
   const temps: TensorInfo[] = [];
   try {
-    for (let b0 = 0; b0 < n; b0 += chunk) {
-      const nb = Math.min(chunk, n - b0);
-      const a = allocate(backend, [rows, nb * perImage]);
+    for (let r0 = 0; r0 < totalRows; r0 += chunk) {
+      const r1 = Math.min(r0 + chunk, totalRows);
+      const p = (r1 - r0) * ow;
+      const a = allocate(backend, [rows, p]);
       temps.push(a);
-      const xOff = heapOffset(backend, x) + 4 * b0 * h * w * c;
       wasm.im2col_t(
-        xOff,
+        heapOffset(backend, x),
         heapOffset(backend, a),
-        nb,
+        r0,
+        r1,
         h,
         w,
         c,
@@ -70,23 +84,25 @@ export function conv2dBackpropFilterWasm(
         info.padInfo.top,
         info.padInfo.left,
       );
-      let dyc = dy;
-      if (nb !== n) {
-        dyc = slice(backend, viewAs(dy, [n, perImage * co]), [b0, 0], [nb, perImage * co]);
+      let dyc = viewAs(dy, [totalRows * ow, co]);
+      if (p !== totalRows * ow) {
+        // The chunk's rows of dy are contiguous: one memmove (the backend's Slice is far slower).
+        dyc = allocate(backend, [p, co]);
         temps.push(dyc);
+        heapF32(backend, dyc).set(heapF32(backend, dy).subarray(r0 * ow * co, r1 * ow * co));
       }
       const part = runWasmKernel(
         backend,
         'BatchMatMul',
-        { a, b: viewAs(dyc, [nb * perImage, co]) },
+        { a, b: dyc },
         { transposeA: false, transposeB: false },
       );
       disposeInfos(backend, ...temps.splice(0));
       if (!acc) acc = part;
       else {
-        const sum = runWasmKernel(backend, 'Add', { a: acc, b: part });
-        disposeInfos(backend, acc, part);
-        acc = sum;
+        // acc is this kernel's own tensor until it returns: summing in place is safe.
+        wasm.add_into(heapOffset(backend, acc), heapOffset(backend, part), rows * co);
+        disposeInfos(backend, part);
       }
     }
     if (!acc) throw new Error('Conv2DBackpropFilter: empty batch');

@@ -1,4 +1,4 @@
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
   assertFloat32,
@@ -22,8 +22,15 @@ function backpropFilter(args: {
   const geo = depthwiseGeometry(NAME, x.shape, attrs.filterShape, dy.shape, attrs);
   const k = depthwiseWasm(backend);
   const dw = backend.makeOutput(attrs.filterShape, 'float32');
-  const run = geo.multiplier === 1 ? k.backprop_filter : k.backprop_filter_mult;
-  run(heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, dw), ...geo.dims);
+  const m = geo.multiplier;
+  // Multiplier m: x with each channel repeated m times lines up with dy's C*m channels.
+  let xm = x;
+  if (m > 1) {
+    xm = backend.makeOutput([...x.shape.slice(0, 3), geo.dims[3]], 'float32');
+    k.repeat_each(heapOffset(backend, x), heapOffset(backend, xm), util.sizeFromShape(x.shape), m);
+  }
+  k.backprop_filter(heapOffset(backend, xm), heapOffset(backend, dy), heapOffset(backend, dw), ...geo.dims);
+  if (xm !== x) backend.disposeData(xm.dataId);
   return dw;
 }
 

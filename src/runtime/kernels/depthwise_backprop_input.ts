@@ -1,4 +1,4 @@
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
   assertFloat32,
@@ -22,9 +22,20 @@ function backpropInput(args: {
   const geo = depthwiseGeometry(NAME, attrs.inputShape, filter.shape, dy.shape, attrs);
   const k = depthwiseWasm(backend);
   const dx = backend.makeOutput(geo.info.inShape, 'float32');
+  const m = geo.multiplier;
+  // Multiplier m: one partial per output channel ([.., C*m]), then summed per input channel.
+  const part = m === 1 ? dx : backend.makeOutput([...geo.info.inShape.slice(0, 3), geo.dims[3]], 'float32');
   // Offsets are read after makeOutput, which may grow (not move) the heap.
-  const run = geo.multiplier === 1 ? k.backprop_input : k.backprop_input_mult;
-  run(heapOffset(backend, dy), heapOffset(backend, filter), heapOffset(backend, dx), ...geo.dims);
+  k.backprop_input(
+    heapOffset(backend, dy),
+    heapOffset(backend, filter),
+    heapOffset(backend, part),
+    ...geo.dims,
+  );
+  if (part !== dx) {
+    k.sum_groups(heapOffset(backend, part), heapOffset(backend, dx), util.sizeFromShape(geo.info.inShape), m);
+    backend.disposeData(part.dataId);
+  }
   return dx;
 }
 

@@ -12,8 +12,10 @@ type Kernel = (a: number, b: number, out: number, ...dims: number[]) => void;
 export interface DepthwiseWasm {
   backprop_input: Kernel;
   backprop_filter: Kernel;
-  backprop_input_mult: Kernel;
-  backprop_filter_mult: Kernel;
+  /** dst[i] = sum_{j<m} src[i*m + j], i < count */
+  sum_groups(src: number, dst: number, count: number, m: number): void;
+  /** dst[i*m + j] = src[i] */
+  repeat_each(src: number, dst: number, count: number, m: number): void;
 }
 
 /** The emscripten module fields we rely on (not in tfjs's typings). */
@@ -73,7 +75,10 @@ export interface DepthwiseAttrs {
 export interface DepthwiseGeometry {
   info: backend_util.Conv2DInfo;
   multiplier: number;
-  /** n, h, w, c, [m,] kh, kw, oh, ow, sh, sw, padTop, padLeft */
+  /**
+   * n, h, w, c*m, kh, kw, oh, ow, sh, sw, padTop, padLeft: the m = 1 kernels' arguments, on c*m
+   * channels when m > 1 (see wasm/depthwise.c's sum_groups).
+   */
   dims: number[];
 }
 
@@ -120,7 +125,7 @@ export function depthwiseGeometry(
   const m = info.outChannels / info.inChannels;
   const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth } = info;
   const { outHeight, outWidth, strideHeight, strideWidth, padInfo } = info;
-  const dims = [batchSize, inHeight, inWidth, inChannels, ...(m === 1 ? [] : [m]), filterHeight, filterWidth];
+  const dims = [batchSize, inHeight, inWidth, inChannels * m, filterHeight, filterWidth];
   dims.push(outHeight, outWidth, strideHeight, strideWidth, padInfo.top, padInfo.left);
   return { info, multiplier: m, dims };
 }

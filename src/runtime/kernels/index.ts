@@ -1,7 +1,13 @@
 /**
  * Training kernels tfjs-backend-wasm 4.22 lacks or runs slowly: it registers no
  * Conv2DBackpropFilter and no depthwise-conv gradients, and its Conv2DBackpropInput is a
- * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones.
+ * naive loop; its matmuls with a transposed operand are 8-20x slower than plain ones; training-mode
+ * batch norm as tf ops spends most of a MobileFaceNet step in reductions (batch_norm.ts); and its
+ * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts); its Sum
+ * over leading axes (every bias gradient) transposes the whole tensor first (sum.ts); and its
+ * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts); its
+ * MaxPoolGrad is a slow generic loop (max_pool_grad.ts), and so is its depthwise conv with a
+ * channel multiplier (depthwise_forward.ts).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -10,12 +16,22 @@ import { Conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { DepthwiseConv2dNativeBackpropInputConfig } from './depthwise_backprop_input.js';
 import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { plainOperandMatMul } from './batch_matmul.js';
+import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js';
+import { IdentityConfig } from './identity.js';
+import { MaxPoolGradConfig } from './max_pool_grad.js';
+import { leadingAxesSum } from './sum.js';
+import { winogradConv2DKernel } from './winograd.js';
+import { multiplierDepthwise } from './depthwise_forward.js';
 
 export const trainingKernels: KernelConfig[] = [
   Conv2DBackpropInputConfig,
   Conv2DBackpropFilterConfig,
   DepthwiseConv2dNativeBackpropInputConfig,
   DepthwiseConv2dNativeBackpropFilterConfig,
+  BatchNormTrainConfig,
+  BatchNormTrainGradConfig,
+  IdentityConfig,
+  MaxPoolGradConfig,
 ];
 
 let registered = false;
@@ -23,9 +39,13 @@ let registered = false;
 export function registerTrainingKernels(): void {
   if (registered) return;
   // Wrappers of the backend's own kernels: built now, while the originals are still registered.
-  const wrapped = [plainOperandMatMul('BatchMatMul'), plainOperandMatMul('_FusedMatMul')].filter(
-    (k): k is KernelConfig => k !== undefined,
-  );
+  const wrapped = [
+    plainOperandMatMul('BatchMatMul'),
+    plainOperandMatMul('_FusedMatMul'),
+    leadingAxesSum(),
+    winogradConv2DKernel(),
+    multiplierDepthwise(),
+  ].filter((k): k is KernelConfig => k !== undefined);
   for (const k of [...trainingKernels, ...wrapped]) {
     if (getKernel(k.kernelName, k.backendName)) unregisterKernel(k.kernelName, k.backendName);
     registerKernel(k);

@@ -104,7 +104,8 @@ export interface ConvWasm {
   im2col_t(
     x: number,
     out: number,
-    n: number,
+    r0: number,
+    r1: number,
     h: number,
     w: number,
     c: number,
@@ -118,35 +119,44 @@ export interface ConvWasm {
     pl: number,
   ): void;
   transpose_last2(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  scatter_phase(z: number, dx: number, ...dims: number[]): void;
+  add_into(acc: number, part: number, count: number): void;
 }
 
 const SHADOW_STACK_BYTES = 64 * 1024;
-let convModule: WebAssembly.Module | undefined;
-const convInstances = new WeakMap<WebAssembly.Memory, ConvWasm>();
+const compiled = new Map<string, WebAssembly.Module>();
+const instances = new WeakMap<WebAssembly.Memory, Map<string, WebAssembly.Exports>>();
 
 /**
- * wasm/conv.c instantiated on the backend's own memory (one instance per backend heap), so it
- * reads and writes tensors in place. Its shadow stack, should clang ever spill to one, is moved
- * into a block malloc'ed from the backend instead of the default low addresses the backend owns.
+ * One of our wasm modules (wasm/NAME.c, embedded as base64) instantiated on the backend's own
+ * memory (one instance per backend heap), so it reads and writes tensors in place. Its shadow
+ * stack, should clang ever spill to one, is moved into a block malloc'ed from the backend instead
+ * of the default low addresses the backend owns.
  */
-export function convWasm(backend: BackendWasm): ConvWasm {
+export function wasmOnHeap<T>(backend: BackendWasm, name: string, base64: string): T {
   const mod = backend.wasm as unknown as {
     asm?: { memory?: WebAssembly.Memory };
     _malloc(n: number): number;
   };
   const memory = mod.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory))
-    throw new Error('conv kernels: cannot reach the wasm backend memory');
-  let inst = convInstances.get(memory);
+    throw new Error(`${name} kernels: cannot reach the wasm backend memory`);
+  let byName = instances.get(memory);
+  if (!byName) instances.set(memory, (byName = new Map()));
+  let inst = byName.get(name);
   if (!inst) {
-    convModule ??= new WebAssembly.Module(Buffer.from(convWasmBase64, 'base64'));
-    const { exports } = new WebAssembly.Instance(convModule, { env: { memory } });
-    (exports.__stack_pointer as WebAssembly.Global).value =
-      mod._malloc(SHADOW_STACK_BYTES) + SHADOW_STACK_BYTES;
-    inst = exports as unknown as ConvWasm;
-    convInstances.set(memory, inst);
+    let module = compiled.get(name);
+    if (!module) compiled.set(name, (module = new WebAssembly.Module(Buffer.from(base64, 'base64'))));
+    ({ exports: inst } = new WebAssembly.Instance(module, { env: { memory } }));
+    (inst.__stack_pointer as WebAssembly.Global).value = mod._malloc(SHADOW_STACK_BYTES) + SHADOW_STACK_BYTES;
+    byName.set(name, inst);
   }
-  return inst;
+  return inst as unknown as T;
+}
+
+/** wasm/conv.c on the backend's heap. */
+export function convWasm(backend: BackendWasm): ConvWasm {
+  return wasmOnHeap<ConvWasm>(backend, 'conv', convWasmBase64);
 }
 
 /** Byte offset of a tensor's data in the backend heap. */

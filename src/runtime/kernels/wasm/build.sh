@@ -1,10 +1,10 @@
 #!/bin/sh
-# Rebuilds the project's wasm modules (conv.c, depthwise.c) and embeds each (base64) in
+# Rebuilds the project's wasm modules (conv.c, depthwise.c, bn.c, winograd.c, pool.c) and embeds each (base64) in
 # ../<name>_wasm.ts, so neither `npm ci` nor the built package needs clang or a copied .wasm.
-# Needs clang + wasm-ld (LLVM >= 14): apt-get install clang lld. Usage: sh build.sh [conv|depthwise]...
+# Needs clang + wasm-ld (LLVM >= 14): apt-get install clang lld. Usage: sh build.sh [conv|depthwise|bn|winograd|pool]...
 set -eu
 cd "$(dirname "$0")"
-for name in ${*:-conv depthwise}; do
+for name in ${*:-conv depthwise bn winograd pool}; do
   clang --target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -nostdlib -ffreestanding \
     -Wall -Wextra -Werror \
     -Wl,--no-entry -Wl,--import-memory -Wl,--export=__stack_pointer -Wl,--strip-all \

@@ -6,8 +6,8 @@
  * It must not own any data segment (instantiating would overwrite backend memory), and its shadow
  * stack pointer is moved by the loader into a block malloc'ed from the backend.
  *
- * Layouts: x/dx [N,H,W,C], dy [N,OH,OW,C*M], filter/dw [KH,KW,C,M]. The fast paths need M == 1
- * and vectorise over channels (innermost in NHWC); M > 1 uses the scalar generic loops.
+ * Layouts: x/dx [N,H,W,C], dy [N,OH,OW,C*M], filter/dw [KH,KW,C,M]. The kernels vectorise over
+ * channels (innermost in NHWC) for M == 1; M > 1 runs them on C*M channels (sum_groups below).
  */
 #include <wasm_simd128.h>
 
@@ -199,49 +199,42 @@ void backprop_filter(const float *x, const float *dy, float *dw, int n_, int h, 
 #undef OX1
 }
 
-/* Scalar version of both for channel multiplier m > 1 (no MobileFaceNet layer uses it). */
-EXPORT("backprop_input_mult")
-void backprop_input_mult(const float *dy, const float *w, float *dx, int n_, int h, int wd, int c, int m,
-                         int kh, int kw, int oh, int ow, int sh, int sw, int pt, int pl) {
-  const int co = c * m;
-  for (int n = 0; n < n_; n++)
-    for (int iy = 0; iy < h; iy++) {
-      const int ty = iy + pt, ky0 = first_tap(ty, sh, oh), ky1 = imin(ty, kh - 1);
-      for (int ix = 0; ix < wd; ix++) {
-        const int tx = ix + pl, kx0 = first_tap(tx, sw, ow), kx1 = imin(tx, kw - 1);
-        for (int ch = 0; ch < c; ch++) {
-          float a = 0;
-          for (int ky = ky0; ky <= ky1; ky += sh)
-            for (int kx = kx0; kx <= kx1; kx += sw) {
-              const float *p = dy + (((long)n * oh + (ty - ky) / sh) * ow + (tx - kx) / sw) * co + (long)ch * m;
-              const float *q = w + (((long)ky * kw + kx) * c + ch) * m;
-              for (int j = 0; j < m; j++) a += p[j] * q[j];
-            }
-          dx[(((long)n * h + iy) * wd + ix) * c + ch] = a;
-        }
-      }
+/*
+ * Channel multiplier m > 1 (MobileFaceNet's 64-group conv runs as a depthwise conv with m = 2)
+ * reuses the m = 1 kernels on C*m channels: the filter [KH,KW,C,M] already is [KH,KW,C*M].
+ * backprop_input then yields one partial per output channel, summed per group of m by
+ * sum_groups; backprop_filter needs x with each channel repeated m times (repeat_each).
+ */
+
+/* dst[i] = sum_{j<m} src[i*m + j] for i < count. */
+EXPORT("sum_groups")
+void sum_groups(const float *src, float *dst, int count, int m) {
+  int i = 0;
+  if (m == 2) {
+    for (; i + 4 <= count; i += 4) {
+      const v128_t a = wasm_v128_load(src + 2 * (long)i), b = wasm_v128_load(src + 2 * (long)i + 4);
+      wasm_v128_store(dst + i, wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6),
+                                              wasm_i32x4_shuffle(a, b, 1, 3, 5, 7)));
     }
+  }
+  for (; i < count; i++) {
+    float a = 0;
+    for (int j = 0; j < m; j++) a += src[(long)i * m + j];
+    dst[i] = a;
+  }
 }
 
-EXPORT("backprop_filter_mult")
-void backprop_filter_mult(const float *x, const float *dy, float *dw, int n_, int h, int wd, int c, int m,
-                          int kh, int kw, int oh, int ow, int sh, int sw, int pt, int pl) {
-  const int co = c * m;
-  __builtin_memset(dw, 0, sizeof(float) * (unsigned long)kh * kw * co);
-  for (int n = 0; n < n_; n++)
-    for (int oy = 0; oy < oh; oy++)
-      for (int ky = 0; ky < kh; ky++) {
-        const int iy = oy * sh - pt + ky;
-        if (iy < 0 || iy >= h) continue;
-        for (int ox = 0; ox < ow; ox++)
-          for (int kx = 0; kx < kw; kx++) {
-            const int ix = ox * sw - pl + kx;
-            if (ix < 0 || ix >= wd) continue;
-            const float *p = x + (((long)n * h + iy) * wd + ix) * c;
-            const float *q = dy + (((long)n * oh + oy) * ow + ox) * co;
-            float *d = dw + ((long)ky * kw + kx) * co;
-            for (int ch = 0; ch < c; ch++)
-              for (int j = 0; j < m; j++) d[ch * m + j] += p[ch] * q[ch * m + j];
-          }
-      }
+/* dst[i*m + j] = src[i] for i < count, j < m. */
+EXPORT("repeat_each")
+void repeat_each(const float *src, float *dst, int count, int m) {
+  int i = 0;
+  if (m == 2) {
+    for (; i + 4 <= count; i += 4) {
+      const v128_t a = wasm_v128_load(src + i);
+      wasm_v128_store(dst + 2 * (long)i, wasm_i32x4_shuffle(a, a, 0, 0, 1, 1));
+      wasm_v128_store(dst + 2 * (long)i + 4, wasm_i32x4_shuffle(a, a, 2, 2, 3, 3));
+    }
+  }
+  for (; i < count; i++)
+    for (int j = 0; j < m; j++) dst[(long)i * m + j] = src[i];
 }
