@@ -44,7 +44,7 @@ if (!split) {
   process.exit(0);
 }
 
-const pct = (x: number, d = 2) => `${(x * 100).toFixed(2)}%`;
+const pct = (x: number, d = 2) => `${(x * 100).toFixed(d)}%`;
 const rows: string[] = [];
 // Every model here takes the same crop (the default's dlib chip), so photos are detected and
 // aligned once and each model embeds the same chips.
