@@ -65,6 +65,7 @@ test('a short MobileFaceNet run: run folder, open-set split, validation, resume'
   );
   assert.equal(a.code, 0, a.err);
   assert.match(a.out, /done at step 2\/2/);
+  assert.match(a.err, /validation at step 2: accuracy \d+\.\d\d% ± /);
   const split = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8'));
   assert.equal(split.val.length, 2);
   assert.equal(split.train.length, 4);

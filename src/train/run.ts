@@ -43,7 +43,7 @@ export interface RunOptions {
    */
   parallel?: number;
   onProgress?: (p: TrainProgress) => void;
-  onValidation?: (v: Validation) => void;
+  onValidation?: (v: Validation, step: number) => void;
   onSkip?: (file: string, message: string) => void;
   signal?: AbortSignal;
 }
@@ -177,9 +177,9 @@ export async function runTraining(o: RunOptions): Promise<TrainResult & { backbo
       gradients: pool,
       // A fine-tune's starting accuracy on the same pairs, so its gain (or loss) is visible.
       validateFirst: cfg.init !== null,
-      validate: async (m) => {
+      validate: async (m, step) => {
         const v = await validate(m);
-        o.onValidation?.(v);
+        o.onValidation?.(v, step);
         return v;
       },
     });

@@ -52,7 +52,8 @@ export interface TrainOptions {
   model: TrainableModel;
   head: TrainableHead;
   data: BatchSource;
-  validate?: (model: TrainableModel) => Promise<Validation>;
+  /** `step`: the optimizer steps done (0 for validateFirst). */
+  validate?: (model: TrainableModel, step: number) => Promise<Validation>;
   /**
    * Validate once before the first step of a fresh run (logged at step 0): the starting point of a
    * fine-tune, which every later validation is read against.
@@ -284,7 +285,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
   const runValidation = async (): Promise<Validation | null> => {
     if (!o.validate) return null;
-    const v = await o.validate(model);
+    const v = await o.validate(model, pos.step);
     appendLog(dir.logPath, {
       type: 'val',
       step: pos.step,

@@ -126,6 +126,7 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
     const parallel = parseNumber(values.parallel, 'parallel', Number.isInteger);
 
     let progress: Progress | undefined;
+    let start: number | undefined;
     const sessionStart = Date.now();
     const result = await runTraining({
       config,
@@ -149,10 +150,18 @@ Ctrl-C or SIGTERM finishes the step and writes a checkpoint; --resume continues 
           `epoch ${p.epoch} loss ${p.loss.toFixed(3)} lr ${p.lr.toExponential(2)} ${p.samplesPerSec.toFixed(1)} img/s`,
         );
       },
-      onValidation: (v) =>
+      onValidation: (v, step) => {
+        const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+        // A fine-tune's step 0 is the base model: every later line is read against it.
+        start ??= step === 0 ? v.accuracy : undefined;
+        const vsStart =
+          start !== undefined && step > 0
+            ? ` (${v.accuracy >= start ? '+' : ''}${((v.accuracy - start) * 100).toFixed(2)} points on the start)`
+            : '';
         process.stderr.write(
-          `\nvalidation: accuracy ${(v.accuracy * 100).toFixed(2)}% ± ${(v.std * 100).toFixed(2)}\n`,
-        ),
+          `\nvalidation at step ${step}${step === 0 ? ' (before training)' : ''}: accuracy ${pct(v.accuracy)} ± ${pct(v.std)}${vsStart}\n`,
+        );
+      },
     });
     progress?.finish();
     process.stdout.write(
