@@ -1,29 +1,28 @@
 /**
- * Conv2DBackpropFilter (dW of a conv) for the wasm backend: a transposed im2col plus GEMMs on
- * the backend's XNNPACK BatchMatMul.
+ * Conv2DBackpropFilter (dW of a conv) for the wasm backend: a transposed im2col plus our GEMM
+ * (gemm.ts).
  *
  *   dW[kh, kw, ci, co] = sum_{n, oh, ow} xpad[n, oh*s + kh, ow*s + kw, ci] dy[n, oh, ow, co]
  *                      = (A * dy)[(kh, kw, ci), co],  A[(kh, kw, ci), p] = xpad[.. p ..],
  * with p = (n, oh, ow) and dy read as [P, Co]: the GEMM output is dW in its own layout.
  *
- * The GEMM's depth is P, tens of thousands to millions, and XNNPACK does not block it: every
- * 4-row strip of A streams the whole packed dy, which at that depth falls out of L2 (measured:
- * 7 GFLOP/s for IResNet's 112x112 layer against 20 for the forward conv). So P runs in chunks of
- * whole output rows holding about CHUNK_BYTES of dy, each chunk's product added to the sum (dW
- * is linear in P); wasm/conv.c builds each chunk's A, so A never holds more than a chunk either.
+ * The GEMM's depth is P, tens of thousands to millions; streamed whole it falls out of L2
+ * (measured with XNNPACK: 7 GFLOP/s for IResNet's 112x112 layer against 20 for the forward
+ * conv). So P runs in chunks of whole output rows holding about CHUNK_BYTES of dy, each chunk's
+ * product added into dW in place (dW is linear in P); wasm/conv.c builds each chunk's A, so A
+ * never holds more than a chunk either.
  */
-import { type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import {
   allocate,
   convGeometry,
   convWasm,
   disposeInfos,
   heapOffset,
-  heapF32,
-  runWasmKernel,
   viewAs,
   type BackendWasm,
 } from './util.js';
+import { gemm, packB } from './gemm.js';
 import { MIN_CHANNELS, winogradBackpropFilter, winogradPlan } from './winograd.js';
 
 /** dy bytes per GEMM chunk: measured best at 256-512 KiB for the IResNet / MobileFaceNet shapes. */
@@ -49,6 +48,17 @@ export function conv2dBackpropFilterWasm(
   // Stride-1 3x3 with enough channels: Winograd (winograd.ts), 16 multiplies per 2x2 tile, not 36.
   const wino = winogradPlan(x, { ...x, shape: filterShape }, attrs, MIN_CHANNELS.filterGrad);
   if (wino && dy.shape.join() === wino.outShape.join()) return winogradBackpropFilter(backend, x, dy, wino);
+  return im2colBackpropFilter(backend, x, dy, filterShape, info);
+}
+
+/** dW by the transposed im2col and GEMM, for any conv convGeometry accepts. */
+export function im2colBackpropFilter(
+  backend: BackendWasm,
+  x: TensorInfo,
+  dy: TensorInfo,
+  filterShape: [number, number, number, number],
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
   const [n, h, w, c] = x.shape;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const co = filterShape[3];
@@ -84,26 +94,22 @@ export function conv2dBackpropFilterWasm(
         info.padInfo.top,
         info.padInfo.left,
       );
-      let dyc = viewAs(dy, [totalRows * ow, co]);
-      if (p !== totalRows * ow) {
-        // The chunk's rows of dy are contiguous: one memmove (the backend's Slice is far slower).
-        dyc = allocate(backend, [p, co]);
-        temps.push(dyc);
-        heapF32(backend, dyc).set(heapF32(backend, dy).subarray(r0 * ow * co, r1 * ow * co));
-      }
-      const part = runWasmKernel(
+      // The chunk's rows of dy are contiguous: packed straight from dy.
+      const dyc = packB(backend, heapOffset(backend, dy) + 4 * r0 * ow * co, p, co);
+      temps.push(dyc);
+      acc ??= allocate(backend, [rows, co]);
+      gemm(
         backend,
-        'BatchMatMul',
-        { a, b: dyc },
-        { transposeA: false, transposeB: false },
+        { at: heapOffset(backend, a), rowStride: p, depthStride: 1 },
+        dyc,
+        heapOffset(backend, acc),
+        co,
+        rows,
+        p,
+        co,
+        r0 > 0,
       );
       disposeInfos(backend, ...temps.splice(0));
-      if (!acc) acc = part;
-      else {
-        // acc is this kernel's own tensor until it returns: summing in place is safe.
-        wasm.add_into(heapOffset(backend, acc), heapOffset(backend, part), rows * co);
-        disposeInfos(backend, part);
-      }
     }
     if (!acc) throw new Error('Conv2DBackpropFilter: empty batch');
     const out = viewAs(acc, filterShape);

@@ -5,7 +5,9 @@
  * batch norm as tf ops spends most of a MobileFaceNet step in reductions (batch_norm.ts); and its
  * Identity copies, which the engine runs on every tensor saved for a gradient (identity.ts); its Sum
  * over leading axes (every bias gradient) transposes the whole tensor first (sum.ts); and its
- * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts); its
+ * stride-1 3x3 Conv2D runs direct where Winograd needs 2.25x fewer multiplies (winograd.ts) and
+ * its XNNPACK GEMMs run slower than ours, which uses relaxed-SIMD FMA where V8 has it (gemm.ts,
+ * conv2d_forward.ts); its
  * MaxPoolGrad is a slow generic loop (max_pool_grad.ts), and so is its depthwise conv with a
  * channel multiplier (depthwise_forward.ts).
  * Registering ours replaces whatever the backend had under the same name.
@@ -20,7 +22,7 @@ import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js'
 import { IdentityConfig } from './identity.js';
 import { MaxPoolGradConfig } from './max_pool_grad.js';
 import { leadingAxesSum } from './sum.js';
-import { winogradConv2DKernel } from './winograd.js';
+import { conv2DKernel } from './conv2d_forward.js';
 import { multiplierDepthwise } from './depthwise_forward.js';
 
 export const trainingKernels: KernelConfig[] = [
@@ -43,7 +45,7 @@ export function registerTrainingKernels(): void {
     plainOperandMatMul('BatchMatMul'),
     plainOperandMatMul('_FusedMatMul'),
     leadingAxesSum(),
-    winogradConv2DKernel(),
+    conv2DKernel(),
     multiplierDepthwise(),
   ].filter((k): k is KernelConfig => k !== undefined);
   for (const k of [...trainingKernels, ...wrapped]) {

@@ -1,32 +1,16 @@
 /**
  * Conv2D on wasm with Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (wasm/winograd.c has
- * the transforms): 16 GEMMs of [tiles, Ci] x [Ci, Co] on the backend's XNNPACK, 2.25x fewer
- * multiplies than the direct conv. That GEMM already runs near the peak of 128-bit wasm SIMD
- * without FMA, so fewer multiplies is what is left to gain. Stride-1 input gradients are such
- * convs too (conv2d_backprop_input.ts calls Conv2D). Anything else (strides, other sizes, few
- * channels, NCHW, dilations) goes to the backend's own kernel.
+ * the transforms): 16 GEMMs of [tiles, Ci] x [Ci, Co] on our GEMM (gemm.ts), 2.25x fewer
+ * multiplies than the direct conv. Stride-1 input gradients are such
+ * convs too (conv2d_backprop_input.ts calls Conv2D). conv2d_forward.ts chooses between this and
+ * the plain im2col GEMM.
  *
- * The 16 planes are separate tensors (the backend's batched BatchMatMul is several times slower
- * than 16 plain ones); images run in chunks so the planes stay within PLANE_BYTES.
+ * The 16 planes are separate tensors; images run in chunks so the planes stay within PLANE_BYTES.
  */
-import {
-  backend_util,
-  getKernel,
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import {
-  allocate,
-  convWasm,
-  disposeInfos,
-  heapOffset,
-  runWasmKernel,
-  wasmOnHeap,
-  type BackendWasm,
-} from './util.js';
+import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { allocate, disposeInfos, heapOffset, wasmOnHeap, type BackendWasm } from './util.js';
 import { winogradWasmBase64 } from './winograd_wasm.js';
+import { gemm, packB } from './gemm.js';
 
 interface WinogradWasm {
   wino_filter(w: number, u: number, c: number, co: number): void;
@@ -84,8 +68,8 @@ const DW_CHUNK_BYTES = 512 * 1024;
 
 /**
  * dW of a conv winogradPlan accepts (wasm/winograd.c's wino_dy, wino_filter_grad): per chunk of
- * images, the 16 products V_xi^T E_xi (the transposed operand is materialised by batch_matmul.ts's
- * wrapper) are summed into P, then dW = G^T P G.
+ * images, the 16 products V_xi^T E_xi are summed into P (gemm.ts reads V transposed in place and
+ * accumulates), then dW = G^T P G.
  */
 export function winogradBackpropFilter(
   backend: BackendWasm,
@@ -124,18 +108,12 @@ export function winogradBackpropFilter(
         tw,
       );
       for (let i = 0; i < 16; i++) {
-        const part = runWasmKernel(
-          backend,
-          'BatchMatMul',
-          { a: v.planes[i], b: e.planes[i] },
-          { transposeA: true, transposeB: false },
-        );
-        if (!acc[i]) acc[i] = part;
-        else {
-          // acc[i] is this kernel's own tensor: summing in place is safe.
-          convWasm(backend).add_into(heapOffset(backend, acc[i]), heapOffset(backend, part), ci * co);
-          disposeInfos(backend, part);
-        }
+        // P_xi += V_xi^T E_xi: V read transposed in place (rows ci with stride 1, depth tiles).
+        const e16 = packB(backend, heapOffset(backend, e.planes[i]!), tiles, co);
+        temps.push(e16);
+        if (!acc[i]) acc[i] = allocate(backend, [ci, co]);
+        const a = { at: heapOffset(backend, v.planes[i]!), rowStride: 1, depthStride: ci };
+        gemm(backend, a, e16, heapOffset(backend, acc[i]), co, ci, tiles, co, b0 > 0);
       }
       disposeInfos(backend, ...temps.splice(0));
     }
@@ -182,6 +160,8 @@ export function winogradConv2D(
     const u = planes(backend, [ci, co]);
     temps.push(...u.planes, u.table);
     k.wino_filter(heapOffset(backend, filter), heapOffset(backend, u.table), ci, co);
+    const packedU = u.planes.map((p) => packB(backend, heapOffset(backend, p), ci, co));
+    temps.push(...packedU);
     for (let b0 = 0; b0 < n; b0 += chunk) {
       const nb = Math.min(chunk, n - b0);
       const tiles = nb * th * tw;
@@ -200,15 +180,12 @@ export function winogradConv2D(
           info.padInfo.top,
           info.padInfo.left,
         );
-        const m = v.planes.map((p, i) =>
-          runWasmKernel(
-            backend,
-            'BatchMatMul',
-            { a: p, b: u.planes[i] },
-            { transposeA: false, transposeB: false },
-          ),
-        );
-        chunkTemps.push(...m);
+        const m = v.planes.map((p, i) => {
+          const out = allocate(backend, [tiles, co]);
+          const a = { at: heapOffset(backend, p), rowStride: ci, depthStride: 1 };
+          gemm(backend, a, packedU[i]!, heapOffset(backend, out), co, tiles, ci, co);
+          return out;
+        });
         const mt = pointerTable(backend, m);
         chunkTemps.push(mt);
         k.wino_output(
@@ -232,18 +209,4 @@ export function winogradConv2D(
   } finally {
     disposeInfos(backend, ...temps);
   }
-}
-
-/** Wraps the backend's registered Conv2D; call after tfjs-backend-wasm registered its own. */
-export function winogradConv2DKernel(): KernelConfig | undefined {
-  const original = getKernel('Conv2D', 'wasm');
-  if (!original) return undefined;
-  const inner = original.kernelFunc;
-  const kernelFunc: KernelFunc = (args) => {
-    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const info = winogradPlan(x, filter, args.attrs ?? {});
-    if (!info || util.sizeFromShape(x.shape) === 0) return inner(args);
-    return winogradConv2D(args.backend as unknown as BackendWasm, x, filter, info);
-  };
-  return { ...original, kernelFunc };
 }

@@ -1,0 +1,119 @@
+/**
+ * The project's own f32 GEMM (wasm/gemm.c) for the conv kernels: a 6x8 register tile over B
+ * packed in 8-column panels, with A read through two strides so a transposed operand (Winograd's
+ * V^T, an im2col_t block read as [pixels, taps]) costs no copy, and an accumulate flag so chunked
+ * sums (dW over the batch) add in place.
+ *
+ * Two builds of the same C: `fma` uses f32x4.relaxed_madd, which V8 lowers to one FMA on CPUs that
+ * have it (the multiply-add pair is the GEMM's whole inner loop: 1.2-1.5x here), and `plain` the
+ * f32x4 multiply and add every wasm SIMD engine has. Relaxed SIMD validates by default from V8
+ * 11.4: Node 22 and 24; Node 20 (V8 11.3) only with --experimental-wasm-relaxed-simd, so there the
+ * plain build runs. Either is deterministic on one machine (resume and --parallel stay bit-exact);
+ * fused and unfused results differ in the last bits, so two CPUs may not agree to the bit.
+ */
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { allocate, heapOffset, wasmOnHeap, type BackendWasm } from './util.js';
+import { gemmWasmBase64 } from './gemm_wasm.js';
+import { gemmFmaWasmBase64 } from './gemm_fma_wasm.js';
+
+interface GemmWasm {
+  gemm_pack_b(b: number, k: number, n: number, ldb: number, packed: number): void;
+  gemm_packed(
+    a: number,
+    rs: number,
+    ks: number,
+    packed: number,
+    c: number,
+    ldc: number,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: number,
+  ): void;
+}
+
+export type GemmVariant = 'fma' | 'plain';
+
+let fmaValid: boolean | undefined;
+
+/** Whether this engine validates relaxed-SIMD (the fma build), checked once. */
+export function relaxedSimdAvailable(): boolean {
+  fmaValid ??= WebAssembly.validate(Buffer.from(gemmFmaWasmBase64, 'base64'));
+  return fmaValid;
+}
+
+let forced: GemmVariant | undefined =
+  process.env.ARCFACE_WASM_FMA === '0' ? 'plain' : process.env.ARCFACE_WASM_FMA === '1' ? 'fma' : undefined;
+
+/** The build in use: fma where the engine has relaxed SIMD (ARCFACE_WASM_FMA=0 forces plain). */
+export function gemmVariant(): GemmVariant {
+  return forced ?? (relaxedSimdAvailable() ? 'fma' : 'plain');
+}
+
+/** For tests and benches: force a build (undefined: choose as gemmVariant does). Returns the previous. */
+export function setGemmVariant(v: GemmVariant | undefined): GemmVariant | undefined {
+  if (v === 'fma' && !relaxedSimdAvailable())
+    throw new Error('relaxed-SIMD FMA: this Node (V8) does not validate it; Node 22 and later do');
+  const old = forced;
+  forced = v;
+  return old;
+}
+
+function gemmModule(backend: BackendWasm): GemmWasm {
+  return gemmVariant() === 'fma'
+    ? wasmOnHeap<GemmWasm>(backend, 'gemm_fma', gemmFmaWasmBase64)
+    : wasmOnHeap<GemmWasm>(backend, 'gemm', gemmWasmBase64);
+}
+
+/** B[K, N] (row stride ldb floats, at byte offset `b` of the heap) packed for gemm(). */
+export function packB(backend: BackendWasm, b: number, k: number, n: number, ldb = n): TensorInfo {
+  const packed = allocate(backend, [Math.ceil(n / 8) * 8 * k]);
+  gemmModule(backend).gemm_pack_b(b, k, n, ldb, heapOffset(backend, packed));
+  return packed;
+}
+
+export interface GemmOperandA {
+  /** Byte offset in the heap of A[0, 0]. */
+  at: number;
+  /** Float strides of A's rows and of its depth: A[r, k] = at[r*rowStride + k*depthStride]. */
+  rowStride: number;
+  depthStride: number;
+}
+
+/**
+ * C[M, N] = A[M, K] B[K, N] (or C += A B with accumulate), C at byte offset `c` with row stride
+ * ldc floats and B from packB. Offsets are taken right before the call: nothing here allocates.
+ */
+export function gemm(
+  backend: BackendWasm,
+  a: GemmOperandA,
+  packed: TensorInfo,
+  c: number,
+  ldc: number,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
+  if (m === 0 || n === 0) return;
+  if (k === 0) {
+    // An empty sum: C = 0 (or unchanged); the wasm loop would leave C as it was.
+    if (!accumulate) {
+      const heap = new Float32Array((backend.wasm as unknown as { HEAPF32: Float32Array }).HEAPF32.buffer);
+      for (let r = 0; r < m; r++) heap.fill(0, c / 4 + r * ldc, c / 4 + r * ldc + n);
+    }
+    return;
+  }
+  gemmModule(backend).gemm_packed(
+    a.at,
+    a.rowStride,
+    a.depthStride,
+    heapOffset(backend, packed),
+    c,
+    ldc,
+    m,
+    k,
+    n,
+    accumulate ? 1 : 0,
+  );
+}
