@@ -179,22 +179,23 @@ test('tf.grads of a small conv net: wasm equals cpu', async () => {
     assert.ok(relErr(got[i], want[i]) <= TOL, `grad ${i}: ${relErr(got[i], want[i])}`);
 });
 
-test('no tensor or wasm-memory leak over 100 SGD steps', async () => {
+test('no tensor or wasm-memory leak over 100 SGD steps (GEMM, Winograd and strided paths)', async () => {
   await tf.setBackend('wasm');
   const backend = tf.backend() as unknown as BackendWasm;
   const x = tf.tensor4d(seededUniform(1, 4 * 16 * 16 * 3), [4, 16, 16, 3]);
   const w1 = tf.variable(tf.tensor4d(seededUniform(2, 3 * 3 * 3 * 8), [3, 3, 3, 8]));
-  const w2 = tf.variable(tf.tensor4d(seededUniform(3, 3 * 3 * 8 * 8), [3, 3, 8, 8]));
+  const w2 = tf.variable(tf.tensor4d(seededUniform(3, 3 * 3 * 8 * 64), [3, 3, 8, 64]));
+  // 64 channels in and out: Winograd forward, input gradient and weight gradient.
+  const w3 = tf.variable(tf.tensor4d(seededUniform(4, 3 * 3 * 64 * 64), [3, 3, 64, 64]));
+  const ws = [w1, w2, w3];
   const loss = (): tf.Scalar => {
     const h = tf.relu(tf.conv2d(x, w1 as tf.Tensor4D, 2, 'same'));
-    return tf.mean(tf.square(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same')));
+    const h2 = tf.relu(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same'));
+    return tf.mean(tf.square(tf.conv2d(h2, w3 as tf.Tensor4D, 1, 'same')));
   };
   const step = (): void => {
-    const { value, grads } = tf.variableGrads(loss, [w1, w2]);
-    tf.tidy(() => {
-      w1.assign(tf.sub(w1, tf.mul(grads[w1.name], 0.01)));
-      w2.assign(tf.sub(w2, tf.mul(grads[w2.name], 0.01)));
-    });
+    const { value, grads } = tf.variableGrads(loss, ws);
+    tf.tidy(() => ws.forEach((w) => w.assign(tf.sub(w, tf.mul(grads[w.name]!, 0.01)))));
     tf.dispose([value, ...Object.values(grads)]);
   };
   const snapshot = () => ({
@@ -207,5 +208,5 @@ test('no tensor or wasm-memory leak over 100 SGD steps', async () => {
   const first = snapshot();
   for (let i = 0; i < 100; i++) step();
   assert.deepEqual(snapshot(), first);
-  tf.dispose([x, w1, w2]);
+  tf.dispose([x, ...ws]);
 });

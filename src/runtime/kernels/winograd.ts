@@ -186,6 +186,7 @@ export function winogradConv2D(
           gemm(backend, a, packedU[i]!, heapOffset(backend, out), co, tiles, ci, co);
           return out;
         });
+        chunkTemps.push(...m);
         const mt = pointerTable(backend, m);
         chunkTemps.push(mt);
         k.wino_output(
