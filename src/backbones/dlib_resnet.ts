@@ -20,6 +20,7 @@ import { readTfjsWeights, weight, type TfjsWeight } from '../convert/tfjs_weight
 import { DLIB_RESNET_BLOCKS } from '../convert/dlib_resnet.js';
 import { faceApiModelDir } from '../face/detectors/faceapi_dir.js';
 import { rng } from '../util/random.js';
+import { affineAct } from './affine_act.js';
 
 export const DLIB_RESNET = 'dlib-resnet';
 export const DLIB_RESNET_SIZE = 150;
@@ -118,20 +119,25 @@ export function createDlibResnet(opts: { seed?: number } = {}): DlibResnetBackbo
   const trainable = [...weights.values()];
   const w = (name: string) => weights.get(name)!;
 
-  const convLayer = (x: tf.Tensor4D, p: string, stride: number, pad: 'same' | 'valid', relu: boolean) => {
+  // conv + bias, dlib's affine_ (scale, shift), then ReLU (and a block's shortcut before it): one op.
+  const convLayer = (
+    x: tf.Tensor4D,
+    p: string,
+    stride: number,
+    pad: 'same' | 'valid',
+    relu: boolean,
+    residual?: tf.Tensor4D,
+  ) => {
     const n = convNames(p);
-    const y = tf.add(
-      tf.mul(tf.add(tf.conv2d(x, w(n.filters) as tf.Tensor4D, stride, pad), w(n.bias)), w(n.scale)),
-      w(n.shift),
-    );
-    return (relu ? tf.relu(y) : y) as tf.Tensor4D;
+    const z = tf.conv2d(x, w(n.filters) as tf.Tensor4D, stride, pad);
+    const affine = { bias: w(n.bias), scale: w(n.scale), shift: w(n.shift) };
+    return affineAct(z, affine, relu, residual) as tf.Tensor4D;
   };
 
   const block = (x: tf.Tensor4D, p: string, cout: number): tf.Tensor4D => {
     const cin = x.shape[3];
     if (!p.includes('_down')) {
-      const y = convLayer(convLayer(x, `${p}/conv1`, 1, 'same', true), `${p}/conv2`, 1, 'same', false);
-      return tf.relu(tf.add<tf.Tensor4D>(y, x));
+      return convLayer(convLayer(x, `${p}/conv1`, 1, 'same', true), `${p}/conv2`, 1, 'same', true, x);
     }
     let y = convLayer(convLayer(x, `${p}/conv1`, 2, 'valid', true), `${p}/conv2`, 1, 'same', false);
     let shortcut = tf.avgPool(x, 2, 2, 'valid');

@@ -9,7 +9,8 @@
  * its XNNPACK GEMMs run slower than ours, which uses relaxed-SIMD FMA where V8 has it (gemm.ts,
  * conv2d_forward.ts); its
  * MaxPoolGrad is a slow generic loop (max_pool_grad.ts), and so is its depthwise conv with a
- * channel multiplier (depthwise_forward.ts).
+ * channel multiplier (depthwise_forward.ts); dlib's conv tail (bias, scale, shift, ReLU) as tf ops
+ * is a dozen full-size passes (affine.ts: two).
  * Registering ours replaces whatever the backend had under the same name.
  */
 import { registerKernel, unregisterKernel, getKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -19,6 +20,7 @@ import { DepthwiseConv2dNativeBackpropInputConfig } from './depthwise_backprop_i
 import { DepthwiseConv2dNativeBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { plainOperandMatMul } from './batch_matmul.js';
 import { BatchNormTrainConfig, BatchNormTrainGradConfig } from './batch_norm.js';
+import { AffineActConfig, AffineActGradConfig } from './affine.js';
 import { IdentityConfig } from './identity.js';
 import { MaxPoolGradConfig } from './max_pool_grad.js';
 import { leadingAxesSum } from './sum.js';
@@ -32,6 +34,8 @@ export const trainingKernels: KernelConfig[] = [
   DepthwiseConv2dNativeBackpropFilterConfig,
   BatchNormTrainConfig,
   BatchNormTrainGradConfig,
+  AffineActConfig,
+  AffineActGradConfig,
   IdentityConfig,
   MaxPoolGradConfig,
 ];

@@ -21,11 +21,12 @@ interface WinogradWasm {
 }
 
 /**
- * Channels (in and out) from which Winograd is faster, measured on the dlib / IResNet layers:
- * forward, 32 channels at 35x35 ran 11 ms direct against 17.5 ms, 64 channels at 17x17 11 against
- * 6.7 ms; the weight gradient won already at 32 (23 against 19 ms).
+ * Channels (in and out) from which Winograd is faster, measured on the dlib / IResNet layers with
+ * both on our GEMM (gemm.ts): forward, 32 channels at 35x35 (batch 16) ran 4.9 ms against 8.4 ms
+ * for the im2col GEMM, 64 at 17x17 3.7 against 7.0 (dlib step 593 -> 550 ms); the weight gradient
+ * won already at 32 (6.2 against 8.8 ms).
  */
-export const MIN_CHANNELS = { forward: 64, filterGrad: 16 } as const;
+export const MIN_CHANNELS = { forward: 32, filterGrad: 16 } as const;
 /** Upper bound of the 16 input-transform planes of one chunk of images (bytes). */
 let planeBytes = 64 * 1024 * 1024;
 

@@ -1,12 +1,12 @@
 #!/bin/sh
-# Rebuilds the project's wasm modules (conv.c, depthwise.c, bn.c, winograd.c, pool.c, gemm.c) and embeds each
+# Rebuilds the project's wasm modules (conv.c, depthwise.c, bn.c, winograd.c, pool.c, gemm.c, affine.c) and embeds each
 # (base64) in ../<name>_wasm.ts, so neither `npm ci` nor the built package needs clang or a copied .wasm.
 # Needs clang + wasm-ld (LLVM >= 14): apt-get install clang lld. gemm_fma (gemm.c with relaxed-SIMD FMA) needs
 # LLVM >= 16, whose relaxed-SIMD opcodes are the final ones: apt-get install clang-19 lld-19 (CLANG_RELAXED).
-# Usage: sh build.sh [conv|depthwise|bn|winograd|pool|gemm|gemm_fma]...
+# Usage: sh build.sh [conv|depthwise|bn|winograd|pool|gemm|gemm_fma|affine]...
 set -eu
 cd "$(dirname "$0")"
-for name in ${*:-conv depthwise bn winograd pool gemm gemm_fma}; do
+for name in ${*:-conv depthwise bn winograd pool gemm gemm_fma affine}; do
   cc=clang
   src="$name.c"
   extra=""
