@@ -8,12 +8,13 @@
  *   node --import tsx bench/loss_comparison.ts --data CROPS [--setting scratch] [--seeds 1,2,3]
  *        [--scales 16,32,64] [--steps 300] [--batch 64] [--lr 0.1] [--parallel 2]
  *        [--losses arcface,cosface,...] [--jsonl bench/results/loss_comparison_runs.jsonl]
- *        [--out bench/results/loss_comparison.md] [--report-only]
+ *        [--out bench/results/loss_comparison.md] [--report-only] [--baseline]
  *
  * Each (loss, s, seed) trains in its own child process (its own wasm heap; `--parallel 2` uses
  * both cores), is scored on validation and test pairs, and is appended as one JSON line to the
  * JSONL; runs already there (same settings key) are skipped, so an interrupted bench continues
- * where it stopped. `--report-only` renders the Markdown and SVG from the JSONL without training.
+ * where it stopped. `--report-only` renders the Markdown and SVG from the JSONL without training;
+ * `--baseline` (finetune) scores the starting network untrained on the same pairs, a row of the table.
  *
  * Settings: `scratch` (a 5-conv net from random weights, bench/loss_comparison_net.ts) and
  * `finetune` (the default recogniser, dlib's ResNet, from its published weights: `arcface train
@@ -25,7 +26,7 @@
  * settings hold out the same people.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,7 @@ import {
   renderAnglesSvg,
   renderMarkdown,
   runKey,
+  type Baseline,
   type BenchConfig,
   type LossRow,
   type RunRecord,
@@ -227,6 +229,36 @@ async function embed(
   return out;
 }
 
+/** 10-fold verification on the side's pairs (the same pairs for every run), from embeddings by file. */
+function scorePairs(side: FaceDataset, byFile: Map<string, Float32Array>) {
+  const pairs = buildValidationPairs(side, { pairsPerClass: PAIRS_PER_CLASS, seed: SPLIT_SEED });
+  const cos = pairs.map((p) => {
+    const a = byFile.get(p.a)!;
+    const b = byFile.get(p.b)!;
+    let dot = 0;
+    for (let k = 0; k < a.length; k++) dot += a[k]! * b[k]!;
+    return dot;
+  });
+  const v = evaluateVerification(
+    cos,
+    pairs.map((p) => p.same),
+    { folds: Math.min(10, pairs.length) },
+  );
+  return { pairs, cos, v };
+}
+
+/** Mean angle (degrees) of the genuine or impostor pairs. */
+function meanAngle(scored: ReturnType<typeof scorePairs>, same: boolean): number {
+  let sum = 0;
+  let n = 0;
+  scored.pairs.forEach((p, i) => {
+    if (p.same !== same) return;
+    sum += (Math.acos(Math.min(1, Math.max(-1, scored.cos[i]!))) * 180) / Math.PI;
+    n++;
+  });
+  return sum / n;
+}
+
 /** The first `k` items of each person in dataset order (all of them when k is undefined). */
 function firstPerPerson(ds: FaceDataset, k: number | undefined): FaceDataset['items'] {
   if (k === undefined) return ds.items;
@@ -299,36 +331,16 @@ async function child(job: Job): Promise<void> {
       setting.input,
     );
     const byFile = new Map(all.map((it, k) => [it.file, vecs[k]!]));
-    const pairsOf = (side: FaceDataset) => {
-      const pairs = buildValidationPairs(side, { pairsPerClass: PAIRS_PER_CLASS, seed: SPLIT_SEED });
-      const cos = pairs.map((p) => {
-        const a = byFile.get(p.a)!;
-        const b = byFile.get(p.b)!;
-        let dot = 0;
-        for (let k = 0; k < a.length; k++) dot += a[k]! * b[k]!;
-        return dot;
-      });
-      const v = evaluateVerification(
-        cos,
-        pairs.map((p) => p.same),
-        { folds: Math.min(10, pairs.length) },
-      );
-      return { pairs, cos, v };
-    };
-    const val = pairsOf(split.val);
-    const test = pairsOf(split.test);
+    const val = scorePairs(split.val, byFile);
+    const test = scorePairs(split.test, byFile);
     const hist = (same: boolean) => {
       const h = new Array<number>(180).fill(0);
-      let sum = 0;
-      let n = 0;
       test.pairs.forEach((p, i) => {
         if (p.same !== same) return;
         const a = (Math.acos(Math.min(1, Math.max(-1, test.cos[i]!))) * 180) / Math.PI;
         h[Math.min(179, Math.floor(a))]++;
-        sum += a;
-        n++;
       });
-      return { h, mean: sum / n };
+      return { h, mean: meanAngle(test, same) };
     };
     const g = hist(true);
     const im = hist(false);
@@ -385,6 +397,30 @@ async function child(job: Job): Promise<void> {
   }
 }
 
+/** The setting's starting network (seed 1's init), scored as is on the same pairs: what fine-tuning is measured against. */
+async function baselineOf(setting: Setting, data: string): Promise<Baseline> {
+  const ds = await openFaceDataset(data);
+  const split = threeWaySplit(ds);
+  const model = await setting.model(1);
+  const items = [...split.val.items, ...split.test.items];
+  const vecs = await embed(
+    model,
+    items.map((i) => i.file),
+    setting.imageShape,
+    setting.input,
+  );
+  const byFile = new Map(items.map((it, k) => [it.file, vecs[k]!]));
+  const val = scorePairs(split.val, byFile);
+  const test = scorePairs(split.test, byFile);
+  return {
+    label: 'the published network, not fine-tuned',
+    valAccuracy: val.v.accuracy,
+    testAccuracy: test.v.accuracy,
+    genuineMean: meanAngle(test, true),
+    impostorMean: meanAngle(test, false),
+  };
+}
+
 function runChild(job: Job): Promise<RunRecord> {
   return new Promise((resolve, reject) => {
     const p = spawn(
@@ -433,6 +469,7 @@ async function parent(): Promise<void> {
   const outPath = opt('out', 'bench/results/loss_comparison.md');
   const jsonl = opt('jsonl', 'bench/results/loss_comparison_runs.jsonl');
   const svgPath = outPath.replace(/\.md$/, '') + '_angles.svg';
+  const baselinePath = outPath.replace(/\.md$/, '') + '_baseline.json';
   const DATA = opt('data', process.env.ARCFACE_CELEBA_CROPS ?? '');
   const command =
     `node --import tsx bench/loss_comparison.ts --data CROPS --setting ${config.setting} --seeds ${seeds.join(',')} ` +
@@ -453,6 +490,9 @@ async function parent(): Promise<void> {
       settingText: any ? setting.describe(config, any.params, any.split.train[1]) : [],
       svgName: basename(svgPath),
       wallMinutes: wall && finished > 0 ? (Date.now() - t0) / 60000 : undefined,
+      baseline: existsSync(baselinePath)
+        ? (JSON.parse(readFileSync(baselinePath, 'utf8')) as Baseline)
+        : undefined,
       parallel,
     };
     mkdirSync(dirname(outPath), { recursive: true });
@@ -473,6 +513,20 @@ async function parent(): Promise<void> {
     process.exit(2);
   }
   await initRuntime('wasm');
+  if (args.includes('--baseline')) {
+    if (!setting.extraConfig.init) {
+      console.error(`bench/loss_comparison: --baseline: setting ${setting.name} starts from random weights`);
+      process.exit(2);
+    }
+    const b = await baselineOf(setting, DATA);
+    writeFileSync(baselinePath, JSON.stringify(b, null, 2) + '\n');
+    console.log(
+      `${b.label}: validation ${(b.valAccuracy * 100).toFixed(2)}%, test ${(b.testAccuracy * 100).toFixed(2)}%`,
+    );
+    render(false);
+    console.log(`written: ${baselinePath}, ${outPath}`);
+    return;
+  }
   const ds = await openFaceDataset(DATA);
   const split = threeWaySplit(ds);
   console.log(

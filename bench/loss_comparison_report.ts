@@ -106,6 +106,15 @@ export function chooseScale(
 const pct = (v: number) => (v * 100).toFixed(2);
 const deg = (v: number) => v.toFixed(1);
 
+/** The network a fine-tune starts from, scored as is on the same validation and test pairs. */
+export interface Baseline {
+  label: string;
+  valAccuracy: number;
+  testAccuracy: number;
+  genuineMean: number;
+  impostorMean: number;
+}
+
 export interface ReportInput {
   config: BenchConfig;
   rows: LossRow[];
@@ -117,6 +126,8 @@ export interface ReportInput {
   svgName: string;
   /** Wall-clock minutes of the session that wrote the report, when it trained. */
   wallMinutes?: number;
+  /** The starting network scored on the same pairs without training (setting b). */
+  baseline?: Baseline;
   parallel?: number;
 }
 
@@ -167,6 +178,11 @@ export function renderMarkdown(o: ReportInput): string {
         `${rs.map((r) => `${r.seed}: ${pct(r.testAccuracy)}`).join(', ')} | ${row.paper.toFixed(2)} |`,
     );
   }
+  if (o.baseline)
+    lines.push(
+      `| *${o.baseline.label}* | - | ${pct(o.baseline.testAccuracy)} | (validation ${pct(o.baseline.valAccuracy)}; ` +
+        `genuine / impostor test pairs at ${deg(o.baseline.genuineMean)} / ${deg(o.baseline.impostorMean)} degrees) | |`,
+    );
   lines.push(
     '',
     '## Choosing s: validation accuracy % of seed 1 per scale',

@@ -130,11 +130,21 @@ export function gemmConv2D(
   }
 }
 
+let backendConv2D: KernelFunc | undefined;
+
+/** The backend's own Conv2D (XNNPACK), for benches that compare against it. */
+export function xnnpackConv2D(backend: BackendWasm, x: TensorInfo, filter: TensorInfo): TensorInfo {
+  if (!backendConv2D) throw new Error('xnnpackConv2D: register the training kernels first');
+  const attrs = { strides: 1, pad: 'valid', dilations: 1, dataFormat: 'NHWC' };
+  return backendConv2D({ inputs: { x, filter }, backend: backend as never, attrs }) as TensorInfo;
+}
+
 /** Wraps the backend's registered Conv2D; call after tfjs-backend-wasm registered its own. */
 export function conv2DKernel(): KernelConfig | undefined {
   const original = getKernel('Conv2D', 'wasm');
   if (!original) return undefined;
   const inner = original.kernelFunc;
+  backendConv2D = inner;
   const kernelFunc: KernelFunc = (args) => {
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs ?? {};
