@@ -21,6 +21,7 @@ import {
 import { allocate, convWasm, disposeInfos, heapOffset, type BackendWasm } from './util.js';
 import { gemm, packB } from './gemm.js';
 import { winogradConv2D, winogradPlan } from './winograd.js';
+import { convPlan } from './conv_plan.js';
 
 /** im2col bytes per chunk of output rows. */
 let chunkBytes = 1024 * 1024;
@@ -32,27 +33,8 @@ export function setConvChunkBytes(bytes: number): number {
   return old;
 }
 
-/** The conv geometry when the GEMM path applies (NHWC, dilation 1, float32), else undefined. */
-export function gemmConvPlan(
-  x: TensorInfo,
-  filter: TensorInfo,
-  attrs: Record<string, unknown>,
-): backend_util.Conv2DInfo | undefined {
-  const fmt = attrs.dataFormat as string | undefined;
-  if (fmt !== undefined && fmt !== 'NHWC' && fmt !== 'channelsLast') return undefined;
-  const d = attrs.dilations as number | number[] | undefined;
-  if (d !== undefined && (Array.isArray(d) ? d.some((v) => v !== 1) : d !== 1)) return undefined;
-  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4) return undefined;
-  if (x.shape[3] !== filter.shape[2]) return undefined;
-  return backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid' | number,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
-}
+/** The conv geometry when the GEMM path applies, else undefined (conv_plan.ts). */
+export const gemmConvPlan = convPlan;
 
 export function gemmConv2D(
   backend: BackendWasm,

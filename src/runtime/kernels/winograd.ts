@@ -11,6 +11,7 @@ import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { allocate, disposeInfos, heapOffset, wasmOnHeap, type BackendWasm } from './util.js';
 import { winogradWasmBase64 } from './winograd_wasm.js';
 import { gemm, packB } from './gemm.js';
+import { convPlan } from './conv_plan.js';
 
 interface WinogradWasm {
   wino_filter(w: number, u: number, c: number, co: number): void;
@@ -44,21 +45,10 @@ export function winogradPlan(
   attrs: Record<string, unknown>,
   minChannels: number = MIN_CHANNELS.forward,
 ): backend_util.Conv2DInfo | undefined {
-  const fmt = attrs.dataFormat as string | undefined;
-  if (fmt !== undefined && fmt !== 'NHWC' && fmt !== 'channelsLast') return undefined;
-  const ones = (v: unknown) => v === undefined || (Array.isArray(v) ? v.every((d) => d === 1) : v === 1);
-  if (!ones(attrs.strides) || !ones(attrs.dilations)) return undefined;
-  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4) return undefined;
+  const info = convPlan(x, filter, attrs);
+  if (!info || info.strideHeight !== 1 || info.strideWidth !== 1) return undefined;
   const [kh, kw, ci, co] = filter.shape;
-  if (kh !== 3 || kw !== 3 || ci < minChannels || co < minChannels || x.shape[3] !== ci) return undefined;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    1,
-    1,
-    attrs.pad as backend_util.ExplicitPadding | 'same' | 'valid' | number,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
+  if (kh !== 3 || kw !== 3 || ci! < minChannels || co! < minChannels) return undefined;
   if (info.padInfo.top < 0 || info.padInfo.left < 0 || info.outHeight < 1 || info.outWidth < 1)
     return undefined;
   return info;
