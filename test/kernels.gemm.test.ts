@@ -18,6 +18,8 @@ import {
   packB,
   relaxedSimdAvailable,
   setGemmVariant,
+  setGemmTileRows,
+  gemmTileRows,
   type GemmVariant,
 } from '../src/runtime/kernels/gemm.js';
 import { gemmConvPlan, setConvChunkBytes } from '../src/runtime/kernels/conv2d_forward.js';
@@ -44,7 +46,10 @@ before(async () => {
   await tf.ready();
   backend = tf.backend() as unknown as BackendWasm;
 });
-after(() => setGemmVariant(undefined));
+after(() => {
+  setGemmVariant(undefined);
+  setGemmTileRows(undefined);
+});
 
 /** C = A B (+ C0) in float64; A is [m, k] row-major. */
 function reference(a: Float32Array, b: Float32Array, m: number, k: number, n: number, c0?: Float32Array) {
@@ -102,11 +107,15 @@ test('relaxed-SIMD FMA is chosen where the engine validates it (Node 22 and late
     process.env.ARCFACE_WASM_FMA === '0' || !relaxedSimdAvailable() ? 'plain' : 'fma',
   );
   if (!relaxedSimdAvailable()) assert.throws(() => setGemmVariant('fma'), /relaxed-SIMD/);
+  // 6x8 only where it was measured faster: the FMA build on V8 13+ (Node 24).
+  const v8 = Number(process.versions.v8.split('.')[0]);
+  assert.equal(gemmTileRows(), gemmVariant() === 'fma' && v8 >= 13 ? 6 : 4);
 });
 
-for (const v of variants) {
-  test(`GEMM (${v}) equals a float64 product: partial tiles, deep blocks, transposed A, accumulation`, () => {
+for (const [v, rows] of variants.flatMap((v) => ([4, 6] as const).map((r) => [v, r] as const))) {
+  test(`GEMM (${v}, ${rows}x8 tile) equals a float64 product: partial tiles, deep blocks, transposed A, accumulation`, () => {
     setGemmVariant(v);
+    setGemmTileRows(rows);
     let seed = 1;
     for (const [m, k, n] of [
       [1, 1, 1],
@@ -133,11 +142,17 @@ for (const v of variants) {
     assert.deepEqual([...runGemm(new Float32Array(0), new Float32Array(0), 2, 0, 3, { c0 })], [...c0]);
   });
 
-  test(`GEMM (${v}) is deterministic: the same call gives the same bits`, () => {
+  test(`GEMM (${v}) is deterministic: the same call, and either tile, give the same bits`, () => {
     setGemmVariant(v);
     const a = seededUniform(11, 37 * 700);
     const b = seededUniform(12, 700 * 19);
-    assert.deepEqual(runGemm(a, b, 37, 700, 19), runGemm(a, b, 37, 700, 19));
+    setGemmTileRows(6);
+    const six = runGemm(a, b, 37, 700, 19);
+    assert.deepEqual(six, runGemm(a, b, 37, 700, 19));
+    // Every element sums over k in the same order in both tiles: the choice never changes a bit.
+    setGemmTileRows(4);
+    assert.deepEqual(runGemm(a, b, 37, 700, 19), six);
+    setGemmTileRows(undefined);
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * The project's own f32 GEMM (wasm/gemm.c) for the conv kernels: a 6x8 register tile over B
+ * The project's own f32 GEMM (wasm/gemm.c) for the conv kernels: a 6x8 or 4x8 register tile over B
  * packed in 8-column panels, with A read through two strides so a transposed operand (Winograd's
  * V^T, an im2col_t block read as [pixels, taps]) costs no copy, and an accumulate flag so chunked
  * sums (dW over the batch) add in place.
@@ -29,6 +29,7 @@ interface GemmWasm {
     k: number,
     n: number,
     accumulate: number,
+    mr: number,
   ): void;
 }
 
@@ -56,6 +57,27 @@ export function setGemmVariant(v: GemmVariant | undefined): GemmVariant | undefi
     throw new Error('relaxed-SIMD FMA: this Node (V8) does not validate it; Node 22 and later do');
   const old = forced;
   forced = v;
+  return old;
+}
+
+let forcedRows: 4 | 6 | undefined;
+
+/**
+ * Rows of the register tile (wasm/gemm.c): 6 for the FMA build on V8 13 and later (Node 24), 4
+ * elsewhere. Measured by bench/gemm.ts: V8 12.4 (Node 22) spills the 6x8 tile's accumulators
+ * (FMA 32-39 GFLOP/s against 50-54 for 4x8); V8 13.6 runs 6x8 FMA at 55-62 against 48-54; the
+ * plain build is faster as 4x8 on both (42-45 against 37-39). Results do not depend on it.
+ */
+export function gemmTileRows(): 4 | 6 {
+  if (forcedRows) return forcedRows;
+  const v8Major = Number(process.versions.v8?.split('.')[0] ?? 0);
+  return gemmVariant() === 'fma' && v8Major >= 13 ? 6 : 4;
+}
+
+/** For tests and benches: force the tile's rows (undefined: choose as gemmTileRows does). */
+export function setGemmTileRows(rows: 4 | 6 | undefined): 4 | 6 | undefined {
+  const old = forcedRows;
+  forcedRows = rows;
   return old;
 }
 
@@ -115,5 +137,6 @@ export function gemm(
     k,
     n,
     accumulate ? 1 : 0,
+    gemmTileRows(),
   );
 }
