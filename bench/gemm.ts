@@ -2,7 +2,8 @@
  * GFLOP/s of the f32 GEMM on the dlib ResNet's conv shapes (im2col [pixels, 9*Ci] x [9*Ci, Co] at
  * batch 16, and Winograd's [tiles, Ci] x [Ci, Co]): the wasm backend's XNNPACK (a 1x1 conv, its
  * GEMM path) against ours (src/runtime/kernels/gemm.ts) with relaxed-SIMD FMA and with plain
- * multiply + add, in one process, calls alternating, medians. PyTorch is not in this one: the
+ * multiply + add, each with its 6x8 and its 4x8 register tile, in one process, calls alternating,
+ * medians. PyTorch is not in this one: the
  * ratio that counts is the training step's, bench/train_speed.ts.
  *
  *   node --import tsx bench/gemm.ts [--reps 15]
@@ -13,6 +14,8 @@ import {
   packB,
   relaxedSimdAvailable,
   setGemmVariant,
+  setGemmTileRows,
+  gemmTileRows,
   type GemmVariant,
 } from '../src/runtime/kernels/gemm.js';
 import { xnnpackConv2D } from '../src/runtime/kernels/conv2d_forward.js';
@@ -35,15 +38,29 @@ const SHAPES: [string, number, number, number][] = [
 console.log(
   `Node ${process.versions.node} (V8 ${process.versions.v8}); relaxed SIMD: ${relaxedSimdAvailable() ? 'yes' : 'no'}; medians of ${REPS}\n`,
 );
-console.log(`| shape (M x K x N) | XNNPACK GFLOP/s | ${variants.map((v) => `ours ${v}`).join(' | ')} |`);
-console.log(`| --- | ---: | ${variants.map(() => '---:').join(' | ')} |`);
+// Each build with each register tile; * marks the tile gemmTileRows() picks on this engine.
+const configs = variants.flatMap((v) => ([6, 4] as const).map((rows) => ({ v, rows, key: `${v}/${rows}` })));
+const chosen = (v: GemmVariant) => {
+  setGemmVariant(v);
+  const rows = gemmTileRows();
+  setGemmVariant(undefined);
+  setGemmTileRows(undefined);
+  return rows;
+};
+const label = ({ v, rows }: { v: GemmVariant; rows: number }) =>
+  `ours ${v} ${rows}x8${chosen(v) === rows ? ' *' : ''}`;
+console.log(`| shape (M x K x N) | XNNPACK GFLOP/s | ${configs.map(label).join(' | ')} |`);
+console.log(`| --- | ---: | ${configs.map(() => '---:').join(' | ')} |`);
 for (const [name, m, k, n] of SHAPES) {
   const a = tf.randomNormal([1, m, 1, k]) as tf.Tensor4D;
   const b = tf.randomNormal([1, 1, k, n]) as tf.Tensor4D;
   const c = tf.zeros([m, n]);
-  const times: Record<string, number[]> = { xnnpack: [], fma: [], plain: [] };
-  const ours = (v: GemmVariant) => () => {
+  const times: Record<string, number[]> = Object.fromEntries(
+    ['xnnpack', ...configs.map((c) => c.key)].map((k) => [k, []]),
+  );
+  const ours = (v: GemmVariant, rows: 4 | 6) => () => {
     setGemmVariant(v);
+    setGemmTileRows(rows);
     const packed = packB(backend, heapOffset(backend, b), k, n);
     gemm(
       backend,
@@ -60,7 +77,7 @@ for (const [name, m, k, n] of SHAPES) {
   const runs: [string, () => void][] = [
     // A 1x1 conv is XNNPACK's GEMM (the registered Conv2D would route it to ours).
     ['xnnpack', () => disposeInfos(backend, xnnpackConv2D(backend, a, b))],
-    ...variants.map((v): [string, () => void] => [v, ours(v)]),
+    ...configs.map(({ v, rows, key }): [string, () => void] => [key, ours(v, rows)]),
   ];
   for (let r = 0; r <= REPS; r++)
     for (const [key, f] of runs) {
@@ -72,7 +89,10 @@ for (const [name, m, k, n] of SHAPES) {
     const t = times[key]!.sort((x, y) => x - y)[times[key]!.length >> 1]!;
     return ((2 * m * k * n) / t / 1e6).toFixed(1);
   };
-  console.log(`| ${name}: ${m} x ${k} x ${n} | ${gf('xnnpack')} | ${variants.map(gf).join(' | ')} |`);
+  console.log(
+    `| ${name}: ${m} x ${k} x ${n} | ${gf('xnnpack')} | ${configs.map((c) => gf(c.key)).join(' | ')} |`,
+  );
   tf.dispose([a, b, c]);
 }
 setGemmVariant(undefined);
+setGemmTileRows(undefined);

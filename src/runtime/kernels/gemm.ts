@@ -16,21 +16,24 @@ import { allocate, heapOffset, wasmOnHeap, type BackendWasm } from './util.js';
 import { gemmWasmBase64 } from './gemm_wasm.js';
 import { gemmFmaWasmBase64 } from './gemm_fma_wasm.js';
 
+/** C (+)= A B over B packed by gemm_pack_b (wasm/gemm.c's GEMM_PACKED), one per tile. */
+type GemmPacked = (
+  a: number,
+  rs: number,
+  ks: number,
+  packed: number,
+  c: number,
+  ldc: number,
+  m: number,
+  k: number,
+  n: number,
+  accumulate: number,
+) => void;
+
 interface GemmWasm {
   gemm_pack_b(b: number, k: number, n: number, ldb: number, packed: number): void;
-  gemm_packed(
-    a: number,
-    rs: number,
-    ks: number,
-    packed: number,
-    c: number,
-    ldc: number,
-    m: number,
-    k: number,
-    n: number,
-    accumulate: number,
-    mr: number,
-  ): void;
+  gemm_packed6: GemmPacked;
+  gemm_packed4: GemmPacked;
 }
 
 export type GemmVariant = 'fma' | 'plain';
@@ -48,6 +51,10 @@ let forced: GemmVariant | undefined =
 
 /** The build in use: fma where the engine has relaxed SIMD (ARCFACE_WASM_FMA=0 forces plain). */
 export function gemmVariant(): GemmVariant {
+  if (forced === 'fma' && !relaxedSimdAvailable())
+    throw new Error(
+      `ARCFACE_WASM_FMA=1: this Node (${process.version}, V8 ${process.versions.v8}) does not validate relaxed-SIMD; Node 22 and later do. Unset it or set 0.`,
+    );
   return forced ?? (relaxedSimdAvailable() ? 'fma' : 'plain');
 }
 
@@ -126,17 +133,7 @@ export function gemm(
     }
     return;
   }
-  gemmModule(backend).gemm_packed(
-    a.at,
-    a.rowStride,
-    a.depthStride,
-    heapOffset(backend, packed),
-    c,
-    ldc,
-    m,
-    k,
-    n,
-    accumulate ? 1 : 0,
-    gemmTileRows(),
-  );
+  const mod = gemmModule(backend);
+  const run = gemmTileRows() === 6 ? mod.gemm_packed6 : mod.gemm_packed4;
+  run(a.at, a.rowStride, a.depthStride, heapOffset(backend, packed), c, ldc, m, k, n, accumulate ? 1 : 0);
 }
