@@ -68,6 +68,7 @@ export function setGemmVariant(v: GemmVariant | undefined): GemmVariant | undefi
 }
 
 let forcedRows: 4 | 6 | undefined;
+const V8_MAJOR = Number(process.versions.v8?.split('.')[0] ?? 0);
 
 /**
  * Rows of the register tile (wasm/gemm.c): 6 for the FMA build on V8 13 and later (Node 24), 4
@@ -77,8 +78,7 @@ let forcedRows: 4 | 6 | undefined;
  */
 export function gemmTileRows(): 4 | 6 {
   if (forcedRows) return forcedRows;
-  const v8Major = Number(process.versions.v8?.split('.')[0] ?? 0);
-  return gemmVariant() === 'fma' && v8Major >= 13 ? 6 : 4;
+  return gemmVariant() === 'fma' && V8_MAJOR >= 13 ? 6 : 4;
 }
 
 /** For tests and benches: force the tile's rows (undefined: choose as gemmTileRows does). */
