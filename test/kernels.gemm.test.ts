@@ -22,7 +22,8 @@ import {
   gemmTileRows,
   type GemmVariant,
 } from '../src/runtime/kernels/gemm.js';
-import { gemmConvPlan, setConvChunkBytes } from '../src/runtime/kernels/conv2d_forward.js';
+import { setConvChunkBytes } from '../src/runtime/kernels/conv2d_forward.js';
+import { convPlan } from '../src/runtime/kernels/conv_plan.js';
 import { winogradPlan } from '../src/runtime/kernels/winograd.js';
 import {
   allocate,
@@ -205,7 +206,7 @@ for (const v of variants) {
       const x = { dataId: {}, shape: xs, dtype: 'float32' as const };
       const f = { dataId: {}, shape: ws, dtype: 'float32' as const };
       const attrs = { strides: s, pad, dilations: 1 };
-      assert.ok(gemmConvPlan(x, f, attrs), `case ${i}: the GEMM path applies`);
+      assert.ok(convPlan(x, f, attrs), `case ${i}: the GEMM path applies`);
       assert.equal(winogradPlan(x, f, attrs), undefined, `case ${i}: not a Winograd conv`);
       await tf.setBackend('cpu');
       const want = conv(xs, ws, pad, s, 100 + i);
@@ -226,7 +227,7 @@ for (const v of variants) {
 test('the GEMM path leaves NCHW and dilated convs to the backend', () => {
   const x = { dataId: {}, shape: [1, 8, 8, 4], dtype: 'float32' as const };
   const f = { dataId: {}, shape: [3, 3, 4, 4], dtype: 'float32' as const };
-  assert.equal(gemmConvPlan(x, f, { strides: 1, pad: 'same', dilations: 2 }), undefined);
-  assert.equal(gemmConvPlan(x, f, { strides: 1, pad: 'same', dataFormat: 'NCHW' }), undefined);
-  assert.equal(gemmConvPlan({ ...x, dtype: 'int32' }, f, { strides: 1, pad: 'same' }), undefined);
+  assert.equal(convPlan(x, f, { strides: 1, pad: 'same', dilations: 2 }), undefined);
+  assert.equal(convPlan(x, f, { strides: 1, pad: 'same', dataFormat: 'NCHW' }), undefined);
+  assert.equal(convPlan({ ...x, dtype: 'int32' }, f, { strides: 1, pad: 'same' }), undefined);
 });

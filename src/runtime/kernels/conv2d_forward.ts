@@ -33,9 +33,6 @@ export function setConvChunkBytes(bytes: number): number {
   return old;
 }
 
-/** The conv geometry when the GEMM path applies, else undefined (conv_plan.ts). */
-export const gemmConvPlan = convPlan;
-
 export function gemmConv2D(
   backend: BackendWasm,
   x: TensorInfo,
@@ -134,7 +131,7 @@ export function conv2DKernel(): KernelConfig | undefined {
     if (util.sizeFromShape(x.shape) === 0 || util.sizeFromShape(filter.shape) === 0) return inner(args);
     const wino = winogradPlan(x, filter, attrs);
     if (wino) return winogradConv2D(backend, x, filter, wino);
-    const plan = gemmConvPlan(x, filter, attrs);
+    const plan = convPlan(x, filter, attrs);
     if (plan && plan.outHeight > 0 && plan.outWidth > 0) return gemmConv2D(backend, x, filter, plan);
     return inner(args);
   };

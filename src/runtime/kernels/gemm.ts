@@ -16,7 +16,7 @@ import { allocate, heapOffset, wasmOnHeap, type BackendWasm } from './util.js';
 import { gemmWasmBase64 } from './gemm_wasm.js';
 import { gemmFmaWasmBase64 } from './gemm_fma_wasm.js';
 
-/** C (+)= A B over B packed by gemm_pack_b (wasm/gemm.c's GEMM_PACKED), one per tile. */
+/** C (+)= A B over B packed by gemm_pack_b (wasm/gemm.c's gemm_packed6 / gemm_packed4). */
 type GemmPacked = (
   a: number,
   rs: number,
